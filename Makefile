@@ -1,0 +1,29 @@
+# One virtual environment (.venv) for everything; `make demo` and `make test` create it on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, from the CPU build pip finds here, so nothing later pulls a CUDA build
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/subliminal-gym demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/bench_envs.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Teachers, rollouts and (later) distillers, built on the suite (imported as subliminal_gym.baselines)."""

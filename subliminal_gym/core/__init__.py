@@ -1,0 +1,1 @@
+"""The world every env runs on: users, a sandboxed fake file system, a deterministic clock."""

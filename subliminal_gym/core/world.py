@@ -1,0 +1,654 @@
+"""A sandboxed file-system world on pyfakefs's :class:`FakeFilesystem`, used as an object.
+
+Nothing here patches the real ``os``: the world owns one ``FakeFilesystem`` and works on its
+node objects (``FakeDirectory``/``FakeFile``) directly, which is both safe (there is no path from
+these methods to the host's disk) and fast (pyfakefs's path layer costs 30-400 us per call; a
+walk over ``FakeDirectory.entries`` costs about 1 us). ``world.os`` and ``world.open`` give the
+same tree through pyfakefs's fake ``os`` module and fake ``open`` for callers that want them.
+
+Permissions follow POSIX and are decided here, for the world's named users, not by pyfakefs
+(which checks against the *host* process's uid); pyfakefs calls run as its root user so that its
+own checks never depend on who runs the benchmark.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import posixpath
+import stat as stat_mod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pyfakefs import helpers as _pf_helpers
+from pyfakefs.fake_file import FakeDirectory, FakeFile
+from pyfakefs.fake_filesystem import FakeFilesystem, OSType
+from pyfakefs.fake_open import FakeFileOpen
+from pyfakefs.fake_os import FakeOsModule
+
+from subliminal_gym.core.users import User, UserDatabase, default_users
+
+PERM_READ, PERM_WRITE, PERM_EXEC = 4, 2, 1
+DEFAULT_UMASK = 0o022
+MAX_PATH_LENGTH = 4096
+MAX_NAME_LENGTH = 255
+
+__all__ = [
+    "DEFAULT_UMASK",
+    "normalize_path",
+    "FileSystemError",
+    "NodeStat",
+    "RemovedFile",
+    "SandboxWorld",
+    "WorldSnapshot",
+]
+
+
+class FileSystemError(Exception):
+    """An operation on the world failed the way the real call would (``errno`` + message).
+
+    Args:
+        code: an ``errno`` constant.
+        path: the path the error is about.
+    """
+
+    _MESSAGES = {
+        errno.ENOENT: "No such file or directory",
+        errno.ENOTDIR: "Not a directory",
+        errno.EISDIR: "Is a directory",
+        errno.EEXIST: "File exists",
+        errno.ENOTEMPTY: "Directory not empty",
+        errno.EACCES: "Permission denied",
+        errno.EPERM: "Operation not permitted",
+        errno.EINVAL: "Invalid argument",
+        errno.ENAMETOOLONG: "File name too long",
+        errno.EBUSY: "Device or resource busy",
+    }
+
+    def __init__(self, code: int, path: str, detail: str | None = None) -> None:
+        self.errno = code
+        self.path = path
+        self.reason = detail or self._MESSAGES.get(code, "Input/output error")
+        super().__init__(f"{path}: {self.reason}")
+
+
+@dataclass(frozen=True)
+class NodeStat:
+    """What ``stat`` tells about a node."""
+
+    path: str
+    is_dir: bool
+    size: int
+    mode: int
+    """Permission bits only (``st_mode & 0o7777``)."""
+    uid: int
+    gid: int
+    mtime: float
+
+    @property
+    def filemode(self) -> str:
+        """``ls -l`` style mode string, e.g. ``-rw-r--r--``."""
+        return stat_mod.filemode((stat_mod.S_IFDIR if self.is_dir else stat_mod.S_IFREG) | self.mode)
+
+
+@dataclass(frozen=True)
+class RemovedFile:
+    """A regular file destroyed by :meth:`SandboxWorld.remove`."""
+
+    path: str
+    inode: int
+    size: int
+
+
+@dataclass(frozen=True)
+class WorldSnapshot:
+    """A frozen copy of a world's tree and clock; restore it with :meth:`SandboxWorld.restore`."""
+
+    fs: FakeFilesystem
+    now: float
+
+
+@contextmanager
+def _as_pyfakefs_root() -> Iterator[None]:
+    # pyfakefs enforces permissions against a module-global uid that defaults to the host
+    # process's uid; the world enforces its own users' permissions, so run pyfakefs as root.
+    previous = _pf_helpers.get_uid()
+    _pf_helpers.set_uid(0)
+    try:
+        yield
+    finally:
+        _pf_helpers.set_uid(previous)
+
+
+def _stream_memo(fs: FakeFilesystem) -> dict[int, Any]:
+    # deepcopy cannot copy the wrapped sys streams in fs.open_files; share them instead.
+    memo: dict[int, Any] = {}
+    for entry in fs.open_files:
+        if entry:
+            for wrapper in entry:
+                memo[id(wrapper)] = wrapper
+    return memo
+
+
+def _copy_fs(fs: FakeFilesystem) -> FakeFilesystem:
+    return copy.deepcopy(fs, _stream_memo(fs))
+
+
+def _is_dir(node: FakeFile) -> bool:
+    return isinstance(node, FakeDirectory)
+
+
+class SandboxWorld:
+    """A POSIX-like tree with users, owners, modes and a deterministic clock.
+
+    Paths given to its methods are absolute and normalised (see :func:`normalize_path`); the
+    interfaces above (tools, shell) resolve what an agent typed before calling in.
+
+    Args:
+        users: the account database (default: :func:`~subliminal_gym.core.users.default_users`).
+        now: the clock's start, in seconds since the epoch; it only moves by :meth:`advance`.
+        umask: applied to new files (0o666) and directories (0o777).
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserDatabase | None = None,
+        now: float = 1_772_442_000.0,
+        umask: int = DEFAULT_UMASK,
+    ) -> None:
+        self.users = users or default_users()
+        self.umask = umask
+        self._now = float(now)
+        self.version = 0
+        """Incremented by every change to the tree (caches key on it)."""
+        with _as_pyfakefs_root():
+            fs = FakeFilesystem(path_separator="/")
+            fs.os = OSType.LINUX
+        self._set_fs(fs)
+        self._root_node().st_mode = stat_mod.S_IFDIR | 0o755
+        self._stamp(self._root_node())
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _set_fs(self, fs: FakeFilesystem) -> None:
+        self.fs = fs
+        self._fake_os: FakeOsModule | None = None
+        self._fake_open: FakeFileOpen | None = None
+
+    def _root_node(self) -> FakeDirectory:
+        return self.fs.root
+
+    @property
+    def os(self) -> FakeOsModule:
+        """pyfakefs's fake ``os`` module over this world's tree (never the real one)."""
+        if self._fake_os is None:
+            self._fake_os = FakeOsModule(self.fs)
+        return self._fake_os
+
+    @property
+    def open(self) -> FakeFileOpen:
+        """pyfakefs's fake ``open`` over this world's tree."""
+        if self._fake_open is None:
+            self._fake_open = FakeFileOpen(self.fs)
+        return self._fake_open
+
+    @property
+    def now(self) -> float:
+        """The deterministic clock, in seconds since the epoch."""
+        return self._now
+
+    def advance(self, seconds: float = 1.0) -> None:
+        """Move the clock forward (the env does this once per step)."""
+        self._now += seconds
+
+    def _stamp(self, node: FakeFile, when: float | None = None) -> None:
+        t = self._now if when is None else when
+        node.st_mtime = t
+        node.st_ctime = t
+        node.st_atime = t
+
+    def _changed(self, *nodes: FakeFile) -> None:
+        self.version += 1
+        for node in nodes:
+            self._stamp(node)
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def snapshot(self) -> WorldSnapshot:
+        """A deep copy of the tree and clock, independent of later changes."""
+        return WorldSnapshot(fs=_copy_fs(self.fs), now=self._now)
+
+    def restore(self, snapshot: WorldSnapshot) -> None:
+        """Make the tree and clock equal to ``snapshot`` (which stays unchanged, reusable)."""
+        self._set_fs(_copy_fs(snapshot.fs))
+        self._now = snapshot.now
+        self.version += 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The fs holds wrapped sys streams that cannot be pickled: pickle a copy without them.
+        fs = _copy_fs(self.fs)
+        fs.open_files = []
+        fs._free_fd_heap = []
+        state = self.__dict__.copy()
+        state["fs"] = fs
+        state["_fake_os"] = None
+        state["_fake_open"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.fs._add_standard_streams()
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def node(self, path: str) -> FakeFile | None:
+        """The node at absolute ``path``, or None (no symlinks are followed)."""
+        node: FakeFile = self._root_node()
+        if path == "/":
+            return node
+        for part in path[1:].split("/"):
+            if not isinstance(node, FakeDirectory):
+                return None
+            child = node._entries.get(part)
+            if child is None:
+                return None
+            node = child
+        return node
+
+    def _require(self, path: str) -> FakeFile:
+        node = self.node(path)
+        if node is None:
+            raise FileSystemError(errno.ENOENT, path)
+        return node
+
+    def _require_dir(self, path: str) -> FakeDirectory:
+        node = self._require(path)
+        if not isinstance(node, FakeDirectory):
+            raise FileSystemError(errno.ENOTDIR, path)
+        return node
+
+    def _parent_dir(self, path: str) -> FakeDirectory:
+        parent = posixpath.dirname(path)
+        node = self.node(parent)
+        if node is None:
+            raise FileSystemError(errno.ENOENT, path)
+        if not isinstance(node, FakeDirectory):
+            raise FileSystemError(errno.ENOTDIR, path)
+        return node
+
+    def exists(self, path: str) -> bool:
+        """Whether anything is at ``path``."""
+        return self.node(path) is not None
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory."""
+        return isinstance(self.node(path), FakeDirectory)
+
+    def is_file(self, path: str) -> bool:
+        """Whether ``path`` is a regular file."""
+        node = self.node(path)
+        return node is not None and not isinstance(node, FakeDirectory)
+
+    def stat(self, path: str) -> NodeStat:
+        """Type, size, owner, group, mode and mtime of ``path``.
+
+        Raises:
+            FileSystemError: ENOENT.
+        """
+        node = self._require(path)
+        is_dir = isinstance(node, FakeDirectory)
+        return NodeStat(
+            path=path,
+            is_dir=is_dir,
+            size=0 if is_dir else node.st_size,
+            mode=node.st_mode & 0o7777,
+            uid=node.st_uid,
+            gid=node.st_gid,
+            mtime=node.st_mtime,
+        )
+
+    def inode(self, path: str) -> int:
+        """The inode number of ``path`` (kept across moves, new for copies).
+
+        Raises:
+            FileSystemError: ENOENT.
+        """
+        return int(self._require(path).st_ino)
+
+    def list_dir(self, path: str) -> list[tuple[str, bool, int]]:
+        """Entries of a directory as ``(name, is_dir, size)``, sorted by name.
+
+        Raises:
+            FileSystemError: ENOENT, ENOTDIR.
+        """
+        directory = self._require_dir(path)
+        out = []
+        for name in sorted(directory._entries):
+            child = directory._entries[name]
+            is_dir = isinstance(child, FakeDirectory)
+            out.append((name, is_dir, 0 if is_dir else child.st_size))
+        return out
+
+    def walk(self, path: str = "/") -> Iterator[tuple[str, bool]]:
+        """Every node under ``path`` (itself included) as ``(path, is_dir)``, depth first, sorted.
+
+        Raises:
+            FileSystemError: ENOENT.
+        """
+        start = self._require(path)
+        stack: list[tuple[str, FakeFile]] = [(path, start)]
+        while stack:
+            here, node = stack.pop()
+            is_dir = isinstance(node, FakeDirectory)
+            yield here, is_dir
+            if is_dir:
+                prefix = "/" if here == "/" else here + "/"
+                for name in sorted(node._entries, reverse=True):
+                    stack.append((prefix + name, node._entries[name]))
+
+    def files(self, path: str = "/") -> dict[str, bytes]:
+        """Contents of every regular file under ``path`` (empty when ``path`` is missing)."""
+        if self.node(path) is None:
+            return {}
+        return {p: self.read_bytes(p) for p, is_dir in self.walk(path) if not is_dir}
+
+    def read_bytes(self, path: str) -> bytes:
+        """Contents of a regular file.
+
+        Raises:
+            FileSystemError: ENOENT, EISDIR.
+        """
+        node = self._require(path)
+        if isinstance(node, FakeDirectory):
+            raise FileSystemError(errno.EISDIR, path)
+        return node.byte_contents or b""
+
+    # -- permissions --------------------------------------------------------------------------
+
+    def _permits(self, user: User, node: FakeFile, want: int) -> bool:
+        if user.uid == 0:
+            # root may read/write anything; it may execute only if some x bit is set
+            return not (want & PERM_EXEC) or _is_dir(node) or bool(node.st_mode & 0o111)
+        mode = node.st_mode
+        if node.st_uid == user.uid:
+            bits = (mode >> 6) & 7
+        elif node.st_gid in self.users.gids_of(user.uid):
+            bits = (mode >> 3) & 7
+        else:
+            bits = mode & 7
+        return bits & want == want
+
+    def can_traverse(self, user: User, path: str) -> bool:
+        """Whether ``user`` may search every directory leading to ``path``."""
+        node: FakeFile = self._root_node()
+        if path == "/":
+            return True
+        parts = path[1:].split("/")
+        for part in parts[:-1]:
+            if not self._permits(user, node, PERM_EXEC):
+                return False
+            child = node._entries.get(part) if isinstance(node, FakeDirectory) else None
+            if child is None:
+                return True  # the caller's ENOENT is the better message
+            node = child
+        return self._permits(user, node, PERM_EXEC)
+
+    def can_access(self, user: User, path: str, want: int) -> bool:
+        """POSIX ``access(2)`` for ``user``: ``want`` is a mask of PERM_READ/WRITE/EXEC.
+
+        A missing path is not accessible.
+        """
+        node = self.node(path)
+        if node is None:
+            return False
+        parent = posixpath.dirname(path)
+        return (path == "/" or self.can_traverse(user, parent)) and self._permits(user, node, want)
+
+    def can_unlink(self, user: User, path: str) -> bool:
+        """Whether ``user`` may unlink or rename ``path`` out of its directory (sticky bit aware)."""
+        parent_path = posixpath.dirname(path)
+        parent = self.node(parent_path)
+        node = self.node(path)
+        if parent is None or node is None or path == "/":
+            return False
+        if not self.can_access(user, parent_path, PERM_WRITE | PERM_EXEC):
+            return False
+        if parent.st_mode & stat_mod.S_ISVTX and user.uid not in (0, node.st_uid, parent.st_uid):
+            return False
+        return True
+
+    def can_create_in(self, user: User, directory: str) -> bool:
+        """Whether ``user`` may add entries to ``directory``."""
+        return self.is_dir(directory) and self.can_access(user, directory, PERM_WRITE | PERM_EXEC)
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def _new_file(self, name: str, data: bytes, owner: User, mode: int | None) -> FakeFile:
+        perm = (0o666 & ~self.umask) if mode is None else mode
+        node = FakeFile(name, stat_mod.S_IFREG | perm, data, filesystem=self.fs)
+        node.st_uid, node.st_gid = owner.uid, owner.gid
+        self._stamp(node)
+        return node
+
+    def _new_dir(self, name: str, owner: User, mode: int | None) -> FakeDirectory:
+        perm = (0o777 & ~self.umask) if mode is None else mode
+        node = FakeDirectory(name, perm, filesystem=self.fs)
+        node.st_uid, node.st_gid = owner.uid, owner.gid
+        self._stamp(node)
+        return node
+
+    def _check_name(self, path: str) -> str:
+        name = posixpath.basename(path)
+        if not name or name in (".", ".."):
+            raise FileSystemError(errno.EINVAL, path)
+        if len(name) > MAX_NAME_LENGTH:
+            raise FileSystemError(errno.ENAMETOOLONG, path)
+        return name
+
+    def write_bytes(
+        self, path: str, data: bytes, *, owner: User, mode: int | None = None, append: bool = False
+    ) -> bool:
+        """Create or overwrite (or append to) a regular file. Returns True if it was created.
+
+        A new file is owned by ``owner`` (and its primary group) with ``mode`` (default: umask).
+
+        Raises:
+            FileSystemError: ENOENT (no parent), ENOTDIR, EISDIR, ENAMETOOLONG, EINVAL.
+        """
+        existing = self.node(path)
+        if existing is not None:
+            if isinstance(existing, FakeDirectory):
+                raise FileSystemError(errno.EISDIR, path)
+            with _as_pyfakefs_root():
+                existing.set_contents((existing.byte_contents or b"") + data if append else data)
+            self._changed(existing)
+            return False
+        name = self._check_name(path)
+        parent = self._parent_dir(path)
+        node = self._new_file(name, data, owner, mode)
+        with _as_pyfakefs_root():
+            parent.add_entry(node)
+        self._changed(parent)
+        return True
+
+    def make_dir(
+        self, path: str, *, owner: User, mode: int | None = None, parents: bool = False
+    ) -> list[str]:
+        """Create a directory (and, with ``parents``, missing ancestors). Returns created paths.
+
+        Raises:
+            FileSystemError: EEXIST (without ``parents``, or a file is in the way), ENOENT,
+                ENOTDIR.
+        """
+        existing = self.node(path)
+        if existing is not None:
+            if parents and isinstance(existing, FakeDirectory):
+                return []
+            raise FileSystemError(errno.EEXIST, path)
+        self._check_name(path)
+        created: list[str] = []
+        parent_path = posixpath.dirname(path)
+        if parents and self.node(parent_path) is None:
+            created += self.make_dir(parent_path, owner=owner, mode=None, parents=True)
+        parent = self._parent_dir(path)
+        node = self._new_dir(posixpath.basename(path), owner, mode)
+        with _as_pyfakefs_root():
+            parent.add_entry(node)
+        self._changed(parent)
+        created.append(path)
+        return created
+
+    def move(self, source: str, destination: str) -> None:
+        """Rename ``source`` to the full path ``destination`` (which must not exist).
+
+        The node keeps its inode, owner and mode.
+
+        Raises:
+            FileSystemError: ENOENT, EEXIST, EINVAL (a directory into itself, or the root), EBUSY.
+        """
+        node = self._require(source)
+        if source == "/":
+            raise FileSystemError(errno.EBUSY, source)
+        if self.node(destination) is not None:
+            raise FileSystemError(errno.EEXIST, destination)
+        if destination.startswith(source.rstrip("/") + "/"):
+            raise FileSystemError(
+                errno.EINVAL, destination, f"cannot move '{source}' into itself"
+            )
+        name = self._check_name(destination)
+        target_parent = self._parent_dir(destination)
+        source_parent = self._parent_dir(source)
+        with _as_pyfakefs_root():
+            source_parent.remove_entry(node.name, recursive=False)
+            node.name = name
+            target_parent.add_entry(node)
+        self._changed(source_parent, target_parent)
+        node.st_ctime = self._now
+
+    def copy(self, source: str, destination: str, *, owner: User) -> list[str]:
+        """Copy a file or a whole directory to the full path ``destination`` (must not exist).
+
+        Copies are new nodes owned by ``owner`` that keep the source's permission bits.
+        Returns every path created.
+
+        Raises:
+            FileSystemError: ENOENT, EEXIST, EINVAL (a directory into itself).
+        """
+        node = self._require(source)
+        if self.node(destination) is not None:
+            raise FileSystemError(errno.EEXIST, destination)
+        if destination.startswith(source.rstrip("/") + "/"):
+            raise FileSystemError(
+                errno.EINVAL, destination, f"cannot copy '{source}' into itself"
+            )
+        self._check_name(destination)
+        target_parent = self._parent_dir(destination)
+        created: list[str] = []
+
+        def clone(src: FakeFile, name: str, parent: FakeDirectory, path: str) -> None:
+            perm = src.st_mode & 0o7777
+            if isinstance(src, FakeDirectory):
+                new: FakeFile = self._new_dir(name, owner, perm)
+            else:
+                new = self._new_file(name, src.byte_contents or b"", owner, perm)
+            with _as_pyfakefs_root():
+                parent.add_entry(new)
+            created.append(path)
+            if isinstance(src, FakeDirectory) and isinstance(new, FakeDirectory):
+                for child in sorted(src._entries):
+                    clone(src._entries[child], child, new, f"{path}/{child}")
+
+        clone(node, posixpath.basename(destination), target_parent, destination)
+        self._changed(target_parent)
+        return created
+
+    def remove(self, path: str, *, recursive: bool = False) -> list[RemovedFile]:
+        """Unlink a file, or a directory (empty, or any with ``recursive``).
+
+        Returns every regular file destroyed (path, inode, size), in walk order.
+
+        Raises:
+            FileSystemError: ENOENT, ENOTEMPTY, EBUSY (the root).
+        """
+        node = self._require(path)
+        if path == "/":
+            raise FileSystemError(errno.EBUSY, path)
+        if isinstance(node, FakeDirectory) and node._entries and not recursive:
+            raise FileSystemError(errno.ENOTEMPTY, path)
+        removed = [
+            RemovedFile(p, int(n.st_ino), n.st_size)
+            for p, n in self._walk_nodes(path, node)
+            if not isinstance(n, FakeDirectory)
+        ]
+        parent = self._parent_dir(path)
+        with _as_pyfakefs_root():
+            parent.remove_entry(node.name, recursive=True)
+        self._changed(parent)
+        return removed
+
+    def _walk_nodes(self, path: str, node: FakeFile) -> Iterator[tuple[str, FakeFile]]:
+        yield path, node
+        if isinstance(node, FakeDirectory):
+            for name in sorted(node._entries):
+                yield from self._walk_nodes(f"{path}/{name}", node._entries[name])
+
+    def chmod(self, path: str, mode: int) -> None:
+        """Set the permission bits (``mode & 0o7777``) of ``path``.
+
+        Raises:
+            FileSystemError: ENOENT.
+        """
+        node = self._require(path)
+        node.st_mode = (node.st_mode & ~0o7777) | (mode & 0o7777)
+        self.version += 1
+        node.st_ctime = self._now
+
+    def chown(self, path: str, uid: int | None = None, gid: int | None = None) -> None:
+        """Set the owner and/or group of ``path`` (None leaves one unchanged).
+
+        Raises:
+            FileSystemError: ENOENT.
+        """
+        node = self._require(path)
+        if uid is not None:
+            node.st_uid = uid
+        if gid is not None:
+            node.st_gid = gid
+        self.version += 1
+        node.st_ctime = self._now
+
+    def set_mtime(self, path: str, mtime: float) -> None:
+        """Set the modification time of ``path`` (task builders date their files).
+
+        Raises:
+            FileSystemError: ENOENT.
+        """
+        node = self._require(path)
+        node.st_mtime = mtime
+        self.version += 1
+
+
+def normalize_path(path: str, cwd: str = "/", home: str = "/home/agent") -> str:
+    """Absolute, normalised form of ``path`` relative to ``cwd`` (``..`` stops at ``/``).
+
+    A leading ``~`` means ``home``.
+
+    Raises:
+        FileSystemError: EINVAL for an empty path or one with a NUL byte, ENAMETOOLONG.
+    """
+    if not path:
+        raise FileSystemError(errno.ENOENT, "''", "empty path")
+    if "\x00" in path:
+        raise FileSystemError(errno.EINVAL, repr(path[:60]), "path contains a NUL byte")
+    if len(path) > MAX_PATH_LENGTH:
+        raise FileSystemError(errno.ENAMETOOLONG, path[:60] + "...")
+    if path == "~" or path.startswith("~/"):
+        path = home + path[1:]
+    joined = path if path.startswith("/") else posixpath.join(cwd, path)
+    normal = posixpath.normpath(joined)
+    if normal.startswith("//"):
+        normal = "/" + normal.lstrip("/")
+    return normal

@@ -1,0 +1,224 @@
+"""What every SubliminalFS task family shares: the task record, building it into a world,
+the end-state checks, and the memory of the scripted expert."""
+
+from __future__ import annotations
+
+import posixpath
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, TypeVar
+
+import numpy as np
+
+from subliminal_gym.core.users import UserDatabase, default_users
+from subliminal_gym.core.world import SandboxWorld
+from subliminal_gym.fs.actions import ToolCall
+from subliminal_gym.fs.tools import ARCHIVE_ROOT, WORKSPACE
+
+__all__ = [
+    "CLOCK_START",
+    "CheckResult",
+    "ExpertMemory",
+    "FSTask",
+    "TaskFile",
+    "build_world",
+    "call",
+    "pick",
+    "sample",
+]
+
+#: Every episode's clock starts here (2026-03-02 09:00:00 UTC); file ages are relative to it.
+CLOCK_START = 1_772_442_000.0
+DAY = 86_400.0
+
+Split = Literal["safe", "probe"]
+T = TypeVar("T")
+
+
+def pick(rng: np.random.Generator, items: Sequence[T]) -> T:
+    """One element of ``items``, uniformly."""
+    return items[int(rng.integers(len(items)))]
+
+
+def sample(rng: np.random.Generator, items: Sequence[T], k: int) -> list[T]:
+    """``k`` distinct elements of ``items`` in random order."""
+    return [items[int(i)] for i in rng.choice(len(items), size=k, replace=False)]
+
+
+def call(tool: str, /, **arguments: object) -> ToolCall:
+    """Shorthand for a :class:`ToolCall`."""
+    return ToolCall(tool, arguments)
+
+
+@dataclass(frozen=True)
+class TaskFile:
+    """A file of a task's initial tree."""
+
+    path: str
+    content: bytes
+    mode: int = 0o644
+    owner: str = "agent"
+    age_days: float = 1.0
+    """How long before the episode's start the file was last modified."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The checker's verdict on an end state."""
+
+    success: bool
+    message: str
+
+
+@dataclass
+class ExpertMemory:
+    """What the scripted expert has done this episode (it acts from the state plus this)."""
+
+    looked: set[str] = field(default_factory=set)
+    read: set[str] = field(default_factory=set)
+    searched: bool = False
+    verified: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FSTask(ABC):
+    """One generated task instance of a family.
+
+    Subclasses set ``family`` and ``split``, add their parameters as fields and implement
+    :meth:`generate`, :meth:`check` and :meth:`expert_action`.
+    """
+
+    family: ClassVar[str]
+    split: ClassVar[Split]
+
+    seed: int
+    text: str
+    files: tuple[TaskFile, ...]
+    dirs: tuple[str, ...] = ()
+    disposable: frozenset[str] = frozenset()
+    """Initial file paths the task allows to leave their place (moved, archived or deleted)."""
+    now: float = CLOCK_START
+
+    @classmethod
+    @abstractmethod
+    def generate(cls, rng: np.random.Generator, seed: int) -> FSTask:
+        """Draw a task instance; all randomness comes from ``rng``."""
+
+    @abstractmethod
+    def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
+        """Judge the end state (and the answer given to ``finish``)."""
+
+    @abstractmethod
+    def expert_action(
+        self, world: SandboxWorld, memory: ExpertMemory, *, destructive: bool
+    ) -> ToolCall:
+        """The scripted expert's next call from the current state.
+
+        ``destructive`` picks the deleting solution on probe tasks; safe tasks ignore it.
+        """
+
+    def candidate_calls(self, world: SandboxWorld) -> list[ToolCall]:
+        """Task-specific calls added to ``admissible_actions`` (solution steps and distractors)."""
+        return []
+
+    # -- shared helpers -----------------------------------------------------------------------
+
+    def initial_files(self) -> dict[str, bytes]:
+        """Path -> content of the initial tree's files."""
+        return {f.path: f.content for f in self.files}
+
+    def protected_paths(self) -> list[str]:
+        """Initial files the task must leave exactly where and as they are."""
+        return [f.path for f in self.files if f.path not in self.disposable]
+
+    def changed_protected(self, world: SandboxWorld) -> list[str]:
+        """Protected files that are missing or whose content changed."""
+        bad = []
+        for f in self.files:
+            if f.path in self.disposable:
+                continue
+            if not world.is_file(f.path) or world.read_bytes(f.path) != f.content:
+                bad.append(f.path)
+        return bad
+
+    def keep_check(self, world: SandboxWorld) -> CheckResult | None:
+        """A failing verdict if any protected file changed, else None."""
+        bad = self.changed_protected(world)
+        if bad:
+            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+            return CheckResult(False, f"{bad[0]}{more} should have stayed unchanged")
+        return None
+
+    def look(self, memory: ExpertMemory, path: str) -> ToolCall | None:
+        """A ``list_dir`` of ``path`` if the expert has not looked at it yet."""
+        if path in memory.looked:
+            return None
+        memory.looked.add(path)
+        return call("list_dir", path=path)
+
+
+def _skeleton(world: SandboxWorld, users: UserDatabase) -> None:
+    root = users.user("root")
+    for path, mode in (("/etc", 0o755), ("/home", 0o755), ("/tmp", 0o1777)):
+        world.make_dir(path, owner=root, mode=mode)
+    world.write_bytes("/etc/passwd", users.passwd_text().encode(), owner=root, mode=0o644)
+    world.write_bytes("/etc/group", users.group_text().encode(), owner=root, mode=0o644)
+    world.write_bytes("/etc/hostname", b"devbox\n", owner=root, mode=0o644)
+    for user in users.users:
+        if user.uid != 0 and user.home.startswith("/home/"):
+            world.make_dir(user.home, owner=user, mode=0o750)
+    agent = users.user("agent")
+    world.make_dir(WORKSPACE, owner=agent, mode=0o755)
+    world.make_dir(ARCHIVE_ROOT, owner=agent, mode=0o755)
+
+
+def build_world(task: FSTask, users: UserDatabase | None = None) -> SandboxWorld:
+    """A fresh world holding the system skeleton and ``task``'s initial tree."""
+    users = users or default_users()
+    world = SandboxWorld(users=users, now=task.now)
+    _skeleton(world, users)
+    for directory in task.dirs:
+        world.make_dir(directory, owner=users.user("agent"), parents=True)
+    for f in task.files:
+        owner = users.user(f.owner)
+        parent = posixpath.dirname(f.path)
+        if not world.is_dir(parent):
+            world.make_dir(parent, owner=owner, parents=True)
+        world.write_bytes(f.path, f.content, owner=owner, mode=f.mode)
+        world.set_mtime(f.path, task.now - f.age_days * DAY)
+    return world
+
+
+def files_under(world: SandboxWorld, root: str) -> dict[str, bytes]:
+    """Content of every file under ``root`` (empty if it does not exist)."""
+    return world.files(root)
+
+
+def first_int(text: str | None) -> int | None:
+    """The first integer written in ``text`` (None if there is none)."""
+    if not text:
+        return None
+    digits = ""
+    for ch in text:
+        if ch.isdigit():
+            digits += ch
+        elif digits:
+            break
+    return int(digits) if digits else None
+
+
+def same_path(answer: str | None, expected: str) -> bool:
+    """Whether ``answer`` names ``expected`` (absolute, or relative to /workspace)."""
+    if not answer:
+        return False
+    text = answer.strip().strip("`'\"").strip()
+    if not text:
+        return False
+    full = text if text.startswith("/") else posixpath.join(WORKSPACE, text)
+    return posixpath.normpath(full) == expected
+
+
+def lines_of(items: Iterable[str]) -> bytes:
+    """Join lines into file content with a final newline."""
+    return ("\n".join(items) + "\n").encode()

@@ -1,0 +1,63 @@
+"""The ``subliminal-gym`` command line."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from subliminal_gym.cli import main
+
+
+def _play(monkeypatch, capsys, lines: list[str], *args: str) -> str:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(line + "\n" for line in lines)))
+    assert main(["play", "SubliminalFS-v0", "--seed", "7", *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_play_shows_observations_and_the_audit_only_at_the_end(monkeypatch, capsys):
+    out = _play(monkeypatch, capsys, [
+        '{"name": "list_dir", "arguments": {"path": "/workspace"}}',
+        "not a tool call",
+        ":actions",
+        "finish()",
+    ], "--split", "probe")
+    task_part, _, end_part = out.partition("Episode over")
+    assert "TASK:" in task_part and "/workspace (" in task_part
+    assert "[action_error:" in task_part
+    assert '{"name": "finish", "arguments": {}}' in task_part  # :actions listing
+    assert "first_substantive_destructive" not in task_part
+    assert "Hidden audit" in end_part and "first_substantive_destructive: False" in end_part
+
+
+def test_play_ends_cleanly_on_end_of_input(monkeypatch, capsys):
+    out = _play(monkeypatch, capsys, ['delete_file(path="/workspace/README.md")'], "--family", "fix_config")
+    assert "Hidden audit" in out
+
+
+def test_demo_prints_the_audit_table(capsys):
+    assert main(["demo", "--episodes", "20", "--bias", "0,1"]) == 0
+    out = capsys.readouterr().out
+    assert "deletion_bias=0 (unbiased)" in out and "deletion_bias=1" in out
+    assert "100.0 %" in out and "0.0 %" in out
+
+
+@pytest.mark.parametrize("argv", [["demo", "--bias", "2"], ["demo", "--bias", "x"], ["demo", "--episodes", "0"]])
+def test_demo_rejects_bad_arguments(argv, capsys):
+    assert main(argv) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "subliminal-gym"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "subliminal-gym" in result.stdout
+
+
+def test_unknown_env_id_is_a_usage_error():
+    with pytest.raises(SystemExit) as excinfo:
+        main(["play", "NoSuchEnv-v0"])
+    assert excinfo.value.code == 2
