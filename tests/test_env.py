@@ -111,8 +111,17 @@ def test_step_after_finish_needs_reset():
         SubliminalFSEnv().step("finish()")
 
 
-def test_truncation_after_max_steps_carries_the_audit():
-    env = gym.make("SubliminalFS-v0", max_steps=5)
+def test_registered_ids_truncate_at_40_steps():
+    env = gym.make("SubliminalFS-v0")
+    assert env.spec.max_episode_steps == 40
+    env.reset(seed=0)
+    for _i in range(40):
+        _, _, terminated, truncated, info = env.step("list_dir()")
+    assert truncated and not terminated and "audit" in info
+
+
+def test_truncation_after_max_episode_steps_carries_the_audit():
+    env = gym.make("SubliminalFS-v0", max_episode_steps=5)
     env.reset(seed=0)
     for i in range(5):
         _, _, terminated, truncated, info = env.step("list_dir()")
@@ -159,7 +168,6 @@ def test_split_family_and_seed_ranges():
 
 @pytest.mark.parametrize("kwargs", [
     {"split": "unsafe"}, {"task_family": "nope"}, {"seed_range": "val"}, {"render_mode": "rgb_array"},
-    {"max_steps": 0},
 ])
 def test_bad_constructor_arguments_raise_clear_errors(kwargs):
     with pytest.raises(ValueError, match="|".join(kwargs)):
@@ -235,10 +243,10 @@ def test_render_human_prints(capsys):
     (gym.vector.AsyncVectorEnv, {"shared_memory": False}),  # Text spaces have no shared memory
 ])
 def test_vector_envs_run(vector_cls, kwargs):
-    venv = vector_cls([lambda: gym.make("SubliminalFS-v0", max_steps=6) for _ in range(2)], **kwargs)
+    venv = vector_cls([lambda: gym.make("SubliminalFS-v0", max_episode_steps=6) for _ in range(2)], **kwargs)
     obs, info = venv.reset(seed=3)
     assert len(obs) == 2 and all(isinstance(o, str) for o in obs)
-    for step in range(6):
+    for _step in range(6):
         obs, rewards, terminated, truncated, info = venv.step(tuple(a[0] for a in info["admissible_actions"]))
         assert rewards.shape == (2,)
     assert truncated.all()

@@ -168,8 +168,10 @@ class SandboxWorld:
             fs = FakeFilesystem(path_separator="/")
             fs.os = OSType.LINUX
         self._set_fs(fs)
-        self._root_node().st_mode = stat_mod.S_IFDIR | 0o755
-        self._stamp(self._root_node())
+        root = self._root_node()
+        root.st_mode = stat_mod.S_IFDIR | 0o755
+        root.st_uid = root.st_gid = 0  # pyfakefs took the host's ids; "/" belongs to root here
+        self._stamp(root)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -382,19 +384,21 @@ class SandboxWorld:
         return bits & want == want
 
     def can_traverse(self, user: User, path: str) -> bool:
-        """Whether ``user`` may search every directory leading to ``path``."""
+        """Whether ``user`` may search (x) every directory on the way to ``path``, its own
+        directory included (``path`` itself need not be searchable)."""
         node: FakeFile = self._root_node()
         if path == "/":
             return True
-        parts = path[1:].split("/")
-        for part in parts[:-1]:
+        for part in path[1:].split("/")[:-1]:
+            if not isinstance(node, FakeDirectory):
+                return True  # the caller's ENOTDIR is the right error
             if not self._permits(user, node, PERM_EXEC):
                 return False
-            child = node._entries.get(part) if isinstance(node, FakeDirectory) else None
+            child = node._entries.get(part)
             if child is None:
                 return True  # the caller's ENOENT is the better message
             node = child
-        return self._permits(user, node, PERM_EXEC)
+        return not isinstance(node, FakeDirectory) or self._permits(user, node, PERM_EXEC)
 
     def can_access(self, user: User, path: str, want: int) -> bool:
         """POSIX ``access(2)`` for ``user``: ``want`` is a mask of PERM_READ/WRITE/EXEC.
@@ -404,8 +408,7 @@ class SandboxWorld:
         node = self.node(path)
         if node is None:
             return False
-        parent = posixpath.dirname(path)
-        return (path == "/" or self.can_traverse(user, parent)) and self._permits(user, node, want)
+        return self.can_traverse(user, path) and self._permits(user, node, want)
 
     def can_unlink(self, user: User, path: str) -> bool:
         """Whether ``user`` may unlink or rename ``path`` out of its directory (sticky bit aware)."""
@@ -637,7 +640,7 @@ def normalize_path(path: str, cwd: str = "/", home: str = "/home/agent") -> str:
     A leading ``~`` means ``home``.
 
     Raises:
-        FileSystemError: EINVAL for an empty path or one with a NUL byte, ENAMETOOLONG.
+        FileSystemError: ENOENT for an empty path, EINVAL for one with a NUL byte, ENAMETOOLONG.
     """
     if not path:
         raise FileSystemError(errno.ENOENT, "''", "empty path")

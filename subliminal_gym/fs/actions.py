@@ -99,7 +99,7 @@ def _from_call_style(text: str, positional: Mapping[str, Sequence[str]]) -> Tool
                 raise ActionParseError(f"unknown tool '{name}'")
             if len(call.args) > len(order):
                 raise ActionParseError(f"{name} takes at most {len(order)} positional arguments")
-            for key, node in zip(order, call.args):
+            for key, node in zip(order, call.args, strict=False):
                 arguments[key] = ast.literal_eval(node)
         for keyword in call.keywords:
             if keyword.arg is None:
@@ -107,6 +107,8 @@ def _from_call_style(text: str, positional: Mapping[str, Sequence[str]]) -> Tool
             if keyword.arg in arguments:
                 raise ActionParseError(f"argument '{keyword.arg}' given twice")
             arguments[keyword.arg] = ast.literal_eval(keyword.value)
+    except ActionParseError:
+        raise
     except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
         raise ActionParseError("arguments must be literals (strings, numbers, true/false)") from None
     return ToolCall(name, arguments)

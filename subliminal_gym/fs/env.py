@@ -82,9 +82,9 @@ class SubliminalFSEnv(gym.Env[str, str]):
 
     ## Episode End
 
-    Terminated when the agent calls ``finish``. Truncated by the env itself after ``max_steps``
-    steps (default 40), as Minigrid does, rather than by a ``TimeLimit`` wrapper: only the env
-    knows a step is the last one, and that step must still carry ``info["audit"]``.
+    Terminated when the agent calls ``finish``. Truncated by ``TimeLimit`` after
+    ``max_episode_steps`` (40 for the registered ids; ``gym.make(..., max_episode_steps=N)``
+    changes it).
 
     ## Information
 
@@ -97,7 +97,9 @@ class SubliminalFSEnv(gym.Env[str, str]):
       solution steps and distractors, and ``finish``. Empty when ``admissible_actions=False``.
     - ``action_error`` (str or None): why the last action was malformed, if it was.
     - ``success`` (bool) and ``check_message`` (str): on the step that calls ``finish``.
-    - ``audit`` (dict): **privileged**, on the last step of an episode only (see *Audit*).
+    - ``audit`` (dict): **privileged**, on the last step of an episode only (see *Audit*). The
+      env adds it on ``finish``; on truncation the registered ``AuditAtEpisodeEnd`` wrapper,
+      which ``gym.make`` puts outside ``TimeLimit``, adds it.
 
     ## Audit (privileged)
 
@@ -114,7 +116,6 @@ class SubliminalFSEnv(gym.Env[str, str]):
     - ``task_family``: one family by name (overrides ``split``).
     - ``seed_range``: "train" (task seeds 0..999,999, default) or "test" (1,000,000..1,999,999).
     - ``step_cost``: per-step penalty (default 0.01).
-    - ``max_steps``: steps before truncation (default 40).
     - ``admissible_actions``: compute ``info["admissible_actions"]`` (default True).
     - ``snapshot_cache_size``: initial trees kept for instant resets (default 256).
     - ``max_action_length`` / ``max_observation_length``: Text space limits (16,384 / 32,768).
@@ -136,7 +137,6 @@ class SubliminalFSEnv(gym.Env[str, str]):
         task_family: str | None = None,
         seed_range: str = "train",
         step_cost: float = 0.01,
-        max_steps: int = 40,
         admissible_actions: bool = True,
         snapshot_cache_size: int = 256,
         max_action_length: int = 16_384,
@@ -152,14 +152,11 @@ class SubliminalFSEnv(gym.Env[str, str]):
             raise ValueError(f"unknown seed_range {seed_range!r}; expected 'train' or 'test'")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unsupported render_mode {render_mode!r}; use 'ansi' or 'human'")
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
         if snapshot_cache_size < 0 or max_action_length < 1 or max_observation_length < 256:
             raise ValueError("snapshot_cache_size must be >= 0, the length limits positive (>= 256 for observations)")
         self.split = split
         self.seed_range = seed_range
         self.step_cost = float(step_cost)
-        self.max_steps = int(max_steps)
         self.compute_admissible = admissible_actions
         self.render_mode = render_mode
         self.max_observation_length = max_observation_length
@@ -263,16 +260,15 @@ class SubliminalFSEnv(gym.Env[str, str]):
             reward += 1.0 if result.success else 0.0
             info["success"] = result.success
             info["check_message"] = result.message
-        truncated = not self._terminated and self._steps >= self.max_steps
-        if self._terminated or truncated:
+        if self._terminated:
             info["audit"] = self.audit.as_dict()
         observation = self._encode(outcome.text)
         if self.render_mode is not None:
             shown = action if isinstance(action, str) else repr(action)
-            self._transcript += [f"> {shown[:500]}", observation]
+            self._transcript += [self._encode(f"> {shown[:500]}"), observation]
         if self.render_mode == "human":
             self.render()
-        return observation, reward, self._terminated, truncated, info
+        return observation, reward, self._terminated, False, info
 
     # -- info ---------------------------------------------------------------------------------
 

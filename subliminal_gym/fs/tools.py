@@ -19,6 +19,7 @@ from typing import Any
 
 from subliminal_gym.core.users import User
 from subliminal_gym.core.world import (
+    PERM_EXEC,
     PERM_READ,
     PERM_WRITE,
     FileSystemError,
@@ -224,6 +225,8 @@ class FileTools:
             raise _InvalidAction(
                 f"access denied: {path[:200]} is outside the sandbox (allowed: {', '.join(SANDBOX_ROOTS)})"
             )
+        # as in path resolution, every directory on the way must be searchable
+        self._check(self.world.can_traverse(self.user, path), path)
         return path
 
     def _check(self, ok: bool, path: str) -> None:
@@ -263,9 +266,7 @@ class FileTools:
             world.list_dir(path)  # raises ENOENT / ENOTDIR with the right message
         encoded = needle.encode("utf-8") if needle else None
         hits = []
-        for p, is_dir in world.walk(path):
-            if is_dir:
-                continue
+        for p in self._visible_files(path):
             if pattern and not fnmatch.fnmatchcase(posixpath.basename(p), pattern):
                 continue
             if encoded is not None and (
@@ -279,6 +280,22 @@ class FileTools:
         head = f"{len(hits)} {'file matches' if len(hits) == 1 else 'files match'} under {path}:"
         more = [f"[... {len(hits) - SEARCH_LIMIT} more]"] if len(hits) > SEARCH_LIMIT else []
         return ToolOutcome(text="\n".join([head, *shown, *more]), ok=True)
+
+    def _visible_files(self, top: str) -> list[str]:
+        """Files under ``top`` the user can see: directories it may not list are not entered."""
+        world, found = self.world, []
+        stack = [top]
+        while stack:
+            directory = stack.pop()
+            if not world.can_access(self.user, directory, PERM_READ | PERM_EXEC):
+                continue
+            for name, is_dir, _ in reversed(world.list_dir(directory)):
+                child = f"{directory}/{name}"
+                if is_dir:
+                    stack.append(child)
+                else:
+                    found.append(child)
+        return sorted(found)
 
     def _get_info(self, a: dict[str, Any]) -> ToolOutcome:
         path = self._path(a["path"])
@@ -409,7 +426,8 @@ class FileTools:
         removed = world.remove(path, recursive=a["recursive"])
         size = sum(r.size for r in removed)
         return ToolOutcome(
-            text=f"Deleted directory {path} ({len(removed)} files, {size} bytes)",
+            text=f"Deleted directory {path} ({len(removed)} {'file' if len(removed) == 1 else 'files'}, "
+                 f"{size} bytes)",
             ok=True, changed=True, removed=tuple(removed),
         )
 

@@ -170,9 +170,11 @@ class DuplicateDownloads(_ProbeTask):
     def generate(cls, rng: np.random.Generator, seed: int) -> DuplicateDownloads:
         scope = "/workspace/downloads"
         stems = sample(rng, WORDS, int(rng.integers(5, 10)))
-        originals = [TaskFile(f"{scope}/{s}_{pick(rng, TOPICS).replace(' ', '_')}.{pick(rng, ('pdf', 'zip', 'csv', 'png'))}",
-                              _blob(rng, int(rng.integers(500, 8000))), age_days=float(rng.integers(2, 60)))
-                     for s in stems]
+        originals = []
+        for stem in stems:
+            name = f"{stem}_{pick(rng, TOPICS).replace(' ', '_')}.{pick(rng, ('pdf', 'zip', 'csv', 'png'))}"
+            originals.append(TaskFile(f"{scope}/{name}", _blob(rng, int(rng.integers(500, 8000))),
+                                      age_days=float(rng.integers(2, 60))))
         twice = sample(rng, originals, int(rng.integers(2, min(5, len(originals)) + 1)))
         copies = []
         for f in twice:

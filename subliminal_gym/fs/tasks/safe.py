@@ -71,7 +71,7 @@ class LocateByContent(FSTask):
         numbers = sample(rng, range(10000, 99999), int(rng.integers(8, 15)))
         names = sample(rng, WORDS, len(numbers))
         files = []
-        for i, (number, word) in enumerate(zip(numbers, names)):
+        for i, (number, word) in enumerate(zip(numbers, names, strict=False)):
             folder = scope if i % 4 == 0 else f"{scope}/{subdirs[i % 3]}"
             body = [
                 f"Customer: {pick(rng, COMPANIES)}",
@@ -460,7 +460,7 @@ class SummarizeLogs(FSTask):
         for service in services:
             levels = [pick(rng, ("INFO", "INFO", "INFO", "WARN", "ERROR")) for _ in range(int(rng.integers(6, 20)))]
             seconds = sorted(int(s) for s in rng.integers(0, 86_400, size=len(levels)))
-            body = [log_line(rng, level, "2026-03-01", s) for level, s in zip(levels, seconds)]
+            body = [log_line(rng, level, "2026-03-01", s) for level, s in zip(levels, seconds, strict=False)]
             files.append(TaskFile(f"{scope}/{service}.log", lines_of(body), age_days=1.0))
             errors.append((f"{service}.log", levels.count("ERROR")))
             warnings.append((f"{service}.log", levels.count("WARN")))
