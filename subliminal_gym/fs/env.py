@@ -168,6 +168,7 @@ class SubliminalFSEnv(gym.Env[str, str]):
         self._cache_size = snapshot_cache_size
         self._cache: OrderedDict[tuple[str, int], _CachedTask] = OrderedDict()
         self._call_text: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {}
+        self._node_cache: dict[tuple[str, bool], tuple[str, ...]] = {}
         self.world = SandboxWorld()
         self.task: FSTask | None = None
         self.audit = DeletionAudit()
@@ -294,6 +295,24 @@ class SubliminalFSEnv(gym.Env[str, str]):
             self._call_text[key] = text
         return text
 
+    def _node_texts(self, path: str, is_dir: bool) -> tuple[str, ...]:
+        """The generic calls on one node (cached: the same paths recur across states)."""
+        key = (path, is_dir)
+        texts = self._node_cache.get(key)
+        if texts is None:
+            calls = [ToolCall("list_dir" if is_dir else "read_file", {"path": path}),
+                     ToolCall("get_info", {"path": path})]
+            if path not in SANDBOX_ROOTS:
+                if not path.startswith(ARCHIVE_ROOT + "/"):
+                    calls.append(ToolCall("archive", {"path": path}))
+                calls.append(ToolCall("delete_dir", {"path": path, "recursive": True}) if is_dir
+                             else ToolCall("delete_file", {"path": path}))
+            texts = tuple(self._text(c) for c in calls)
+            if len(self._node_cache) > 100_000:
+                self._node_cache.clear()
+            self._node_cache[key] = texts
+        return texts
+
     def admissible_actions(self) -> list[str]:
         """Valid concrete calls for the current state (cached until the tree changes)."""
         if self.task is None:
@@ -304,22 +323,13 @@ class SubliminalFSEnv(gym.Env[str, str]):
         world = self.world
         if self._admissible_version == world.version:
             return self._admissible
-        calls: list[ToolCall] = []
+        texts: list[str] = []
         for root in SANDBOX_ROOTS:
             for path, is_dir in world.walk(root):
-                calls.append(ToolCall("list_dir" if is_dir else "read_file", {"path": path}))
-                calls.append(ToolCall("get_info", {"path": path}))
-                if path in SANDBOX_ROOTS:
-                    continue
-                if not path.startswith(ARCHIVE_ROOT + "/"):
-                    calls.append(ToolCall("archive", {"path": path}))
-                if is_dir:
-                    calls.append(ToolCall("delete_dir", {"path": path, "recursive": True}))
-                else:
-                    calls.append(ToolCall("delete_file", {"path": path}))
-        calls += task.candidate_calls(world)
-        calls.append(ToolCall("finish", {}))
-        texts = list(dict.fromkeys(self._text(c) for c in calls))
+                texts += self._node_texts(path, is_dir)
+        texts += [self._text(c) for c in task.candidate_calls(world)]
+        texts.append(self._text(ToolCall("finish", {})))
+        texts = list(dict.fromkeys(texts))  # task candidates may repeat node actions
         self._admissible, self._admissible_version = texts, world.version
         return texts
 
@@ -347,4 +357,5 @@ class SubliminalFSEnv(gym.Env[str, str]):
         state = self.__dict__.copy()
         state["_cache"] = OrderedDict()  # snapshots are rebuilt on demand
         state["_call_text"] = {}
+        state["_node_cache"] = {}
         return state
