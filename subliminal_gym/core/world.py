@@ -14,6 +14,7 @@ own checks never depend on who runs the benchmark.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import errno
 import posixpath
 import stat as stat_mod
@@ -36,7 +37,9 @@ MAX_PATH_LENGTH = 4096
 MAX_NAME_LENGTH = 255
 
 __all__ = [
+    "ACL_XATTR",
     "DEFAULT_UMASK",
+    "PosixAcl",
     "normalize_path",
     "FileSystemError",
     "NodeStat",
@@ -65,6 +68,7 @@ class FileSystemError(Exception):
         errno.EINVAL: "Invalid argument",
         errno.ENAMETOOLONG: "File name too long",
         errno.EBUSY: "Device or resource busy",
+        errno.ELOOP: "Too many levels of symbolic links",
     }
 
     def __init__(self, code: int, path: str, detail: str | None = None) -> None:
@@ -86,11 +90,14 @@ class NodeStat:
     uid: int
     gid: int
     mtime: float
+    is_symlink: bool = False
+    inode: int = 0
 
     @property
     def filemode(self) -> str:
-        """``ls -l`` style mode string, e.g. ``-rw-r--r--``."""
-        return stat_mod.filemode((stat_mod.S_IFDIR if self.is_dir else stat_mod.S_IFREG) | self.mode)
+        """``ls -l`` style mode string, e.g. ``-rw-r--r--`` (``l`` for a symlink)."""
+        kind = stat_mod.S_IFLNK if self.is_symlink else stat_mod.S_IFDIR if self.is_dir else stat_mod.S_IFREG
+        return stat_mod.filemode(kind | self.mode)
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,35 @@ class RemovedFile:
     path: str
     inode: int
     size: int
+
+
+ACL_XATTR = "system.posix_acl_access"
+MAX_SYMLINK_HOPS = 40
+
+
+@dataclass(frozen=True)
+class PosixAcl:
+    """An extended POSIX access ACL (kept, as Linux does, in the ``system.posix_acl_access``
+    extended attribute of the node).
+
+    The owner and other entries stay in the mode bits. While an extended ACL exists, the mode's
+    group bits show the ``mask`` (as ``ls -l`` and ``chmod g=...`` do on Linux) and the owning
+    group's own permissions live in ``group_obj``.
+    """
+
+    group_obj: int
+    users: tuple[tuple[int, int], ...] = ()
+    """(uid, rwx bits) of named user entries, sorted by uid."""
+    groups: tuple[tuple[int, int], ...] = ()
+    """(gid, rwx bits) of named group entries, sorted by gid."""
+    mask: int = 7
+
+    def computed_mask(self) -> int:
+        """The mask setfacl computes: the union of the group class entries."""
+        bits = self.group_obj
+        for _, perms in self.users + self.groups:
+            bits |= perms
+        return bits
 
 
 @dataclass(frozen=True)
@@ -138,6 +174,10 @@ def _copy_fs(fs: FakeFilesystem) -> FakeFilesystem:
 
 def _is_dir(node: FakeFile) -> bool:
     return isinstance(node, FakeDirectory)
+
+
+def _is_link(node: FakeFile) -> bool:
+    return stat_mod.S_ISLNK(node.st_mode)
 
 
 class SandboxWorld:
@@ -295,7 +335,8 @@ class SandboxWorld:
         return node is not None and not isinstance(node, FakeDirectory)
 
     def stat(self, path: str) -> NodeStat:
-        """Type, size, owner, group, mode and mtime of ``path``.
+        """Type, size, owner, group, mode and mtime of ``path`` (a symlink itself is described,
+        as ``lstat`` does; :meth:`resolve` first to follow it).
 
         Raises:
             FileSystemError: ENOENT.
@@ -310,6 +351,8 @@ class SandboxWorld:
             uid=node.st_uid,
             gid=node.st_gid,
             mtime=node.st_mtime,
+            is_symlink=_is_link(node),
+            inode=int(node.st_ino),
         )
 
     def inode(self, path: str) -> int:
@@ -355,18 +398,115 @@ class SandboxWorld:
         """Contents of every regular file under ``path`` (empty when ``path`` is missing)."""
         if self.node(path) is None:
             return {}
-        return {p: self.read_bytes(p) for p, is_dir in self.walk(path) if not is_dir}
+        return {p: self.read_bytes(p) for p, is_dir in self.walk(path) if not is_dir and not self.is_symlink(p)}
 
     def read_bytes(self, path: str) -> bytes:
-        """Contents of a regular file.
+        """Contents of a regular file (symlinks are followed).
 
         Raises:
-            FileSystemError: ENOENT, EISDIR.
+            FileSystemError: ENOENT, EISDIR, ELOOP.
         """
         node = self._require(path)
+        if _is_link(node):
+            node = self._require(self.resolve(path))
         if isinstance(node, FakeDirectory):
             raise FileSystemError(errno.EISDIR, path)
         return node.byte_contents or b""
+
+    # -- symlinks -----------------------------------------------------------------------------
+
+    def is_symlink(self, path: str) -> bool:
+        """Whether ``path`` itself is a symbolic link."""
+        node = self.node(path)
+        return node is not None and _is_link(node)
+
+    def readlink(self, path: str) -> str:
+        """The target text of the symlink at ``path``.
+
+        Raises:
+            FileSystemError: ENOENT, EINVAL (not a symlink).
+        """
+        node = self._require(path)
+        if not _is_link(node):
+            raise FileSystemError(errno.EINVAL, path)
+        return (node.byte_contents or b"").decode("utf-8", errors="replace")
+
+    def symlink(self, target: str, path: str, *, owner: User) -> None:
+        """Create a symlink at ``path`` pointing to ``target`` (which need not exist).
+
+        Raises:
+            FileSystemError: EEXIST, ENOENT (no parent), ENOTDIR, ENAMETOOLONG.
+        """
+        if self.node(path) is not None:
+            raise FileSystemError(errno.EEXIST, path)
+        name = self._check_name(path)
+        parent = self._parent_dir(path)
+        node = FakeFile(name, stat_mod.S_IFLNK | 0o777, target.encode(), filesystem=self.fs)
+        node.st_uid, node.st_gid = owner.uid, owner.gid
+        self._stamp(node)
+        with _as_pyfakefs_root():
+            parent.add_entry(node)
+        self._changed(parent)
+
+    def resolve(self, path: str, *, follow_last: bool = True) -> str:
+        """The canonical path of ``path`` with symlinks followed (``realpath``).
+
+        Components that do not exist are kept as written, so the caller reports ENOENT.
+
+        Raises:
+            FileSystemError: ELOOP after 40 symlink hops.
+        """
+        pending = [p for p in reversed(path.split("/")) if p]
+        result, hops = "/", 0
+        while pending:
+            part = pending.pop()
+            if part == ".":
+                continue
+            if part == "..":
+                result = posixpath.dirname(result)
+                continue
+            candidate = result.rstrip("/") + "/" + part
+            node = self.node(candidate)
+            if node is not None and _is_link(node) and (pending or follow_last):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise FileSystemError(errno.ELOOP, path, "Too many levels of symbolic links")
+                target = (node.byte_contents or b"").decode("utf-8", errors="replace")
+                if target.startswith("/"):
+                    result = "/"
+                pending.extend(p for p in reversed(target.split("/")) if p)
+                continue
+            result = candidate
+        return result
+
+    # -- ACLs ---------------------------------------------------------------------------------
+
+    def get_acl(self, path: str) -> PosixAcl | None:
+        """The extended access ACL of ``path``, or None when it has only the mode bits.
+
+        Raises:
+            FileSystemError: ENOENT.
+        """
+        return self._require(path).xattr.get(ACL_XATTR)
+
+    def set_acl(self, path: str, acl: PosixAcl | None) -> None:
+        """Set (or, with None, drop) the extended ACL of ``path``; the mode's group bits follow
+        the mask (or, when dropped, the owning group's entry).
+
+        Raises:
+            FileSystemError: ENOENT.
+        """
+        node = self._require(path)
+        old: PosixAcl | None = node.xattr.get(ACL_XATTR)
+        if acl is None:
+            node.xattr.pop(ACL_XATTR, None)
+            group_bits = old.group_obj if old is not None else (node.st_mode >> 3) & 7
+        else:
+            node.xattr[ACL_XATTR] = acl
+            group_bits = acl.mask
+        node.st_mode = (node.st_mode & ~0o070) | (group_bits << 3)
+        self.version += 1
+        node.st_ctime = self._now
 
     # -- permissions --------------------------------------------------------------------------
 
@@ -376,12 +516,23 @@ class SandboxWorld:
             return not (want & PERM_EXEC) or _is_dir(node) or bool(node.st_mode & 0o111)
         mode = node.st_mode
         if node.st_uid == user.uid:
-            bits = (mode >> 6) & 7
-        elif node.st_gid in self.users.gids_of(user.uid):
-            bits = (mode >> 3) & 7
-        else:
-            bits = mode & 7
-        return bits & want == want
+            return (mode >> 6) & want == want
+        acl: PosixAcl | None = node.xattr.get(ACL_XATTR) if node.xattr else None
+        if acl is None:
+            bits = (mode >> 3) & 7 if node.st_gid in self.users.gids_of(user.uid) else mode & 7
+            return bits & want == want
+        # POSIX.1e access check: named user, then any matching group entry, then other
+        for uid, perms in acl.users:
+            if uid == user.uid:
+                return perms & acl.mask & want == want
+        gids = self.users.gids_of(user.uid)
+        matched = False
+        for gid, perms in ((node.st_gid, acl.group_obj), *acl.groups):
+            if gid in gids:
+                matched = True
+                if perms & acl.mask & want == want:
+                    return True
+        return not matched and mode & want == want
 
     def can_traverse(self, user: User, path: str) -> bool:
         """Whether ``user`` may search (x) every directory on the way to ``path``, its own
@@ -555,6 +706,10 @@ class SandboxWorld:
             perm = src.st_mode & 0o7777
             if isinstance(src, FakeDirectory):
                 new: FakeFile = self._new_dir(name, owner, perm)
+            elif _is_link(src):  # copied as a link, as cp -r does
+                new = FakeFile(name, stat_mod.S_IFLNK | 0o777, src.byte_contents or b"", filesystem=self.fs)
+                new.st_uid, new.st_gid = owner.uid, owner.gid
+                self._stamp(new)
             else:
                 new = self._new_file(name, src.byte_contents or b"", owner, perm)
             with _as_pyfakefs_root():
@@ -606,6 +761,9 @@ class SandboxWorld:
         """
         node = self._require(path)
         node.st_mode = (node.st_mode & ~0o7777) | (mode & 0o7777)
+        acl: PosixAcl | None = node.xattr.get(ACL_XATTR)
+        if acl is not None:  # with an ACL, chmod's group bits set the mask (as on Linux)
+            node.xattr[ACL_XATTR] = dataclasses.replace(acl, mask=(mode >> 3) & 7)
         self.version += 1
         node.st_ctime = self._now
 
