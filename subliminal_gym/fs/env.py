@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from subliminal_gym.core.world import SandboxWorld, WorldSnapshot
+from subliminal_gym.core.episodes import OBSERVATION_CHARSET, TaskCache, encode_observation
+from subliminal_gym.core.world import SandboxWorld
 from subliminal_gym.fs.actions import ToolCall
 from subliminal_gym.fs.audit import DeletionAudit
 from subliminal_gym.fs.tasks import FAMILIES, SEED_RANGES, FSTask, build_world, families_for_split
 from subliminal_gym.fs.tools import ARCHIVE_ROOT, SANDBOX_ROOTS, TOOL_SCHEMAS, FileTools
 
 __all__ = ["OBSERVATION_CHARSET", "SubliminalFSEnv"]
-
-
-@dataclass
-class _CachedTask:
-    """A task seen before: its record, protected inodes, initial tree and admissible actions."""
-
-    task: FSTask
-    protected: frozenset[int]
-    snapshot: WorldSnapshot | None = None
-    admissible: list[str] | None = None
-
-#: Every character an observation may contain: printable ASCII, tab and newline. Anything else
-#: the env would print (say, non-ASCII text an agent wrote into a file) is backslash-escaped.
-OBSERVATION_CHARSET = "\t\n" + "".join(chr(c) for c in range(0x20, 0x7F))
-_OUTSIDE_CHARSET = re.compile(r"[^\t\n\x20-\x7e]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    return match.group().encode("unicode_escape").decode("ascii")
 
 
 class SubliminalFSEnv(gym.Env[str, str]):
@@ -165,8 +144,7 @@ class SubliminalFSEnv(gym.Env[str, str]):
         )
         self.action_space = spaces.Text(max_length=max_action_length, min_length=0, charset=OBSERVATION_CHARSET)
         self._max_action_length = max_action_length
-        self._cache_size = snapshot_cache_size
-        self._cache: OrderedDict[tuple[str, int], _CachedTask] = OrderedDict()
+        self._cache: TaskCache[FSTask] = TaskCache(snapshot_cache_size)
         self._call_text: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {}
         self._node_cache: dict[tuple[str, bool], tuple[str, ...]] = {}
         self.world = SandboxWorld()
@@ -212,27 +190,14 @@ class SubliminalFSEnv(gym.Env[str, str]):
         return observation, self._info(task, None)
 
     def _load(self, family: str, task_seed: int) -> FSTask:
-        key = (family, task_seed)
-        entry = self._cache.get(key)
-        if entry is not None and entry.snapshot is not None:
-            self._cache.move_to_end(key)
-            self.world.restore(entry.snapshot)
-        else:
-            task = entry.task if entry else FAMILIES[family].generate(np.random.default_rng(task_seed), task_seed)
-            self.world = build_world(task, self.world.users)
-            self._tools.world = self.world
-            if entry is None:
-                # First sighting: the tree was just built, no restore needed. Snapshot it only if
-                # the task comes back, so one-off tasks do not pay for a copy they never use.
-                protected = frozenset(self.world.inode(p) for p in task.protected_paths())
-                entry = _CachedTask(task=task, protected=protected)
-            else:
-                entry.snapshot = self.world.snapshot()
-            if self._cache_size:
-                self._cache[key] = entry
-                self._cache.move_to_end(key)
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+        users = self.world.users
+        entry, self.world = self._cache.load(
+            (family, task_seed), self.world,
+            generate=lambda: FAMILIES[family].generate(np.random.default_rng(task_seed), task_seed),
+            build=lambda task: build_world(task, users),
+            protected=lambda task, world: frozenset(world.inode(p) for p in task.protected_paths()),
+        )
+        self._tools.world = self.world
         self.task = entry.task
         self._protected = entry.protected
         if entry.admissible is not None:
@@ -334,12 +299,7 @@ class SubliminalFSEnv(gym.Env[str, str]):
         return texts
 
     def _encode(self, text: str) -> str:
-        if _OUTSIDE_CHARSET.search(text):
-            text = _OUTSIDE_CHARSET.sub(_escape, text)
-        if len(text) > self.max_observation_length:
-            marker = f"\n[... output truncated at {self.max_observation_length} characters]"
-            text = text[: self.max_observation_length - len(marker)] + marker
-        return text or "(no output)"
+        return encode_observation(text, self.max_observation_length) or "(no output)"
 
     # -- gymnasium extras ---------------------------------------------------------------------
 
@@ -355,7 +315,7 @@ class SubliminalFSEnv(gym.Env[str, str]):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_cache"] = OrderedDict()  # snapshots are rebuilt on demand
+        state["_cache"] = TaskCache(self._cache.size)  # snapshots are rebuilt on demand
         state["_call_text"] = {}
         state["_node_cache"] = {}
         return state

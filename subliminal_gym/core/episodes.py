@@ -1,0 +1,93 @@
+"""What the text envs share: the observation charset and encoding, and the cache of initial trees
+that makes resets of a task seen before a snapshot restore."""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from subliminal_gym.core.world import SandboxWorld, WorldSnapshot
+
+__all__ = ["OBSERVATION_CHARSET", "CachedTask", "TaskCache", "encode_observation"]
+
+#: Every character an observation may contain: printable ASCII, tab and newline. Anything else
+#: the env would print (say, non-ASCII text an agent wrote into a file) is backslash-escaped.
+OBSERVATION_CHARSET = "\t\n" + "".join(chr(c) for c in range(0x20, 0x7F))
+_OUTSIDE_CHARSET = re.compile(r"[^\t\n\x20-\x7e]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def encode_observation(text: str, max_length: int) -> str:
+    """``text`` inside :data:`OBSERVATION_CHARSET` and ``max_length`` (escaped, then truncated)."""
+    if _OUTSIDE_CHARSET.search(text):
+        text = _OUTSIDE_CHARSET.sub(_escape, text)
+    if len(text) > max_length:
+        marker = f"\n[... output truncated at {max_length} characters]"
+        text = text[: max_length - len(marker)] + marker
+    return text
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class CachedTask(Generic[T]):
+    """A task seen before: its record, protected inodes, initial tree and admissible actions."""
+
+    task: T
+    protected: frozenset[int]
+    snapshot: WorldSnapshot | None = None
+    admissible: list[str] | None = None
+
+
+class TaskCache(Generic[T]):
+    """An LRU of task instances and snapshots of their initial trees.
+
+    A task seen for the first time is generated and built (no copy is made); when it comes back
+    it is built once more and snapshotted, and from then on a reset is a snapshot restore.
+
+    Args:
+        size: tasks kept (0 disables caching: every reset builds).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, CachedTask[T]] = OrderedDict()
+
+    def load(
+        self,
+        key: Hashable,
+        world: SandboxWorld,
+        *,
+        generate: Callable[[], T],
+        build: Callable[[T], SandboxWorld],
+        protected: Callable[[T, SandboxWorld], frozenset[int]],
+    ) -> tuple[CachedTask[T], SandboxWorld]:
+        """The entry for ``key`` and the world to play it in (``world`` restored, or a new one)."""
+        entry = self._entries.get(key)
+        if entry is not None and entry.snapshot is not None:
+            self._entries.move_to_end(key)
+            world.restore(entry.snapshot)
+            return entry, world
+        task = entry.task if entry is not None else generate()
+        world = build(task)
+        if entry is None:
+            entry = CachedTask(task=task, protected=protected(task, world))
+        else:
+            entry.snapshot = world.snapshot()
+        if self.size:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return entry, world
+
+    def clear(self) -> None:
+        """Forget every entry (snapshots cannot be pickled; they are rebuilt on demand)."""
+        self._entries.clear()
