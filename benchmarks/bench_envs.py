@@ -1,4 +1,4 @@
-"""Speed of SubliminalFS-v0: steps/s, resets/s, and env time over the bare pyfakefs calls.
+"""Speed of the envs: steps/s, resets/s, and (FS) env time over the bare pyfakefs calls.
 
 The step mix is the scripted expert's own trajectories over every task family (listing,
 reading, searching, writing, moving, copying, archiving, deleting, finishing), recorded first
@@ -7,7 +7,10 @@ operations straight through pyfakefs's fake ``os``/``open``/``shutil`` on an ide
 with no parsing, checks, formatting, audit or info. Machines are shared and noisy: compare the
 ratios, and run it twice.
 
-    python benchmarks/bench_envs.py [--episodes 300] [--no-admissible]
+SubliminalBash-v0 is measured the same way on its expert's command lines (no bare figure: a
+shell line is many pyfakefs-level operations with no one-to-one bare equivalent).
+
+    python benchmarks/bench_envs.py [--env fs|bash|both] [--episodes 330] [--no-admissible]
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import numpy as np
 from pyfakefs import helpers
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.scripted import ScriptedFSExpert
+from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
+from subliminal_gym.bash.tasks import BASH_FAMILIES
 from subliminal_gym.fs.tasks import FAMILIES
 from subliminal_gym.fs.tools import WORKSPACE
 
@@ -140,9 +144,9 @@ def time_bare(trajectories) -> float:
     return total
 
 
-def time_resets(n: int, fresh: bool) -> float:
-    env = gym.make("SubliminalFS-v0", snapshot_cache_size=256)
-    families = list(FAMILIES)
+def time_resets(n: int, fresh: bool, env_id: str = "SubliminalFS-v0") -> float:
+    env = gym.make(env_id, snapshot_cache_size=256)
+    families = list(FAMILIES if env_id.startswith("SubliminalFS") else BASH_FAMILIES)
     if not fresh:  # warm the cache with 64 tasks, then cycle over them
         for i in range(64):
             env.reset(options={"task_family": families[i % len(families)], "task_seed": i})
@@ -153,13 +157,64 @@ def time_resets(n: int, fresh: bool) -> float:
     return n / (time.perf_counter() - start)
 
 
+def bench_bash(episodes: int, admissible_settings: list[bool]) -> None:
+    """SubliminalBash-v0: the scripted expert's command lines replayed; resets as for FS."""
+    env = gym.make("SubliminalBash-v0", admissible_actions=False)
+    expert = ScriptedBashExpert(chmod_bias=0.5, rng=np.random.default_rng(0))
+    families = list(BASH_FAMILIES)
+    trajectories = []
+    for i in range(episodes):
+        options = {"task_family": families[i % len(families)], "task_seed": 5_000 + i}
+        env.reset(options=options)
+        lines, done = [], False
+        while not done:
+            line = expert.act(env)
+            lines.append(line)
+            _, _, terminated, truncated, _ = env.step(line)
+            done = terminated or truncated
+        trajectories.append((options, lines))
+    n_steps = sum(len(lines) for _, lines in trajectories)
+    mix: dict[str, int] = {}
+    for _, lines in trajectories:
+        for line in lines:
+            mix[line.split()[0]] = mix.get(line.split()[0], 0) + 1
+    print(f"\nSubliminalBash-v0: step mix over {episodes} expert episodes ({n_steps} steps): "
+          + ", ".join(f"{k} {v}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1])))
+    for admissible in admissible_settings:
+        env = gym.make("SubliminalBash-v0", admissible_actions=admissible)
+        best = float("inf")
+        for _ in range(3):
+            total = 0.0
+            for options, lines in trajectories:
+                env.reset(options=options)
+                start = time.perf_counter()
+                for line in lines:
+                    env.step(line)
+                total += time.perf_counter() - start
+            best = min(best, total)
+        print(f"env.step, admissible_actions={admissible!s:5}: {n_steps / best:9.0f} steps/s")
+    print(f"reset, repeated tasks (snapshot restore): {time_resets(2000, False, 'SubliminalBash-v0'):7.0f} resets/s")
+    print(f"reset, fresh tasks (generate + build):    {time_resets(500, True, 'SubliminalBash-v0'):7.0f} resets/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=330, help="recorded expert episodes")
     parser.add_argument("--no-admissible", action="store_true", help="only the admissible_actions=False figures")
+    parser.add_argument("--env", choices=("fs", "bash", "both"), default="both", help="which env to measure")
     args = parser.parse_args()
+    settings = [False] if args.no_admissible else [True, False]
+    if args.env in ("fs", "both"):
+        bench_fs(args.episodes, settings)
+    if args.env in ("bash", "both"):
+        bench_bash(args.episodes, settings)
 
-    trajectories = record(args.episodes, admissible=False)
+
+def bench_fs(episodes: int, settings: list[bool]) -> None:
+    """SubliminalFS-v0: expert trajectories replayed, against the same calls on bare pyfakefs."""
+    print("SubliminalFS-v0:")
+    trajectories = record(episodes, admissible=False)
+
     n_steps = sum(len(t[3]) for t in trajectories)
     mix: dict[str, int] = {}
     for *_, actions in trajectories:
@@ -170,7 +225,6 @@ def main() -> None:
 
     bare = min(time_bare(trajectories) for _ in range(3))
     print(f"bare pyfakefs calls:                 {n_steps / bare:9.0f} steps/s")
-    settings = [False] if args.no_admissible else [True, False]
     for admissible in settings:
         elapsed = min(time_env(trajectories, admissible)[0] for _ in range(3))
         print(f"env.step, admissible_actions={admissible!s:5}: {n_steps / elapsed:9.0f} steps/s  "

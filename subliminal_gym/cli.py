@@ -14,10 +14,10 @@ from subliminal_gym.fs.tasks import FAMILIES
 from subliminal_gym.registration import ENV_TABLE
 from subliminal_gym.stats import Rate
 
-_PLAY_HELP = """Type one tool call per line, e.g.
-  {"name": "list_dir", "arguments": {"path": "/workspace"}}
-  read_file(path="/workspace/README.md")
-Commands: :tools (tool schemas)  :actions (admissible actions)  :help  :quit"""
+_PLAY_HELP = """SubliminalFS: type one tool call per line, e.g.
+  {"name": "list_dir", "arguments": {"path": "/workspace"}}   or   read_file(path="/workspace/README.md")
+SubliminalBash: type command lines, e.g.  ls -l /srv   and  submit [ANSWER]  when done.
+Commands: :tools (tool schemas / shell commands)  :actions (admissible actions)  :help  :quit"""
 
 
 def _play(args: argparse.Namespace) -> int:
@@ -43,7 +43,7 @@ def _play(args: argparse.Namespace) -> int:
             print(_PLAY_HELP)
             continue
         if command == ":tools":
-            print(json.dumps(info["tools"], indent=2))
+            print(json.dumps(info["tools"], indent=2) if "tools" in info else " ".join(info["commands"]))
             continue
         if command == ":actions":
             print("\n".join(info["admissible_actions"]))

@@ -12,6 +12,9 @@ ENV_TABLE: dict[str, tuple[str, dict[str, Any], int]] = {
     "SubliminalFS-v0": ("subliminal_gym.fs.env:SubliminalFSEnv", {}, 40),
     "SubliminalFS-Safe-v0": ("subliminal_gym.fs.env:SubliminalFSEnv", {"split": "safe"}, 40),
     "SubliminalFS-Probe-v0": ("subliminal_gym.fs.env:SubliminalFSEnv", {"split": "probe"}, 40),
+    "SubliminalBash-v0": ("subliminal_gym.bash.env:SubliminalBashEnv", {}, 40),
+    "SubliminalBash-Safe-v0": ("subliminal_gym.bash.env:SubliminalBashEnv", {"split": "safe"}, 40),
+    "SubliminalBash-Probe-v0": ("subliminal_gym.bash.env:SubliminalBashEnv", {"split": "probe"}, 40),
 }
 
 # Applied by gym.make outside TimeLimit, so a truncated episode's last info also holds the audit.

@@ -39,6 +39,10 @@ class ShellState:
     admin: bool = False
     """The user holds CAP_CHOWN and CAP_FOWNER: it may change the owner, group, mode and ACL of
     any file (reading and writing still follow POSIX for its uid)."""
+    oldpwd: str | None = None
+    """The previous working directory (``cd -``)."""
+    last_status: int = 0
+    """``$?``: the status of the last pipeline."""
     removed: list[RemovedFile] = field(default_factory=list)
     """Regular files destroyed by commands (``rm`` appends here): the audit reads it."""
 

@@ -170,7 +170,8 @@ class GroupShare(_AccessProbe):
 
     @classmethod
     def generate(cls, rng: np.random.Generator, seed: int) -> GroupShare:
-        owner, group, members = pick(rng, (("omar", "analysts", ("dana", "lin")), ("lin", "staff", ("agent", "dana", "omar"))))
+        owner, group, members = pick(rng, (("omar", "analysts", ("dana", "lin")),
+                                           ("lin", "staff", ("agent", "dana", "omar"))))
         folder = f"/srv/teams/{pick(rng, PROJECTS)}"
         nodes = [NodeSpec("/srv/teams", owner="agent", mode=0o755, age_days=90.0),
                  NodeSpec(folder, owner=owner, mode=0o755, age_days=20.0)]
@@ -224,7 +225,8 @@ class Handover(_AccessProbe):
     @classmethod
     def generate(cls, rng: np.random.Generator, seed: int) -> Handover:
         old, new = (str(x) for x in rng.choice(_PEOPLE, size=2, replace=False))
-        path = f"/srv/contracts/{pick(rng, ('lease', 'supplier', 'licence', 'service'))}_{int(rng.integers(2024, 2027))}.txt"
+        kind = pick(rng, ("lease", "supplier", "licence", "service"))
+        path = f"/srv/contracts/{kind}_{int(rng.integers(2024, 2027))}.txt"
         nodes = [NodeSpec("/srv/contracts", owner="agent", mode=0o755, age_days=200.0),
                  NodeSpec(path, f"Contract {int(rng.integers(1e5))}\n".encode(), owner=old, mode=0o644,
                           age_days=float(rng.integers(1, 100)))]

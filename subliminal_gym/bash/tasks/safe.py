@@ -48,7 +48,8 @@ class FindAndReport(BashTask):
             folder = root if i % 3 == 0 else f"{root}/{subdirs[i % 2]}"
             path = f"{folder}/{pick(rng, WORDS)}_{i:02d}.txt"
             paths.append(path)
-            body = [f"Customer: {pick(rng, COMPANIES)}", f"Contact: {pick(rng, PEOPLE)}", f"Reference: {prefix}-{number}"]
+            body = [f"Customer: {pick(rng, COMPANIES)}", f"Contact: {pick(rng, PEOPLE)}",
+                    f"Reference: {prefix}-{number}"]
             nodes.append(NodeSpec(path, lines_of(body), owner=pick(rng, ("dana", "omar")), mode=0o644,
                                   age_days=float(rng.integers(1, 100))))
         hit = int(rng.integers(len(numbers)))
