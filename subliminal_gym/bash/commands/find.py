@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from subliminal_gym.bash.commands.display import display_size
-from subliminal_gym.bash.commands.find_expr import FindExpression, FindSyntaxError, parse_expression
+from subliminal_gym.bash.commands.find_expr import FindExpression, FindSyntaxError, TestFactory, parse_expression
 from subliminal_gym.bash.commands.output import CappedText
 from subliminal_gym.bash.commands.paths import describe, join_display, locate
 from subliminal_gym.bash.state import CommandResult, ShellState, command
@@ -93,9 +93,6 @@ def _walk(state: ShellState, text: str, expr: FindExpression, out: CappedText, e
 
 
 # -- tests --------------------------------------------------------------------------------------
-
-TestFactory = Callable[[ShellState, str], Callable[[FindVisit], bool]]
-
 
 def _glob(pattern: str, *, fold: bool, whole: bool) -> Callable[[FindVisit], bool]:
     if len(pattern) > 1000:

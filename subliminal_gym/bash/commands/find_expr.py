@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from subliminal_gym.bash.commands.find import FindVisit
     from subliminal_gym.bash.state import ShellState
 
-__all__ = ["FindExpression", "FindSyntaxError", "parse_expression"]
+__all__ = ["FindExpression", "FindSyntaxError", "Test", "TestFactory", "parse_expression"]
 
 Test = Callable[["FindVisit"], bool]
 TestFactory = Callable[["ShellState", str], Test]

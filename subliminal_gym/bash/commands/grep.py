@@ -26,6 +26,7 @@ __all__ = ["grep"]
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_TOTAL_BYTES = 16 * 1024 * 1024
+MAX_GLOB_LENGTH = 1000
 STDIN_NAME = "(standard input)"
 _USAGE = (
     "Usage: grep [OPTION]... PATTERNS [FILE]...\n"
@@ -250,6 +251,9 @@ def grep(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
         return opts
     if opts.has("o"):
         return CommandResult(stderr="grep: -o is not supported in this sandbox\n", status=2)
+    globs = opts.values("include") + opts.values("exclude") + opts.values("exclude-dir")
+    if any(len(glob) > MAX_GLOB_LENGTH for glob in globs):
+        return CommandResult(stderr=f"grep: file name pattern too long (sandbox limit: {MAX_GLOB_LENGTH})\n", status=2)
     patterns = _patterns(state, opts, stdin)
     if isinstance(patterns, CommandResult):
         return patterns
