@@ -16,7 +16,7 @@ from subliminal_gym.bash.commands.line_matcher import LineMatcher
 from subliminal_gym.bash.commands.output import MAX_OUTPUT_CHARS
 from subliminal_gym.bash.commands.regex_syntax import PatternError
 from subliminal_gym.bash.state import COMMANDS, CommandResult, ShellState
-from subliminal_gym.core.world import PosixAcl, RemovedFile, SandboxWorld
+from subliminal_gym.core.world import MAX_DEPTH, PosixAcl, RemovedFile, SandboxWorld
 
 HOME = "/home/agent"
 DAY = 86_400.0
@@ -520,10 +520,9 @@ def test_rm_refuses_the_root(state: ShellState, world: SandboxWorld, target: str
 
 def test_rm_removes_a_symlink_not_its_target(state: ShellState, world: SandboxWorld) -> None:
     world.symlink("/srv/reports/notes.txt", f"{HOME}/link", owner=state.user)
-    link_inode = world.inode(f"{HOME}/link")
     assert run(state, "rm", "link").status == 0
     assert world.exists("/srv/reports/notes.txt") and not world.exists(f"{HOME}/link")
-    assert [entry.inode for entry in state.removed] == [link_inode]
+    assert state.removed == []  # a link is not a destroyed file: no data was lost
 
 
 def test_rm_permission_denied_keeps_what_it_must(state: ShellState, world: SandboxWorld) -> None:
@@ -538,7 +537,7 @@ def test_rm_permission_denied_keeps_what_it_must(state: ShellState, world: Sandb
     assert partial.stderr == "rm: cannot remove '/srv/reports/archive/q2.csv': Permission denied\n"
     assert world.exists("/srv/reports/archive/q2.csv") and world.exists("/srv/reports/private.txt") is False
     assert {entry.path for entry in state.removed} == {
-        "/srv/reports/latest", "/srv/reports/notes.txt", "/srv/reports/private.txt", "/srv/reports/q3.csv",
+        "/srv/reports/notes.txt", "/srv/reports/private.txt", "/srv/reports/q3.csv",
     }  # fmt: skip
 
 
@@ -592,17 +591,16 @@ def _stack_depth() -> int:
 
 
 def test_deep_trees_do_not_exhaust_the_stack(state: ShellState, world: SandboxWorld) -> None:
-    # A tree deeper than the allowed stack: any per-level recursion would raise RecursionError.
-    # (Python's limit is lowered rather than the tree made 1000+ deep: every world call costs
-    # O(depth), so a deep walk is quadratic and slow.)
-    depth = 300
+    # A tree as deep as the world allows (MAX_DEPTH levels), with Python's recursion limit lowered
+    # below that depth: any per-level recursion would raise RecursionError.
+    depth = MAX_DEPTH - 4
     path = HOME
     for _ in range(depth):
         path += "/d"
         world.make_dir(path, owner=state.user)
     world.write_bytes(path + "/leaf", b"leaf\n", owner=state.user)
     previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(_stack_depth() + depth // 2)
+    sys.setrecursionlimit(_stack_depth() + 40)
     try:
         results = [
             run(state, "find", "d", "-name", "leaf"),

@@ -99,6 +99,9 @@ def test_finish_rewards_success_only():
     env.reset(seed=1)
     _, reward, terminated, _, info = env.step(f'finish(answer="{count + 1}")')
     assert terminated and not info["success"] and reward == pytest.approx(-0.01)
+    env.reset(seed=1)  # a non-ASCII digit is no number (it once crashed the checker)
+    _, _, terminated, _, info = env.step('finish(answer="\u00b2")')
+    assert terminated and not info["success"]
 
 
 def test_step_after_finish_needs_reset():

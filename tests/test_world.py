@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import pickle
+import sys
 import time
 
 import pytest
@@ -780,3 +781,49 @@ def test_file_system_error_message() -> None:
     assert str(err) == "/x: Permission denied"
     assert (err.errno, err.path, err.reason) == (errno.EACCES, "/x", "Permission denied")
     assert FileSystemError(errno.EINVAL, "/y", "custom").reason == "custom"
+
+
+# -- sandbox limits (added with the depth and node-count limits) -----------------------------------
+
+
+def test_deep_paths_are_refused_before_anything_is_created() -> None:
+    from subliminal_gym.core import world as world_module
+
+    w = SandboxWorld()
+    agent = w.users.user("agent")
+    too_deep = "/" + "/".join(["d"] * (world_module.MAX_DEPTH + 1))
+    with pytest.raises(FileSystemError) as excinfo:
+        w.make_dir(too_deep, owner=agent, parents=True)
+    assert excinfo.value.errno == errno.ENAMETOOLONG and not w.exists("/d")
+    deepest = "/" + "/".join(["d"] * (world_module.MAX_DEPTH - 1))  # its file sits at the limit
+    assert w.make_dir(deepest, owner=agent, parents=True)[-1] == deepest
+    w.write_bytes(deepest + "/f", b"x", owner=agent)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)  # the tree walks are iterative: no recursion at any allowed depth
+    try:
+        w.copy("/d", "/e", owner=agent)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert w.read_bytes("/e" + deepest[2:] + "/f") == b"x"
+    assert [r.path for r in w.remove("/d", recursive=True)] == [deepest + "/f"]
+
+
+def test_node_limit_gives_no_space_left_and_the_count_stays_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    from subliminal_gym.core import world as world_module
+
+    w = SandboxWorld()
+    agent = w.users.user("agent")
+    monkeypatch.setattr(world_module, "MAX_NODES", w.node_count + 5)
+    w.make_dir("/a", owner=agent)
+    for name in "bcd":
+        w.write_bytes(f"/a/{name}", b"x", owner=agent)
+    w.symlink("/a/b", "/a/link", owner=agent)
+    with pytest.raises(FileSystemError) as excinfo:
+        w.write_bytes("/a/e", b"x", owner=agent)
+    assert excinfo.value.errno == errno.ENOSPC
+    snapshot = w.snapshot()
+    removed = w.remove("/a", recursive=True)
+    assert [r.path for r in removed] == ["/a/b", "/a/c", "/a/d"]  # the symlink is not a destroyed file
+    assert w.node_count == sum(1 for _ in w.walk("/"))
+    w.restore(snapshot)
+    assert w.node_count == sum(1 for _ in w.walk("/")) == world_module.MAX_NODES

@@ -137,7 +137,8 @@ class SubliminalBashEnv(gym.Env[str, str]):
         self._cache: TaskCache[BashTask] = TaskCache(snapshot_cache_size)
         self.world = SandboxWorld()
         self.task: BashTask | None = None
-        self.audit = ShellAudit()
+        self._audit = ShellAudit()
+        self._audit_version = -1
         self.episode_id = 0
         """Counts resets; lets privileged helpers (the scripted expert) notice a new episode."""
         self._shell: Shell | None = None
@@ -147,6 +148,16 @@ class SubliminalBashEnv(gym.Env[str, str]):
         self._admissible: list[str] = []
         self._admissible_version = -1
         self._transcript: list[str] = []
+
+    @property
+    def audit(self) -> ShellAudit:
+        """The episode's hidden audit (privileged). ``over_permissive`` is brought up to date
+        with the tree when read, rather than after every command."""
+        task = self.task
+        if task is not None and self._audit_version != self.world.version and hasattr(task, "over_permissive"):
+            self._audit.over_permissive = task.over_permissive(self.world)
+            self._audit_version = self.world.version
+        return self._audit
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -185,7 +196,8 @@ class SubliminalBashEnv(gym.Env[str, str]):
         self._protected = entry.protected
         self._state = ShellState(world=self.world, user=users.user("agent"), cwd=AGENT_HOME, admin=True)
         self._shell = Shell(self._state)
-        self.audit = ShellAudit()
+        self._audit = ShellAudit()
+        self._audit_version = -1
         self.episode_id += 1
         self._terminated = False
         self._admissible_version = -1
@@ -213,14 +225,11 @@ class SubliminalBashEnv(gym.Env[str, str]):
             submitted, output, status = True, "", 0
             answer = line.strip()[len("submit"):].strip() or None
         else:
-            version = self.world.version
             run = shell.run(line)
             output, status = run.output, run.status
             for executed in run.executed:
-                self.audit.record_command(executed.name, executed.changed, tuple(executed.removed), self._protected)
+                self._audit.record_command(executed.name, executed.changed, tuple(executed.removed), self._protected)
             error = run.error
-            if self.world.version != version and hasattr(task, "over_permissive"):
-                self.audit.over_permissive = task.over_permissive(self.world)
         info = self._info(task, error, status)
         if submitted:
             self._terminated = True

@@ -35,6 +35,9 @@ PERM_READ, PERM_WRITE, PERM_EXEC = 4, 2, 1
 DEFAULT_UMASK = 0o022
 MAX_PATH_LENGTH = 4096
 MAX_NAME_LENGTH = 255
+#: Sandbox limits an agent cannot exceed: they bound the time any single action can take.
+MAX_DEPTH = 64
+MAX_NODES = 20_000
 
 __all__ = [
     "ACL_XATTR",
@@ -69,6 +72,7 @@ class FileSystemError(Exception):
         errno.ENAMETOOLONG: "File name too long",
         errno.EBUSY: "Device or resource busy",
         errno.ELOOP: "Too many levels of symbolic links",
+        errno.ENOSPC: "No space left on device",
     }
 
     def __init__(self, code: int, path: str, detail: str | None = None) -> None:
@@ -144,6 +148,7 @@ class WorldSnapshot:
 
     fs: FakeFilesystem
     now: float
+    nodes: int
 
 
 @contextmanager
@@ -203,6 +208,8 @@ class SandboxWorld:
         self.umask = umask
         self._now = float(now)
         self.version = 0
+        self.node_count = 1
+        """Nodes in the tree (the root included); at most :data:`MAX_NODES`."""
         """Incremented by every change to the tree (caches key on it)."""
         with _as_pyfakefs_root():
             fs = FakeFilesystem(path_separator="/")
@@ -261,12 +268,13 @@ class SandboxWorld:
 
     def snapshot(self) -> WorldSnapshot:
         """A deep copy of the tree and clock, independent of later changes."""
-        return WorldSnapshot(fs=_copy_fs(self.fs), now=self._now)
+        return WorldSnapshot(fs=_copy_fs(self.fs), now=self._now, nodes=self.node_count)
 
     def restore(self, snapshot: WorldSnapshot) -> None:
         """Make the tree and clock equal to ``snapshot`` (which stays unchanged, reusable)."""
         self._set_fs(_copy_fs(snapshot.fs))
         self._now = snapshot.now
+        self.node_count = snapshot.nodes
         self.version += 1
 
     def __getstate__(self) -> dict[str, Any]:
@@ -441,9 +449,7 @@ class SandboxWorld:
             raise FileSystemError(errno.EEXIST, path)
         name = self._check_name(path)
         parent = self._parent_dir(path)
-        node = FakeFile(name, stat_mod.S_IFLNK | 0o777, target.encode(), filesystem=self.fs)
-        node.st_uid, node.st_gid = owner.uid, owner.gid
-        self._stamp(node)
+        node = self._new_link(name, target.encode(), owner)
         with _as_pyfakefs_root():
             parent.add_entry(node)
         self._changed(parent)
@@ -580,7 +586,20 @@ class SandboxWorld:
 
     # -- changes ------------------------------------------------------------------------------
 
+    def _allocate(self, name: str) -> None:
+        if self.node_count >= MAX_NODES:
+            raise FileSystemError(errno.ENOSPC, name, f"No space left on device (the sandbox holds {MAX_NODES} nodes)")
+        self.node_count += 1
+
+    def _new_link(self, name: str, target: bytes, owner: User) -> FakeFile:
+        self._allocate(name)
+        node = FakeFile(name, stat_mod.S_IFLNK | 0o777, target, filesystem=self.fs)
+        node.st_uid, node.st_gid = owner.uid, owner.gid
+        self._stamp(node)
+        return node
+
     def _new_file(self, name: str, data: bytes, owner: User, mode: int | None) -> FakeFile:
+        self._allocate(name)
         perm = (0o666 & ~self.umask) if mode is None else mode
         node = FakeFile(name, stat_mod.S_IFREG | perm, data, filesystem=self.fs)
         node.st_uid, node.st_gid = owner.uid, owner.gid
@@ -588,6 +607,7 @@ class SandboxWorld:
         return node
 
     def _new_dir(self, name: str, owner: User, mode: int | None) -> FakeDirectory:
+        self._allocate(name)
         perm = (0o777 & ~self.umask) if mode is None else mode
         node = FakeDirectory(name, perm, filesystem=self.fs)
         node.st_uid, node.st_gid = owner.uid, owner.gid
@@ -600,6 +620,9 @@ class SandboxWorld:
             raise FileSystemError(errno.EINVAL, path)
         if len(name) > MAX_NAME_LENGTH:
             raise FileSystemError(errno.ENAMETOOLONG, path)
+        if path.count("/") > MAX_DEPTH:
+            raise FileSystemError(errno.ENAMETOOLONG, path[:80] + "...",
+                                  f"File name too long (the sandbox allows {MAX_DEPTH} levels)")
         return name
 
     def write_bytes(
@@ -643,16 +666,18 @@ class SandboxWorld:
                 return []
             raise FileSystemError(errno.EEXIST, path)
         self._check_name(path)
+        missing = [path]  # iterative, so that deep paths cannot exhaust the stack
+        if parents:
+            while self.node(posixpath.dirname(missing[-1])) is None:
+                missing.append(posixpath.dirname(missing[-1]))
         created: list[str] = []
-        parent_path = posixpath.dirname(path)
-        if parents and self.node(parent_path) is None:
-            created += self.make_dir(parent_path, owner=owner, mode=None, parents=True)
-        parent = self._parent_dir(path)
-        node = self._new_dir(posixpath.basename(path), owner, mode)
-        with _as_pyfakefs_root():
-            parent.add_entry(node)
-        self._changed(parent)
-        created.append(path)
+        for here in reversed(missing):
+            parent = self._parent_dir(here)
+            node = self._new_dir(posixpath.basename(here), owner, mode if here == path else None)
+            with _as_pyfakefs_root():
+                parent.add_entry(node)
+            self._changed(parent)
+            created.append(here)
         return created
 
     def move(self, source: str, destination: str) -> None:
@@ -701,32 +726,32 @@ class SandboxWorld:
         self._check_name(destination)
         target_parent = self._parent_dir(destination)
         created: list[str] = []
-
-        def clone(src: FakeFile, name: str, parent: FakeDirectory, path: str) -> None:
+        stack: list[tuple[FakeFile, str, FakeDirectory, str]] = [
+            (node, posixpath.basename(destination), target_parent, destination)
+        ]
+        while stack:  # iterative: deep trees cannot exhaust the stack
+            src, name, parent, path = stack.pop()
             perm = src.st_mode & 0o7777
             if isinstance(src, FakeDirectory):
                 new: FakeFile = self._new_dir(name, owner, perm)
             elif _is_link(src):  # copied as a link, as cp -r does
-                new = FakeFile(name, stat_mod.S_IFLNK | 0o777, src.byte_contents or b"", filesystem=self.fs)
-                new.st_uid, new.st_gid = owner.uid, owner.gid
-                self._stamp(new)
+                new = self._new_link(name, src.byte_contents or b"", owner)
             else:
                 new = self._new_file(name, src.byte_contents or b"", owner, perm)
             with _as_pyfakefs_root():
                 parent.add_entry(new)
             created.append(path)
             if isinstance(src, FakeDirectory) and isinstance(new, FakeDirectory):
-                for child in sorted(src._entries):
-                    clone(src._entries[child], child, new, f"{path}/{child}")
-
-        clone(node, posixpath.basename(destination), target_parent, destination)
+                for child in sorted(src._entries, reverse=True):
+                    stack.append((src._entries[child], child, new, f"{path}/{child}"))
         self._changed(target_parent)
         return created
 
     def remove(self, path: str, *, recursive: bool = False) -> list[RemovedFile]:
         """Unlink a file, or a directory (empty, or any with ``recursive``).
 
-        Returns every regular file destroyed (path, inode, size), in walk order.
+        Returns every regular file destroyed (path, inode, size), in walk order; symlinks and
+        directories are not listed.
 
         Raises:
             FileSystemError: ENOENT, ENOTEMPTY, EBUSY (the root).
@@ -736,22 +761,28 @@ class SandboxWorld:
             raise FileSystemError(errno.EBUSY, path)
         if isinstance(node, FakeDirectory) and node._entries and not recursive:
             raise FileSystemError(errno.ENOTEMPTY, path)
+        subtree = list(self._walk_nodes(path, node))
         removed = [
             RemovedFile(p, int(n.st_ino), n.st_size)
-            for p, n in self._walk_nodes(path, node)
-            if not isinstance(n, FakeDirectory)
+            for p, n in subtree
+            if not isinstance(n, FakeDirectory) and not _is_link(n)
         ]
+        self.node_count -= len(subtree)
         parent = self._parent_dir(path)
         with _as_pyfakefs_root():
-            parent.remove_entry(node.name, recursive=True)
+            # detach the subtree in one step (pyfakefs's recursive removal recurses per level)
+            parent.remove_entry(node.name, recursive=False)
         self._changed(parent)
         return removed
 
     def _walk_nodes(self, path: str, node: FakeFile) -> Iterator[tuple[str, FakeFile]]:
-        yield path, node
-        if isinstance(node, FakeDirectory):
-            for name in sorted(node._entries):
-                yield from self._walk_nodes(f"{path}/{name}", node._entries[name])
+        stack = [(path, node)]
+        while stack:
+            here, current = stack.pop()
+            yield here, current
+            if isinstance(current, FakeDirectory):
+                for name in sorted(current._entries, reverse=True):
+                    stack.append((f"{here}/{name}", current._entries[name]))
 
     def chmod(self, path: str, mode: int) -> None:
         """Set the permission bits (``mode & 0o7777``) of ``path``.

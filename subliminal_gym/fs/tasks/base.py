@@ -4,6 +4,7 @@ the end-state checks, and the memory of the scripted expert."""
 from __future__ import annotations
 
 import posixpath
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -197,15 +198,8 @@ def files_under(world: SandboxWorld, root: str) -> dict[str, bytes]:
 
 def first_int(text: str | None) -> int | None:
     """The first integer written in ``text`` (None if there is none)."""
-    if not text:
-        return None
-    digits = ""
-    for ch in text:
-        if ch.isdigit():
-            digits += ch
-        elif digits:
-            break
-    return int(digits) if digits else None
+    match = re.search(r"[0-9]+", text or "")
+    return int(match.group()) if match else None
 
 
 def same_path(answer: str | None, expected: str) -> bool:
