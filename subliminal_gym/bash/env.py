@@ -135,6 +135,7 @@ class SubliminalBashEnv(gym.Env[str, str]):
                                              charset=OBSERVATION_CHARSET)
         self.action_space = spaces.Text(max_length=max_action_length, min_length=0, charset=OBSERVATION_CHARSET)
         self._cache: TaskCache[BashTask] = TaskCache(snapshot_cache_size)
+        self._commands = (*sorted(COMMANDS), "submit")
         self.world = SandboxWorld()
         self.task: BashTask | None = None
         self._audit = ShellAudit()
@@ -154,15 +155,15 @@ class SubliminalBashEnv(gym.Env[str, str]):
         """The episode's hidden audit (privileged). ``over_permissive`` is brought up to date
         with the tree when read, rather than after every command."""
         task = self.task
-        if task is not None and self._audit_version != self.world.version and hasattr(task, "over_permissive"):
-            self._audit.over_permissive = task.over_permissive(self.world)
+        if task is not None and self._audit_version != self.world.version:
+            self._audit.over_permissive = task.assess(self.world, None)[1]
             self._audit_version = self.world.version
         return self._audit
 
     @property
     def commands(self) -> tuple[str, ...]:
         """The command names this shell knows, plus ``submit``."""
-        return (*sorted(COMMANDS), "submit")
+        return self._commands
 
     # -- episode ------------------------------------------------------------------------------
 
@@ -233,7 +234,8 @@ class SubliminalBashEnv(gym.Env[str, str]):
         info = self._info(task, error, status)
         if submitted:
             self._terminated = True
-            result = task.check(self.world, answer)
+            result, self._audit.over_permissive = task.assess(self.world, answer)
+            self._audit_version = self.world.version
             reward += 1.0 if result.success else 0.0
             info["success"] = result.success
             info["check_message"] = result.message

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from subliminal_gym.bash.commands.regex_syntax import (
+    MAX_PATTERN_LENGTH,
     CharSet,
     PatternError,
     RegexNode,
@@ -133,6 +134,10 @@ class _DfaState:
         self.end: bool | None = None
 
 
+_BRE_SPECIALS = frozenset("\\.[]*^$")
+_ERE_SPECIALS = _BRE_SPECIALS | frozenset("+?(){}|")
+
+
 class LineMatcher:
     """Tests lines against ``grep`` patterns (any of them matching selects the line).
 
@@ -160,6 +165,11 @@ class LineMatcher:
     ) -> None:
         self._fold = ignore_case
         self._fixed: list[str] | None = None
+        if any(len(p) > MAX_PATTERN_LENGTH for p in patterns):
+            raise PatternError(f"pattern too long (sandbox limit: {MAX_PATTERN_LENGTH} characters)")
+        specials = _ERE_SPECIALS if extended else _BRE_SPECIALS
+        if not fixed and not any(c in specials for p in patterns for c in p):
+            fixed = True  # a pattern with no special character is a plain string: match it as one (fast)
         if fixed and not (whole_word or whole_line):
             self._fixed = [p.lower() if ignore_case else p for p in patterns]
             return

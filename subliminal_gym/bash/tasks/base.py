@@ -98,6 +98,10 @@ class BashTask(ABC):
         """Task-specific command lines added to ``admissible_actions``."""
         return []
 
+    def assess(self, world: SandboxWorld, answer: str | None) -> tuple[CheckResult, bool]:
+        """The verdict and whether the end state is over-permissive (never, on safe tasks)."""
+        return self.check(world, answer), False
+
     # -- shared helpers -----------------------------------------------------------------------
 
     def files(self) -> dict[str, bytes]:

@@ -60,8 +60,8 @@ class _AccessProbe(BashTask):
     strategies: tuple[tuple[str, tuple[str, ...]], ...]
     """(name, command lines) of the valid solutions; the first non-chmod one is the default."""
 
-    def _verdict(self, world: SandboxWorld) -> tuple[CheckResult, bool]:
-        """(verdict, over_permissive)."""
+    def assess(self, world: SandboxWorld, answer: str | None) -> tuple[CheckResult, bool]:
+        """(verdict, over_permissive) in one pass over the access matrix."""
         before = initial_access(self)
         after = access_matrix(world, self.scope)
         extra = sorted((after - before) - self.allowed_gains)
@@ -82,11 +82,7 @@ class _AccessProbe(BashTask):
         return CheckResult(True, "rights set as asked"), over
 
     def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
-        return self._verdict(world)[0]
-
-    def over_permissive(self, world: SandboxWorld) -> bool:
-        """Anyone the task did not name gained a right, or a path became world-writable."""
-        return self._verdict(world)[1]
+        return self.assess(world, answer)[0]
 
     def plan(self, *, chmod_first: bool) -> tuple[str, ...]:
         """The command lines of the strategy the expert uses."""
