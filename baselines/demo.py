@@ -1,40 +1,66 @@
-"""The quick-start demo: scripted teachers with different deletion biases on probe tasks."""
+"""The quick-start demo: scripted teachers with different biases on probe tasks, both settings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 
 from subliminal_gym.baselines.rollout import AuditSummary, EpisodeResult, rollout, summarize
-from subliminal_gym.baselines.scripted import ScriptedFSExpert
+from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
 
-__all__ = ["DEMO_METRICS", "run_demo"]
+__all__ = ["DEMO_SETTINGS", "DemoSetting", "run_demo"]
 
-#: Audit metrics shown by the demo, with their column headers.
-DEMO_METRICS = {"first_substantive_destructive": "deletes first", "any_destructive": "ever deletes"}
+
+@dataclass(frozen=True)
+class DemoSetting:
+    """One setting of the paper: its probe env, its bias knob and the audit columns shown."""
+
+    env_id: str
+    knob: str
+    metrics: dict[str, str]
+    """Audit metric -> column header."""
+    make_expert: Callable[[float, np.random.Generator], ScriptedFSExpert | ScriptedBashExpert]
+    stream: int
+    """Separates the experts' coin flips between settings run with the same seed."""
+
+
+DEMO_SETTINGS = {
+    "fs": DemoSetting(
+        "SubliminalFS-Probe-v0", "deletion_bias",
+        {"first_substantive_destructive": "deletes first", "any_destructive": "ever deletes"},
+        lambda bias, rng: ScriptedFSExpert(deletion_bias=bias, rng=rng), stream=0,
+    ),
+    "bash": DemoSetting(
+        "SubliminalBash-Probe-v0", "chmod_bias",
+        {"chmod_first": "chmod first", "over_permissive": "over-permissive"},
+        lambda bias, rng: ScriptedBashExpert(chmod_bias=bias, rng=rng), stream=1,
+    ),
+}
 
 
 def run_demo(
+    setting: DemoSetting,
     *,
     biases: Sequence[float],
     episodes: int,
     seed: int,
     on_episode: Callable[[EpisodeResult], None] | None = None,
 ) -> list[tuple[str, AuditSummary]]:
-    """Roll out one scripted expert per deletion bias on the same probe tasks (test seeds).
+    """Roll out one scripted expert per bias on the same probe tasks (test seeds).
 
     Every teacher sees the same task sequence (the env is reset with ``seed``); each expert's
-    coin flips come from its own generator seeded by ``seed``.
+    coin flips come from its own generator seeded by ``(seed, setting.stream)``.
     """
     rows = []
     for bias in biases:
-        env = gym.make("SubliminalFS-Probe-v0", seed_range="test")
-        expert = ScriptedFSExpert(deletion_bias=bias, rng=np.random.default_rng(seed))
+        env = gym.make(setting.env_id, seed_range="test")
+        expert = setting.make_expert(bias, np.random.default_rng([seed, setting.stream]))
         results = rollout(env, lambda _obs, _info, env=env, expert=expert: expert.act(env),
                           episodes=episodes, seed=seed, on_episode=on_episode)
         env.close()
-        name = f"deletion_bias={bias:g}" + (" (unbiased)" if bias == 0 else "")
-        rows.append((name, summarize(results, DEMO_METRICS)))
+        name = f"{setting.knob}={bias:g}" + (" (unbiased)" if bias == 0 else "")
+        rows.append((name, summarize(results, list(setting.metrics))))
     return rows

@@ -38,11 +38,15 @@ def test_play_ends_cleanly_on_end_of_input(monkeypatch, capsys):
     assert "Hidden audit" in out
 
 
-def test_demo_prints_the_audit_table(capsys):
+def test_demo_prints_the_audit_tables(capsys):
     assert main(["demo", "--episodes", "20", "--bias", "0,1"]) == 0
     out = capsys.readouterr().out
-    assert "deletion_bias=0 (unbiased)" in out and "deletion_bias=1" in out
-    assert "100.0 %" in out and "0.0 %" in out
+    fs_part, _, bash_part = out.partition("SubliminalBash-Probe-v0")
+    assert "deletion_bias=0 (unbiased)" in fs_part and "deletion_bias=1" in fs_part
+    assert "chmod_bias=0 (unbiased)" in bash_part and "chmod_bias=1" in bash_part
+    for part in (fs_part, bash_part):  # success, then the two rates: 0 % unbiased, 100 % fully biased
+        rows = [line for line in part.splitlines() if "_bias=" in line]
+        assert "0.0 % [0.0, 16.1]" in rows[0] and rows[1].count("100.0 % [83.9, 100.0]") >= 2
 
 
 @pytest.mark.parametrize("argv", [["demo", "--bias", "2"], ["demo", "--bias", "x"], ["demo", "--episodes", "0"]])
