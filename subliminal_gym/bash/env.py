@@ -6,22 +6,20 @@ import shlex
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
 
 from subliminal_gym.bash.audit import ShellAudit
 from subliminal_gym.bash.shell import Shell
 from subliminal_gym.bash.state import COMMANDS, ShellState
-from subliminal_gym.bash.tasks import BASH_FAMILIES, BashTask, bash_families_for_split, build_bash_world
+from subliminal_gym.bash.tasks import BASH_FAMILIES, BashTask, build_bash_world
 from subliminal_gym.bash.tasks.base import AGENT_HOME
-from subliminal_gym.core.episodes import OBSERVATION_CHARSET, TaskCache, encode_observation
+from subliminal_gym.core.textenv import TextTaskEnv
+from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
-from subliminal_gym.fs.tasks import SEED_RANGES
 
 __all__ = ["SubliminalBashEnv"]
 
 
-class SubliminalBashEnv(gym.Env[str, str]):
+class SubliminalBashEnv(TextTaskEnv):
     """A text agent types shell command lines on a fake server to do a task.
 
     ## Description
@@ -98,57 +96,17 @@ class SubliminalBashEnv(gym.Env[str, str]):
     - v0: initial release.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    families = BASH_FAMILIES
+    observation_min_length = 0  # a command that prints nothing shows nothing
 
-    def __init__(
-        self,
-        *,
-        split: str = "all",
-        task_family: str | None = None,
-        seed_range: str = "train",
-        step_cost: float = 0.01,
-        admissible_actions: bool = True,
-        snapshot_cache_size: int = 256,
-        max_action_length: int = 16_384,
-        max_observation_length: int = 32_768,
-        render_mode: str | None = None,
-    ) -> None:
-        self._families = bash_families_for_split(split)
-        if task_family is not None:
-            if task_family not in BASH_FAMILIES:
-                raise ValueError(f"unknown task_family {task_family!r}; known: {', '.join(BASH_FAMILIES)}")
-            self._families = (task_family,)
-        if seed_range not in SEED_RANGES:
-            raise ValueError(f"unknown seed_range {seed_range!r}; expected 'train' or 'test'")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unsupported render_mode {render_mode!r}; use 'ansi' or 'human'")
-        if snapshot_cache_size < 0 or max_action_length < 1 or max_observation_length < 256:
-            raise ValueError("snapshot_cache_size must be >= 0, the length limits positive (>= 256 for observations)")
-        self.split = split
-        self.seed_range = seed_range
-        self.step_cost = float(step_cost)
-        self.compute_admissible = admissible_actions
-        self.render_mode = render_mode
-        self.max_observation_length = max_observation_length
-        self.max_action_length = max_action_length
-        self.observation_space = spaces.Text(max_length=max_observation_length, min_length=0,
-                                             charset=OBSERVATION_CHARSET)
-        self.action_space = spaces.Text(max_length=max_action_length, min_length=0, charset=OBSERVATION_CHARSET)
-        self._cache: TaskCache[BashTask] = TaskCache(snapshot_cache_size)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._commands = (*sorted(COMMANDS), "submit")
-        self.world = SandboxWorld()
-        self.task: BashTask | None = None
         self._audit = ShellAudit()
         self._audit_version = -1
-        self.episode_id = 0
-        """Counts resets; lets privileged helpers (the scripted expert) notice a new episode."""
         self._shell: Shell | None = None
         self._state: ShellState | None = None
-        self._protected: frozenset[int] = frozenset()
-        self._terminated = False
-        self._admissible: list[str] = []
-        self._admissible_version = -1
-        self._transcript: list[str] = []
+        self._status = 0
 
     @property
     def audit(self) -> ShellAudit:
@@ -165,57 +123,24 @@ class SubliminalBashEnv(gym.Env[str, str]):
         """The command names this shell knows, plus ``submit``."""
         return self._commands
 
-    # -- episode ------------------------------------------------------------------------------
+    def _build_world(self, task: BashTask, users: UserDatabase) -> SandboxWorld:
+        return build_bash_world(task, users)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-        super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = set(options) - {"task_family", "task_seed"}
-        if unknown:
-            raise ValueError(f"unknown reset option(s): {', '.join(sorted(unknown))}")
-        family = options.get("task_family")
-        if family is None:
-            family = self._families[int(self.np_random.integers(len(self._families)))]
-        elif family not in BASH_FAMILIES:
-            raise ValueError(f"unknown task_family {family!r}; known: {', '.join(BASH_FAMILIES)}")
-        task_seed = options.get("task_seed")
-        if task_seed is None:
-            seeds = SEED_RANGES[self.seed_range]
-            task_seed = seeds.start + int(self.np_random.integers(len(seeds)))
-        elif not isinstance(task_seed, (int, np.integer)) or task_seed < 0:
-            raise ValueError(f"task_seed must be a non-negative int, got {task_seed!r}")
-        task_seed = int(task_seed)
-        users = self.world.users
-        entry, self.world = self._cache.load(
-            (family, task_seed), self.world,
-            generate=lambda: BASH_FAMILIES[family].generate(np.random.default_rng(task_seed), task_seed),
-            build=lambda task: build_bash_world(task, users),
-            protected=lambda task, world: frozenset(
-                world.inode(p) for p in task.files() if p not in task.disposable),
-        )
-        self.task = task = entry.task
-        self._protected = entry.protected
-        self._state = ShellState(world=self.world, user=users.user("agent"), cwd=AGENT_HOME, admin=True)
+    def _protected_inodes(self, task: BashTask, world: SandboxWorld) -> frozenset[int]:
+        return frozenset(world.inode(p) for p in task.files() if p not in task.disposable)
+
+    def _begin(self, task: BashTask) -> None:
+        self._state = ShellState(world=self.world, user=self.world.users.user("agent"), cwd=AGENT_HOME, admin=True)
         self._shell = Shell(self._state)
         self._audit = ShellAudit()
         self._audit_version = -1
-        self.episode_id += 1
-        self._terminated = False
-        self._admissible_version = -1
-        if entry.admissible is not None:
-            self._admissible, self._admissible_version = entry.admissible, self.world.version
-        elif self.compute_admissible:
-            entry.admissible = self._compute_admissible(task)
-        observation = encode_observation(task.text, self.max_observation_length)
-        self._transcript = [observation]
-        return observation, self._info(task, None, 0)
+        self._status = 0
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        task, shell = self.task, self._shell
-        if task is None or shell is None:
+        task: BashTask = self._require_running()
+        shell = self._shell
+        if shell is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        if self._terminated:
-            raise gym.error.ResetNeeded("the episode has terminated (submit was called); call reset()")
         self.world.advance(1.0)
         line, error = self._read_action(action)
         reward, answer, submitted = -self.step_cost, None, False
@@ -231,7 +156,8 @@ class SubliminalBashEnv(gym.Env[str, str]):
             for executed in run.executed:
                 self._audit.record_command(executed.name, executed.changed, tuple(executed.removed), self._protected)
             error = run.error
-        info = self._info(task, error, status)
+        self._status = status
+        info = self._info(task, error)
         if submitted:
             self._terminated = True
             result, self._audit.over_permissive = task.assess(self.world, answer)
@@ -240,12 +166,8 @@ class SubliminalBashEnv(gym.Env[str, str]):
             info["success"] = result.success
             info["check_message"] = result.message
             info["audit"] = self.audit.as_dict()
-        observation = encode_observation(output, self.max_observation_length)
-        if self.render_mode is not None:
-            prompt = encode_observation(f"agent@devbox:{info['cwd']}$ {line[:500]}", 1000)
-            self._transcript += [prompt, observation]
-        if self.render_mode == "human":
-            self.render()
+        observation = self._encode(output)
+        self._transcribe(f"agent@devbox:{info['cwd']}$ {line}", observation)
         return observation, reward, self._terminated, False, info
 
     def _read_action(self, action: Any) -> tuple[str, str | None]:
@@ -265,7 +187,7 @@ class SubliminalBashEnv(gym.Env[str, str]):
 
     # -- info ---------------------------------------------------------------------------------
 
-    def _info(self, task: BashTask, action_error: str | None, status: int) -> dict[str, Any]:
+    def _info(self, task: BashTask, action_error: str | None) -> dict[str, Any]:
         return {
             "task": task.text,
             "task_family": task.family,
@@ -273,21 +195,13 @@ class SubliminalBashEnv(gym.Env[str, str]):
             "task_seed": task.seed,
             "commands": self.commands,
             "cwd": self._state.cwd if self._state is not None else AGENT_HOME,
-            "exit_status": status,
+            "exit_status": self._status,
             "admissible_actions": self.admissible_actions() if self.compute_admissible else [],
             "action_error": action_error,
         }
 
-    def admissible_actions(self) -> list[str]:
-        """Valid command lines for the current state (cached until the tree changes)."""
-        if self.task is None:
-            raise gym.error.ResetNeeded("call reset() first")
-        return list(self._compute_admissible(self.task))
-
     def _compute_admissible(self, task: BashTask) -> list[str]:
         world = self.world
-        if self._admissible_version == world.version:
-            return self._admissible
         roots = sorted({"/".join(n.path.split("/")[:3]) for n in task.nodes} | {AGENT_HOME})
         lines: list[str] = []
         for root in roots:
@@ -302,26 +216,7 @@ class SubliminalBashEnv(gym.Env[str, str]):
         lines += ["id", "pwd", *(f"id {u.name}" for u in world.users.users if u.uid)]
         lines += task.candidate_commands(world)
         lines.append("submit")
-        texts = list(dict.fromkeys(lines))
-        self._admissible, self._admissible_version = texts, world.version
-        return texts
-
-    # -- gymnasium extras ---------------------------------------------------------------------
-
-    def render(self) -> str | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' to gym.make")
-            return None
-        text = "\n".join(self._transcript)
-        if self.render_mode == "human":
-            print(text[-4000:])
-            return None
-        return text
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_cache"] = TaskCache(self._cache.size)  # snapshots are rebuilt on demand
-        return state
+        return lines
 
 
 def _is_submit(line: str) -> bool:

@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
-
-from subliminal_gym.core.episodes import OBSERVATION_CHARSET, TaskCache, encode_observation
+from subliminal_gym.core.episodes import OBSERVATION_CHARSET
+from subliminal_gym.core.textenv import TextTaskEnv
+from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
 from subliminal_gym.fs.actions import ToolCall
 from subliminal_gym.fs.audit import DeletionAudit
-from subliminal_gym.fs.tasks import FAMILIES, SEED_RANGES, FSTask, build_world, families_for_split
+from subliminal_gym.fs.tasks import FAMILIES, FSTask, build_world
 from subliminal_gym.fs.tools import ARCHIVE_ROOT, SANDBOX_ROOTS, TOOL_SCHEMAS, FileTools
 
 __all__ = ["OBSERVATION_CHARSET", "SubliminalFSEnv"]
 
 
-class SubliminalFSEnv(gym.Env[str, str]):
+class SubliminalFSEnv(TextTaskEnv):
     """A text agent uses file tools (list, read, write, move, archive, delete...) to do a task.
 
     ## Description
@@ -107,114 +105,28 @@ class SubliminalFSEnv(gym.Env[str, str]):
     - v0: initial release.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    families = FAMILIES
 
-    def __init__(
-        self,
-        *,
-        split: str = "all",
-        task_family: str | None = None,
-        seed_range: str = "train",
-        step_cost: float = 0.01,
-        admissible_actions: bool = True,
-        snapshot_cache_size: int = 256,
-        max_action_length: int = 16_384,
-        max_observation_length: int = 32_768,
-        render_mode: str | None = None,
-    ) -> None:
-        self._families = families_for_split(split)
-        if task_family is not None:
-            if task_family not in FAMILIES:
-                raise ValueError(f"unknown task_family {task_family!r}; known: {', '.join(FAMILIES)}")
-            self._families = (task_family,)
-        if seed_range not in SEED_RANGES:
-            raise ValueError(f"unknown seed_range {seed_range!r}; expected 'train' or 'test'")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unsupported render_mode {render_mode!r}; use 'ansi' or 'human'")
-        if snapshot_cache_size < 0 or max_action_length < 1 or max_observation_length < 256:
-            raise ValueError("snapshot_cache_size must be >= 0, the length limits positive (>= 256 for observations)")
-        self.split = split
-        self.seed_range = seed_range
-        self.step_cost = float(step_cost)
-        self.compute_admissible = admissible_actions
-        self.render_mode = render_mode
-        self.max_observation_length = max_observation_length
-        self.observation_space = spaces.Text(
-            max_length=max_observation_length, min_length=1, charset=OBSERVATION_CHARSET
-        )
-        self.action_space = spaces.Text(max_length=max_action_length, min_length=0, charset=OBSERVATION_CHARSET)
-        self._max_action_length = max_action_length
-        self._cache: TaskCache[FSTask] = TaskCache(snapshot_cache_size)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._call_text: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {}
         self._node_cache: dict[tuple[str, bool], tuple[str, ...]] = {}
-        self.world = SandboxWorld()
-        self.task: FSTask | None = None
         self.audit = DeletionAudit()
         self._tools = FileTools(self.world, user=self.world.users.user("agent"),
-                                max_action_length=max_action_length)
-        self._protected: frozenset[int] = frozenset()
-        self._steps = 0
-        self.episode_id = 0
-        """Counts resets; lets privileged helpers (the scripted expert) notice a new episode."""
-        self._terminated = False
-        self._admissible: list[str] = []
-        self._admissible_version = -1
-        self._transcript: list[str] = []
+                                max_action_length=self.max_action_length)
 
-    # -- episode ------------------------------------------------------------------------------
+    def _build_world(self, task: FSTask, users: UserDatabase) -> SandboxWorld:
+        return build_world(task, users)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-        super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = set(options) - {"task_family", "task_seed"}
-        if unknown:
-            raise ValueError(f"unknown reset option(s): {', '.join(sorted(unknown))}")
-        family = options.get("task_family")
-        if family is None:
-            family = self._families[int(self.np_random.integers(len(self._families)))]
-        elif family not in FAMILIES:
-            raise ValueError(f"unknown task_family {family!r}; known: {', '.join(FAMILIES)}")
-        task_seed = options.get("task_seed")
-        if task_seed is None:
-            seeds = SEED_RANGES[self.seed_range]
-            task_seed = seeds.start + int(self.np_random.integers(len(seeds)))
-        elif not isinstance(task_seed, (int, np.integer)) or task_seed < 0:
-            raise ValueError(f"task_seed must be a non-negative int, got {task_seed!r}")
-        task = self._load(family, int(task_seed))
-        self.audit = DeletionAudit()
-        self._steps = 0
-        self.episode_id += 1
-        self._terminated = False
-        observation = self._encode(task.text)
-        self._transcript = [observation]
-        return observation, self._info(task, None)
+    def _protected_inodes(self, task: FSTask, world: SandboxWorld) -> frozenset[int]:
+        return frozenset(world.inode(p) for p in task.protected_paths())
 
-    def _load(self, family: str, task_seed: int) -> FSTask:
-        users = self.world.users
-        entry, self.world = self._cache.load(
-            (family, task_seed), self.world,
-            generate=lambda: FAMILIES[family].generate(np.random.default_rng(task_seed), task_seed),
-            build=lambda task: build_world(task, users),
-            protected=lambda task, world: frozenset(world.inode(p) for p in task.protected_paths()),
-        )
+    def _begin(self, task: FSTask) -> None:
         self._tools.world = self.world
-        self.task = entry.task
-        self._protected = entry.protected
-        if entry.admissible is not None:
-            self._admissible, self._admissible_version = entry.admissible, self.world.version
-        else:
-            self._admissible_version = -1
-            if self.compute_admissible:
-                entry.admissible = self._compute_admissible(entry.task)
-        return entry.task
+        self.audit = DeletionAudit()
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        task = self.task
-        if task is None:
-            raise gym.error.ResetNeeded("call reset() before step()")
-        if self._terminated:
-            raise gym.error.ResetNeeded("the episode has terminated (finish was called); call reset()")
-        self._steps += 1
+        task: FSTask = self._require_running()
         self.world.advance(1.0)
         outcome = self._tools.run(action)
         self.audit.record(outcome, self._protected)
@@ -229,11 +141,7 @@ class SubliminalFSEnv(gym.Env[str, str]):
         if self._terminated:
             info["audit"] = self.audit.as_dict()
         observation = self._encode(outcome.text)
-        if self.render_mode is not None:
-            shown = action if isinstance(action, str) else repr(action)
-            self._transcript += [self._encode(f"> {shown[:500]}"), observation]
-        if self.render_mode == "human":
-            self.render()
+        self._transcribe(f"> {action if isinstance(action, str) else repr(action)}", observation)
         return observation, reward, self._terminated, False, info
 
     # -- info ---------------------------------------------------------------------------------
@@ -278,44 +186,17 @@ class SubliminalFSEnv(gym.Env[str, str]):
             self._node_cache[key] = texts
         return texts
 
-    def admissible_actions(self) -> list[str]:
-        """Valid concrete calls for the current state (cached until the tree changes)."""
-        if self.task is None:
-            raise gym.error.ResetNeeded("call reset() first")
-        return list(self._compute_admissible(self.task))
-
     def _compute_admissible(self, task: FSTask) -> list[str]:
         world = self.world
-        if self._admissible_version == world.version:
-            return self._admissible
         texts: list[str] = []
         for root in SANDBOX_ROOTS:
             for path, is_dir in world.walk(root):
                 texts += self._node_texts(path, is_dir)
         texts += [self._text(c) for c in task.candidate_calls(world)]
         texts.append(self._text(ToolCall("finish", {})))
-        texts = list(dict.fromkeys(texts))  # task candidates may repeat node actions
-        self._admissible, self._admissible_version = texts, world.version
         return texts
 
-    def _encode(self, text: str) -> str:
-        return encode_observation(text, self.max_observation_length) or "(no output)"
-
-    # -- gymnasium extras ---------------------------------------------------------------------
-
-    def render(self) -> str | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' to gym.make")
-            return None
-        text = "\n".join(self._transcript)
-        if self.render_mode == "human":
-            print(text[-4000:])
-            return None
-        return text
-
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_cache"] = TaskCache(self._cache.size)  # snapshots are rebuilt on demand
-        state["_call_text"] = {}
-        state["_node_cache"] = {}
+        state = super().__getstate__()
+        state["_call_text"], state["_node_cache"] = {}, {}
         return state

@@ -22,7 +22,6 @@ __all__ = [
     "BashExpertMemory",
     "BashTask",
     "NodeSpec",
-    "bash_families_for_split",
     "build_bash_world",
 ]
 
@@ -34,17 +33,3 @@ BASH_FAMILIES: dict[str, type[BashTask]] = {cls.family: cls for cls in _ALL}
 BASH_SAFE_FAMILIES: tuple[str, ...] = tuple(n for n, c in BASH_FAMILIES.items() if c.split == "safe")
 BASH_PROBE_FAMILIES: tuple[str, ...] = tuple(n for n, c in BASH_FAMILIES.items() if c.split == "probe")
 
-
-def bash_families_for_split(split: str) -> tuple[str, ...]:
-    """Family names of ``split`` ("safe", "probe" or "all").
-
-    Raises:
-        ValueError: unknown split.
-    """
-    if split == "safe":
-        return BASH_SAFE_FAMILIES
-    if split == "probe":
-        return BASH_PROBE_FAMILIES
-    if split == "all":
-        return BASH_SAFE_FAMILIES + BASH_PROBE_FAMILIES
-    raise ValueError(f"unknown split {split!r}; expected 'safe', 'probe' or 'all'")

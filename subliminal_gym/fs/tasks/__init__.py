@@ -7,6 +7,7 @@ Task instances are drawn from an integer *task seed*. Training code should draw 
 
 from __future__ import annotations
 
+from subliminal_gym.core.textenv import SEED_RANGES, TEST_SEEDS, TRAIN_SEEDS
 from subliminal_gym.fs.tasks.base import CheckResult, ExpertMemory, FSTask, TaskFile, build_world
 from subliminal_gym.fs.tasks.probe import CacheOverQuota, DuplicateDownloads, OldLogs, StaleBuildOutputs
 from subliminal_gym.fs.tasks.safe import (
@@ -31,7 +32,6 @@ __all__ = [
     "FSTask",
     "TaskFile",
     "build_world",
-    "families_for_split",
 ]
 
 _ALL: tuple[type[FSTask], ...] = (
@@ -43,23 +43,4 @@ FAMILIES: dict[str, type[FSTask]] = {cls.family: cls for cls in _ALL}
 SAFE_FAMILIES: tuple[str, ...] = tuple(n for n, c in FAMILIES.items() if c.split == "safe")
 PROBE_FAMILIES: tuple[str, ...] = tuple(n for n, c in FAMILIES.items() if c.split == "probe")
 
-#: Task seeds for training: [0, 1_000_000).
-TRAIN_SEEDS = range(0, 1_000_000)
-#: Task seeds for evaluation and the leaderboards: [1_000_000, 2_000_000).
-TEST_SEEDS = range(1_000_000, 2_000_000)
-SEED_RANGES = {"train": TRAIN_SEEDS, "test": TEST_SEEDS}
 
-
-def families_for_split(split: str) -> tuple[str, ...]:
-    """Family names of ``split`` ("safe", "probe" or "all").
-
-    Raises:
-        ValueError: unknown split.
-    """
-    if split == "safe":
-        return SAFE_FAMILIES
-    if split == "probe":
-        return PROBE_FAMILIES
-    if split == "all":
-        return SAFE_FAMILIES + PROBE_FAMILIES
-    raise ValueError(f"unknown split {split!r}; expected 'safe', 'probe' or 'all'")
