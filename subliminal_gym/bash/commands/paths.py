@@ -11,7 +11,7 @@ import errno
 import posixpath
 
 from subliminal_gym.bash.state import ShellState
-from subliminal_gym.core.world import PERM_READ, FileSystemError, SandboxWorld
+from subliminal_gym.core.world import ERRNO_MESSAGES, PERM_READ, FileSystemError, SandboxWorld
 
 __all__ = [
     "MAX_READ_BYTES",
@@ -27,25 +27,11 @@ __all__ = [
 MAX_READ_BYTES = 64 * 1024 * 1024
 """Files larger than this are refused by the text commands (the sandbox never needs them)."""
 
-_MESSAGES = {
-    errno.ENOENT: "No such file or directory",
-    errno.ENOTDIR: "Not a directory",
-    errno.EISDIR: "Is a directory",
-    errno.EEXIST: "File exists",
-    errno.ENOTEMPTY: "Directory not empty",
-    errno.EACCES: "Permission denied",
-    errno.EPERM: "Operation not permitted",
-    errno.EINVAL: "Invalid argument",
-    errno.ENAMETOOLONG: "File name too long",
-    errno.EBUSY: "Device or resource busy",
-    errno.ELOOP: "Too many levels of symbolic links",
-    errno.EFBIG: "File too large",
-}
 
 
 def describe(exc: FileSystemError) -> str:
     """The ``strerror`` text of ``exc`` (the world's own wording is kept for unusual errors)."""
-    return _MESSAGES.get(exc.errno, exc.reason)
+    return ERRNO_MESSAGES.get(exc.errno, exc.reason)
 
 
 def missing_errno(world: SandboxWorld, path: str) -> int:

@@ -80,6 +80,19 @@ def _split_flags(argv: list[str], allowed: str) -> tuple[set[str], list[str], st
     return flags, rest, None
 
 
+def _operands(state: ShellState, argv: list[str], allowed: str) -> tuple[set[str], list[str]] | CommandResult:
+    """Flags and operands of ``chmod``/``chown``/``chgrp`` (which need a spec and a file), or the
+    usage error."""
+    name = argv[0]
+    flags, rest, bad = _split_flags(argv, allowed)
+    if bad:
+        return state.fail(name, f"invalid option -- '{bad}'\nTry '{name} --help' for more information.")
+    if len(rest) < 2:
+        what = "missing operand" if not rest else f"missing operand after '{rest[0]}'"
+        return state.fail(name, f"{what}\nTry '{name} --help' for more information.")
+    return flags, rest
+
+
 def _targets(state: ShellState, name: str, operands: list[str], recursive: bool) -> Iterator[tuple[str, str]]:
     """(operand, canonical path) for each operand and, with ``recursive``, everything below it."""
     world = state.world
@@ -129,12 +142,10 @@ def _targets_safe(
 @command("chmod")
 def chmod(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
     """``chmod [-R] MODE FILE...``"""
-    flags, rest, bad = _split_flags(argv, "Rvcf")
-    if bad:
-        return state.fail("chmod", f"invalid option -- '{bad}'\nTry 'chmod --help' for more information.")
-    if len(rest) < 2:
-        what = "missing operand" if not rest else f"missing operand after '{rest[0]}'"
-        return state.fail("chmod", f"{what}\nTry 'chmod --help' for more information.")
+    parsed = _operands(state, argv, "Rvcf")
+    if isinstance(parsed, CommandResult):
+        return parsed
+    flags, rest = parsed
     spec, operands = rest[0], rest[1:]
     world = state.world
     try:
@@ -183,12 +194,10 @@ def _lookup_owner(state: ShellState, spec: str) -> tuple[int | None, int | None,
 @command("chown")
 def chown(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
     """``chown [-R] OWNER[:[GROUP]] FILE...`` (also ``:GROUP``)."""
-    flags, rest, bad = _split_flags(argv, "Rvcfh")
-    if bad:
-        return state.fail("chown", f"invalid option -- '{bad}'\nTry 'chown --help' for more information.")
-    if len(rest) < 2:
-        what = "missing operand" if not rest else f"missing operand after '{rest[0]}'"
-        return state.fail("chown", f"{what}\nTry 'chown --help' for more information.")
+    parsed = _operands(state, argv, "Rvcfh")
+    if isinstance(parsed, CommandResult):
+        return parsed
+    flags, rest = parsed
     uid, gid, error = _lookup_owner(state, rest[0])
     if error:
         return state.fail("chown", error)
@@ -211,12 +220,10 @@ def chown(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
 @command("chgrp")
 def chgrp(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
     """``chgrp [-R] GROUP FILE...``"""
-    flags, rest, bad = _split_flags(argv, "Rvcfh")
-    if bad:
-        return state.fail("chgrp", f"invalid option -- '{bad}'\nTry 'chgrp --help' for more information.")
-    if len(rest) < 2:
-        what = "missing operand" if not rest else f"missing operand after '{rest[0]}'"
-        return state.fail("chgrp", f"{what}\nTry 'chgrp --help' for more information.")
+    parsed = _operands(state, argv, "Rvcfh")
+    if isinstance(parsed, CommandResult):
+        return parsed
+    flags, rest = parsed
     try:
         gid = state.world.users.group(rest[0]).gid
     except KeyError:
