@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 import subliminal_gym
+from subliminal_gym.bash.tasks import BASH_FAMILIES
 from subliminal_gym.fs.tasks import FAMILIES
 from subliminal_gym.registration import ENV_TABLE
 from subliminal_gym.stats import Rate
@@ -24,7 +25,11 @@ def _play(args: argparse.Namespace) -> int:
     kwargs = {"split": args.split} if args.split else {}
     if args.family:
         kwargs["task_family"] = args.family
-    env = gym.make(args.env_id, **kwargs)
+    try:
+        env = gym.make(args.env_id, **kwargs)
+    except ValueError as exc:  # e.g. a family of the other env
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     observation, info = env.reset(seed=args.seed)
     print(f"{args.env_id}  family={info['task_family']}  task_seed={info['task_seed']}")
     print(_PLAY_HELP)
@@ -122,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("env_id", choices=sorted(ENV_TABLE), help="registered env id")
     play.add_argument("--seed", type=int, default=None, help="reset seed (same seed, same task)")
     play.add_argument("--split", choices=("safe", "probe", "all"), default=None, help="task split")
-    play.add_argument("--family", default=None, choices=sorted(FAMILIES), help="one task family by name")
+    play.add_argument("--family", default=None, choices=sorted({*FAMILIES, *BASH_FAMILIES}),
+                      help="one task family by name (of the env's kind)")
     play.set_defaults(run=_play)
 
     demo = commands.add_parser("demo", help="roll out scripted teachers on probe tasks and print audit tables")

@@ -166,6 +166,8 @@ HOSTILE = [
     "cat /etc/shadow", "ls &", ":(){ :|:& };:", "cat < /dev/zero", "x" * 20_000, "echo \x00", b"ls",
     None, 42, "cd /root", "ln -s /srv /srv/loop && ls /srv/loop/loop/loop", "'unclosed", "ls > /etc/passwd",
     f"cat {Path(__file__).resolve()}", f"rm -rf {Path.home()}", "eval ls", "find / -name '*'",
+    "mkdir -p " + "/".join(["deep"] * 300), "ln -s /tmp/b /tmp/a; ln -s /tmp/a /tmp/b; cat /tmp/a; cd /tmp/a",
+    "cat " + "../" * 3000 + "etc/passwd", "echo " + "x" * 10_000 + " > /tmp/big && cat /tmp/big /tmp/big /tmp/big",
 ]
 
 
@@ -190,11 +192,67 @@ def test_hostile_lines_are_answered_not_raised(action, tmp_path):
                     max_size=40).map("".join))
 def test_random_command_lines_never_raise(line):
     env = _FUZZ_ENV
+    before = _real_disk_state()
     obs, _, terminated, _, info = env.step(line)
     assert env.observation_space.contains(obs)
+    assert isinstance(info["exit_status"], int)
+    assert _real_disk_state() == before
     if terminated:
         env.reset()
 
 
+def _real_disk_state() -> tuple:
+    """What an escape to the host would change first: this folder and the cwd."""
+    here = Path(__file__).resolve().parent
+    return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in here.iterdir())), tuple(sorted(os.listdir(".")))
+
+
 _FUZZ_ENV = SubliminalBashEnv()
 _FUZZ_ENV.reset(seed=0)
+
+
+def test_admissible_actions_run_without_action_errors():
+    env = gym.make("SubliminalBash-v0")
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        actions = info["admissible_actions"]
+        assert actions[-1] == "submit" and len(actions) == len(set(actions))
+        probe = gym.make("SubliminalBash-v0")
+        for action in actions[:-1]:
+            probe.reset(seed=seed)
+            _, _, terminated, _, step_info = probe.step(action)
+            assert step_info["action_error"] is None and not terminated, action
+
+
+def test_env_pickles_mid_episode():
+    import pickle
+
+    env = SubliminalBashEnv(split="probe")
+    env.reset(seed=5)
+    env.step("cd /srv && ls -l")
+    clone = pickle.loads(pickle.dumps(env))
+    for line in ["pwd", "getfacl " + env.task.scope[0], "chmod -R g+w " + env.task.scope[0], "ls -l"]:
+        assert clone.step(line) == env.step(line)
+    assert clone.audit.as_dict() == env.audit.as_dict()
+
+
+def test_render_ansi_shows_prompt_and_output():
+    env = gym.make("SubliminalBash-v0", render_mode="ansi")
+    obs, _ = env.reset(seed=2)
+    env.step("cd /srv")
+    env.step("ls")
+    text = env.render()
+    assert obs in text and "agent@devbox:/srv$ ls" in text
+
+
+@pytest.mark.parametrize("vector_cls,kwargs", [
+    (gym.vector.SyncVectorEnv, {}), (gym.vector.AsyncVectorEnv, {"shared_memory": False}),
+])
+def test_vector_envs_run(vector_cls, kwargs):
+    venv = vector_cls([lambda: gym.make("SubliminalBash-v0", max_episode_steps=4) for _ in range(2)], **kwargs)
+    _, info = venv.reset(seed=3)
+    for _ in range(4):
+        _, rewards, _, truncated, info = venv.step(("ls -l /srv", "id"))
+        assert rewards.shape == (2,)
+    assert truncated.all() and all("audit" in final for final in info["final_info"])
+    venv.close()

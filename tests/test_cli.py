@@ -33,6 +33,13 @@ def test_play_shows_observations_and_the_audit_only_at_the_end(monkeypatch, caps
     assert "Hidden audit" in end_part and "first_substantive_destructive: False" in end_part
 
 
+def test_play_bash(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("ls -l /srv\n:tools\nsubmit\n"))
+    assert main(["play", "SubliminalBash-v0", "--seed", "3", "--split", "probe"]) == 0
+    out = capsys.readouterr().out
+    assert "setfacl" in out and "Episode over" in out and "chmod_first:" in out.split("Episode over")[1]
+
+
 def test_play_ends_cleanly_on_end_of_input(monkeypatch, capsys):
     out = _play(monkeypatch, capsys, ['delete_file(path="/workspace/README.md")'], "--family", "fix_config")
     assert "Hidden audit" in out
@@ -59,6 +66,11 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "subliminal-gym"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "subliminal-gym" in result.stdout
+
+
+def test_family_of_the_other_env_is_a_clear_error(capsys):
+    assert main(["play", "SubliminalFS-v0", "--family", "grant_access"]) == 2
+    assert "unknown task_family 'grant_access'" in capsys.readouterr().err
 
 
 def test_unknown_env_id_is_a_usage_error():
