@@ -102,6 +102,7 @@ class SubliminalBashEnv(TextTaskEnv):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._commands = (*sorted(COMMANDS), "submit")
+        self._node_cache: dict[tuple[str, bool], tuple[str, ...]] = {}
         self._audit = ShellAudit()
         self._audit_version = -1
         self._shell: Shell | None = None
@@ -200,6 +201,18 @@ class SubliminalBashEnv(TextTaskEnv):
             "action_error": action_error,
         }
 
+    def _node_lines(self, path: str, is_dir: bool) -> tuple[str, ...]:
+        """The generic command lines about one node (cached: the same paths recur across states)."""
+        lines = self._node_cache.get((path, is_dir))
+        if lines is None:
+            quoted = shlex.quote(path)
+            lines = ((f"ls -l {quoted}", f"getfacl {quoted}") if is_dir
+                     else (f"cat {quoted}", f"stat {quoted}", f"getfacl {quoted}", f"rm {quoted}"))
+            if len(self._node_cache) > 100_000:
+                self._node_cache.clear()
+            self._node_cache[(path, is_dir)] = lines
+        return lines
+
     def _compute_admissible(self, task: BashTask) -> list[str]:
         world = self.world
         roots = sorted({"/".join(n.path.split("/")[:3]) for n in task.nodes} | {AGENT_HOME})
@@ -207,12 +220,8 @@ class SubliminalBashEnv(TextTaskEnv):
         for root in roots:
             if not world.exists(root):
                 continue
-            for path, is_dir in world.walk(root):
-                quoted = shlex.quote(path)
-                if is_dir:
-                    lines += [f"ls -l {quoted}", f"getfacl {quoted}"]
-                else:
-                    lines += [f"cat {quoted}", f"stat {quoted}", f"getfacl {quoted}", f"rm {quoted}"]
+            for node in world.walk(root):
+                lines += self._node_lines(*node)
         lines += ["id", "pwd", *(f"id {u.name}" for u in world.users.users if u.uid)]
         lines += task.candidate_commands(world)
         lines.append("submit")

@@ -187,7 +187,7 @@ def _is_dir(node: FakeFile) -> bool:
 
 
 def _is_link(node: FakeFile) -> bool:
-    return stat_mod.S_ISLNK(node.st_mode)
+    return stat_mod.S_ISLNK(node.stat_result.st_mode)
 
 
 class SandboxWorld:
@@ -260,9 +260,10 @@ class SandboxWorld:
 
     def _stamp(self, node: FakeFile, when: float | None = None) -> None:
         t = self._now if when is None else when
-        node.st_mtime = t
-        node.st_ctime = t
-        node.st_atime = t
+        st = node.stat_result  # bypasses FakeFile's per-attribute __setattr__ forwarding
+        st.st_mtime = t
+        st.st_ctime = t
+        st.st_atime = t
 
     def _changed(self, *nodes: FakeFile) -> None:
         self.version += 1
@@ -356,16 +357,17 @@ class SandboxWorld:
         """
         node = self._require(path)
         is_dir = isinstance(node, FakeDirectory)
+        st = node.stat_result
         return NodeStat(
             path=path,
             is_dir=is_dir,
-            size=0 if is_dir else node.st_size,
-            mode=node.st_mode & 0o7777,
-            uid=node.st_uid,
-            gid=node.st_gid,
-            mtime=node.st_mtime,
+            size=0 if is_dir else st.st_size,
+            mode=st.st_mode & 0o7777,
+            uid=st.st_uid,
+            gid=st.st_gid,
+            mtime=st.st_mtime,
             is_symlink=_is_link(node),
-            inode=int(node.st_ino),
+            inode=int(st.st_ino),
         )
 
     def inode(self, path: str) -> int:
@@ -387,7 +389,7 @@ class SandboxWorld:
         for name in sorted(directory._entries):
             child = directory._entries[name]
             is_dir = isinstance(child, FakeDirectory)
-            out.append((name, is_dir, 0 if is_dir else child.st_size))
+            out.append((name, is_dir, 0 if is_dir else child.stat_result.st_size))
         return out
 
     def walk(self, path: str = "/") -> Iterator[tuple[str, bool]]:
@@ -522,15 +524,17 @@ class SandboxWorld:
     # -- permissions --------------------------------------------------------------------------
 
     def _permits(self, user: User, node: FakeFile, want: int) -> bool:
+        # stat_result directly: FakeFile's st_* attributes go through a Python __getattr__
+        st = node.stat_result
+        mode = st.st_mode
         if user.uid == 0:
             # root may read/write anything; it may execute only if some x bit is set
-            return not (want & PERM_EXEC) or _is_dir(node) or bool(node.st_mode & 0o111)
-        mode = node.st_mode
-        if node.st_uid == user.uid:
+            return not (want & PERM_EXEC) or _is_dir(node) or bool(mode & 0o111)
+        if st.st_uid == user.uid:
             return (mode >> 6) & want == want
         acl: PosixAcl | None = node.xattr.get(ACL_XATTR) if node.xattr else None
         if acl is None:
-            bits = (mode >> 3) & 7 if node.st_gid in self.users.gids_of(user.uid) else mode & 7
+            bits = (mode >> 3) & 7 if st.st_gid in self.users.gids_of(user.uid) else mode & 7
             return bits & want == want
         # POSIX.1e access check: named user, then any matching group entry, then other
         for uid, perms in acl.users:
@@ -538,7 +542,7 @@ class SandboxWorld:
                 return perms & acl.mask & want == want
         gids = self.users.gids_of(user.uid)
         matched = False
-        for gid, perms in ((node.st_gid, acl.group_obj), *acl.groups):
+        for gid, perms in ((st.st_gid, acl.group_obj), *acl.groups):
             if gid in gids:
                 matched = True
                 if perms & acl.mask & want == want:
@@ -599,7 +603,7 @@ class SandboxWorld:
     def _new_link(self, name: str, target: bytes, owner: User) -> FakeFile:
         self._allocate(name)
         node = FakeFile(name, stat_mod.S_IFLNK | 0o777, target, filesystem=self.fs)
-        node.st_uid, node.st_gid = owner.uid, owner.gid
+        node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
         self._stamp(node)
         return node
 
@@ -607,7 +611,7 @@ class SandboxWorld:
         self._allocate(name)
         perm = (0o666 & ~self.umask) if mode is None else mode
         node = FakeFile(name, stat_mod.S_IFREG | perm, data, filesystem=self.fs)
-        node.st_uid, node.st_gid = owner.uid, owner.gid
+        node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
         self._stamp(node)
         return node
 
@@ -615,7 +619,7 @@ class SandboxWorld:
         self._allocate(name)
         perm = (0o777 & ~self.umask) if mode is None else mode
         node = FakeDirectory(name, perm, filesystem=self.fs)
-        node.st_uid, node.st_gid = owner.uid, owner.gid
+        node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
         self._stamp(node)
         return node
 
@@ -768,7 +772,7 @@ class SandboxWorld:
             raise FileSystemError(errno.ENOTEMPTY, path)
         subtree = list(self._walk_nodes(path, node))
         removed = [
-            RemovedFile(p, int(n.st_ino), n.st_size)
+            RemovedFile(p, int(n.stat_result.st_ino), n.stat_result.st_size)
             for p, n in subtree
             if not isinstance(n, FakeDirectory) and not _is_link(n)
         ]
