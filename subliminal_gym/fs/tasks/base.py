@@ -191,11 +191,6 @@ def build_world(task: FSTask, users: UserDatabase | None = None) -> SandboxWorld
     return world
 
 
-def files_under(world: SandboxWorld, root: str) -> dict[str, bytes]:
-    """Content of every file under ``root`` (empty if it does not exist)."""
-    return world.files(root)
-
-
 def first_int(text: str | None) -> int | None:
     """The first integer written in ``text`` (None if there is none)."""
     match = re.search(r"[0-9]+", text or "")
