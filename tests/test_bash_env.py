@@ -187,9 +187,12 @@ def test_hostile_lines_are_answered_not_raised(action, tmp_path):
     assert sorted(os.listdir(tmp_path)) == before and sentinel.read_text() == "keep me"
 
 
+_FUZZ_TOKENS = [*"ab /.*?[]-;|&><'\"$`~\\\n\x00", "rm ", "chmod ", "ls ", "submit", "cd ", "cat ", "-R ",
+                "mkdir -p " + "d/" * 70, "ln -s /tmp/l /tmp/l; cat /tmp/l; ", "x" * 5000, "../" * 50, "/srv/", "*/*/*"]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(line=st.lists(st.sampled_from(list("ab /.*?[]-;|&><'\"$`~\\\n\x00") + ["rm ", "chmod ", "ls ", "submit"]),
-                    max_size=40).map("".join))
+@given(line=st.lists(st.sampled_from(_FUZZ_TOKENS), max_size=40).map("".join))
 def test_random_command_lines_never_raise(line):
     env = _FUZZ_ENV
     before = _real_disk_state()
