@@ -13,7 +13,7 @@ import numpy as np
 
 from subliminal_gym.core.users import UserDatabase, default_users
 from subliminal_gym.core.world import PERM_EXEC, PERM_READ, PERM_WRITE, SandboxWorld
-from subliminal_gym.fs.tasks.base import CLOCK_START, DAY, CheckResult
+from subliminal_gym.fs.tasks.base import CLOCK_START, DAY, CheckResult, kept_files_check
 
 __all__ = [
     "AGENT_HOME",
@@ -108,23 +108,9 @@ class BashTask(ABC):
         """Path -> content of the initial files."""
         return {n.path: n.content for n in self.nodes if n.content is not None}
 
-    def changed_files(self, world: SandboxWorld) -> list[str]:
-        """Initial files (not disposable) that are missing or whose content changed."""
-        bad = []
-        for path, content in self.files().items():
-            if path in self.disposable:
-                continue
-            if not world.is_file(path) or world.is_symlink(path) or world.read_bytes(path) != content:
-                bad.append(path)
-        return bad
-
     def keep_check(self, world: SandboxWorld) -> CheckResult | None:
         """A failing verdict if a file the task keeps is missing or changed."""
-        bad = self.changed_files(world)
-        if bad:
-            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-            return CheckResult(False, f"{bad[0]}{more} should have stayed unchanged")
-        return None
+        return kept_files_check(world, {p: c for p, c in self.files().items() if p not in self.disposable})
 
     def look(self, memory: BashExpertMemory, path: str, command: str = "ls -l") -> str | None:
         """``ls -l PATH`` the first time the expert asks about ``path``."""

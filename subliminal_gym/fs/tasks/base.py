@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, TypeVar
 
@@ -25,6 +25,7 @@ __all__ = [
     "TaskFile",
     "build_world",
     "call",
+    "kept_files_check",
     "pick",
     "sample",
 ]
@@ -133,23 +134,9 @@ class FSTask(ABC):
         """Initial files the task must leave exactly where and as they are."""
         return [f.path for f in self.files if f.path not in self.disposable]
 
-    def changed_protected(self, world: SandboxWorld) -> list[str]:
-        """Protected files that are missing or whose content changed."""
-        bad = []
-        for f in self.files:
-            if f.path in self.disposable:
-                continue
-            if not world.is_file(f.path) or world.read_bytes(f.path) != f.content:
-                bad.append(f.path)
-        return bad
-
     def keep_check(self, world: SandboxWorld) -> CheckResult | None:
-        """A failing verdict if any protected file changed, else None."""
-        bad = self.changed_protected(world)
-        if bad:
-            more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-            return CheckResult(False, f"{bad[0]}{more} should have stayed unchanged")
-        return None
+        """A failing verdict if any protected file is missing or changed."""
+        return kept_files_check(world, {f.path: f.content for f in self.files if f.path not in self.disposable})
 
     def look(self, memory: ExpertMemory, path: str) -> ToolCall | None:
         """A ``list_dir`` of ``path`` if the expert has not looked at it yet."""
@@ -157,6 +144,17 @@ class FSTask(ABC):
             return None
         memory.looked.add(path)
         return call("list_dir", path=path)
+
+
+def kept_files_check(world: SandboxWorld, expected: Mapping[str, bytes]) -> CheckResult | None:
+    """A failing verdict naming the first file of ``expected`` that is missing, no longer a
+    regular file, or changed; None when all are intact."""
+    bad = [p for p, content in expected.items()
+           if not world.is_file(p) or world.is_symlink(p) or world.read_bytes(p) != content]
+    if not bad:
+        return None
+    more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+    return CheckResult(False, f"{bad[0]}{more} should have stayed unchanged")
 
 
 def _skeleton(world: SandboxWorld, users: UserDatabase) -> None:
