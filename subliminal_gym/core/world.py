@@ -29,62 +29,37 @@ from pyfakefs.fake_filesystem import FakeFilesystem, OSType
 from pyfakefs.fake_open import FakeFileOpen
 from pyfakefs.fake_os import FakeOsModule
 
+from subliminal_gym.core.acl import ACL_XATTR, PosixAcl
+from subliminal_gym.core.errors import ERRNO_MESSAGES, FileSystemError
+from subliminal_gym.core.paths import MAX_PATH_LENGTH, normalize_path
+from subliminal_gym.core.permissions import PERM_EXEC, PERM_READ, PERM_WRITE, PosixPermissions
 from subliminal_gym.core.users import User, UserDatabase, default_users
 
-PERM_READ, PERM_WRITE, PERM_EXEC = 4, 2, 1
 DEFAULT_UMASK = 0o022
-MAX_PATH_LENGTH = 4096
 MAX_NAME_LENGTH = 255
 #: Sandbox limits an agent cannot exceed: they bound the time any single action can take.
 MAX_DEPTH = 64
 MAX_NODES = 20_000
 
+# Re-exported here so that ``from subliminal_gym.core.world import ...`` stays the one import.
 __all__ = [
     "ACL_XATTR",
-    "ERRNO_MESSAGES",
     "DEFAULT_UMASK",
-    "PosixAcl",
-    "normalize_path",
+    "ERRNO_MESSAGES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "MAX_PATH_LENGTH",
+    "PERM_EXEC",
+    "PERM_READ",
+    "PERM_WRITE",
     "FileSystemError",
     "NodeStat",
+    "PosixAcl",
     "RemovedFile",
     "SandboxWorld",
     "WorldSnapshot",
+    "normalize_path",
 ]
-
-
-#: ``strerror`` wording of the errors the world raises.
-ERRNO_MESSAGES = {
-    errno.ENOENT: "No such file or directory",
-    errno.ENOTDIR: "Not a directory",
-    errno.EISDIR: "Is a directory",
-    errno.EEXIST: "File exists",
-    errno.ENOTEMPTY: "Directory not empty",
-    errno.EACCES: "Permission denied",
-    errno.EPERM: "Operation not permitted",
-    errno.EINVAL: "Invalid argument",
-    errno.ENAMETOOLONG: "File name too long",
-    errno.EBUSY: "Device or resource busy",
-    errno.ELOOP: "Too many levels of symbolic links",
-    errno.ENOSPC: "No space left on device",
-    errno.EFBIG: "File too large",
-}
-
-
-class FileSystemError(Exception):
-    """An operation on the world failed the way the real call would (``errno`` + message).
-
-    Args:
-        code: an ``errno`` constant.
-        path: the path the error is about.
-    """
-
-
-    def __init__(self, code: int, path: str, detail: str | None = None) -> None:
-        self.errno = code
-        self.path = path
-        self.reason = detail or ERRNO_MESSAGES.get(code, "Input/output error")
-        super().__init__(f"{path}: {self.reason}")
 
 
 @dataclass(frozen=True)
@@ -118,33 +93,7 @@ class RemovedFile:
     size: int
 
 
-ACL_XATTR = "system.posix_acl_access"
 MAX_SYMLINK_HOPS = 40
-
-
-@dataclass(frozen=True)
-class PosixAcl:
-    """An extended POSIX access ACL (kept, as Linux does, in the ``system.posix_acl_access``
-    extended attribute of the node).
-
-    The owner and other entries stay in the mode bits. While an extended ACL exists, the mode's
-    group bits show the ``mask`` (as ``ls -l`` and ``chmod g=...`` do on Linux) and the owning
-    group's own permissions live in ``group_obj``.
-    """
-
-    group_obj: int
-    users: tuple[tuple[int, int], ...] = ()
-    """(uid, rwx bits) of named user entries, sorted by uid."""
-    groups: tuple[tuple[int, int], ...] = ()
-    """(gid, rwx bits) of named group entries, sorted by gid."""
-    mask: int = 7
-
-    def computed_mask(self) -> int:
-        """The mask setfacl computes: the union of the group class entries."""
-        bits = self.group_obj
-        for _, perms in self.users + self.groups:
-            bits |= perms
-        return bits
 
 
 @dataclass(frozen=True)
@@ -190,7 +139,7 @@ def _is_link(node: FakeFile) -> bool:
     return stat_mod.S_ISLNK(node.stat_result.st_mode)
 
 
-class SandboxWorld:
+class SandboxWorld(PosixPermissions):
     """A POSIX-like tree with users, owners, modes and a deterministic clock.
 
     Paths given to its methods are absolute and normalised (see :func:`normalize_path`); the
@@ -521,78 +470,6 @@ class SandboxWorld:
         self.version += 1
         node.st_ctime = self._now
 
-    # -- permissions --------------------------------------------------------------------------
-
-    def _permits(self, user: User, node: FakeFile, want: int) -> bool:
-        # stat_result directly: FakeFile's st_* attributes go through a Python __getattr__
-        st = node.stat_result
-        mode = st.st_mode
-        if user.uid == 0:
-            # root may read/write anything; it may execute only if some x bit is set
-            return not (want & PERM_EXEC) or _is_dir(node) or bool(mode & 0o111)
-        if st.st_uid == user.uid:
-            return (mode >> 6) & want == want
-        acl: PosixAcl | None = node.xattr.get(ACL_XATTR) if node.xattr else None
-        if acl is None:
-            bits = (mode >> 3) & 7 if st.st_gid in self.users.gids_of(user.uid) else mode & 7
-            return bits & want == want
-        # POSIX.1e access check: named user, then any matching group entry, then other
-        for uid, perms in acl.users:
-            if uid == user.uid:
-                return perms & acl.mask & want == want
-        gids = self.users.gids_of(user.uid)
-        matched = False
-        for gid, perms in ((st.st_gid, acl.group_obj), *acl.groups):
-            if gid in gids:
-                matched = True
-                if perms & acl.mask & want == want:
-                    return True
-        return not matched and mode & want == want
-
-    def can_traverse(self, user: User, path: str) -> bool:
-        """Whether ``user`` may search (x) every directory on the way to ``path``, its own
-        directory included (``path`` itself need not be searchable)."""
-        node: FakeFile = self._root_node()
-        if path == "/":
-            return True
-        for part in path[1:].split("/")[:-1]:
-            if not isinstance(node, FakeDirectory):
-                return True  # the caller's ENOTDIR is the right error
-            if not self._permits(user, node, PERM_EXEC):
-                return False
-            child = node._entries.get(part)
-            if child is None:
-                return True  # the caller's ENOENT is the better message
-            node = child
-        return not isinstance(node, FakeDirectory) or self._permits(user, node, PERM_EXEC)
-
-    def can_access(self, user: User, path: str, want: int) -> bool:
-        """POSIX ``access(2)`` for ``user``: ``want`` is a mask of PERM_READ/WRITE/EXEC.
-
-        A missing path is not accessible.
-        """
-        node = self.node(path)
-        if node is None:
-            return False
-        return self.can_traverse(user, path) and self._permits(user, node, want)
-
-    def can_unlink(self, user: User, path: str) -> bool:
-        """Whether ``user`` may unlink or rename ``path`` out of its directory (sticky bit aware)."""
-        parent_path = posixpath.dirname(path)
-        parent = self.node(parent_path)
-        node = self.node(path)
-        if parent is None or node is None or path == "/":
-            return False
-        if not self.can_access(user, parent_path, PERM_WRITE | PERM_EXEC):
-            return False
-        if parent.st_mode & stat_mod.S_ISVTX and user.uid not in (0, node.st_uid, parent.st_uid):
-            return False
-        return True
-
-    def can_create_in(self, user: User, directory: str) -> bool:
-        """Whether ``user`` may add entries to ``directory``."""
-        return self.is_dir(directory) and self.can_access(user, directory, PERM_WRITE | PERM_EXEC)
-
     # -- changes ------------------------------------------------------------------------------
 
     def _allocate(self, name: str) -> None:
@@ -830,26 +707,3 @@ class SandboxWorld:
         node = self._require(path)
         node.st_mtime = mtime
         self.version += 1
-
-
-def normalize_path(path: str, cwd: str = "/", home: str = "/home/agent") -> str:
-    """Absolute, normalised form of ``path`` relative to ``cwd`` (``..`` stops at ``/``).
-
-    A leading ``~`` means ``home``.
-
-    Raises:
-        FileSystemError: ENOENT for an empty path, EINVAL for one with a NUL byte, ENAMETOOLONG.
-    """
-    if not path:
-        raise FileSystemError(errno.ENOENT, "''", "empty path")
-    if "\x00" in path:
-        raise FileSystemError(errno.EINVAL, repr(path[:60]), "path contains a NUL byte")
-    if len(path) > MAX_PATH_LENGTH:
-        raise FileSystemError(errno.ENAMETOOLONG, path[:60] + "...")
-    if path == "~" or path.startswith("~/"):
-        path = home + path[1:]
-    joined = path if path.startswith("/") else posixpath.join(cwd, path)
-    normal = posixpath.normpath(joined)
-    if normal.startswith("//"):
-        normal = "/" + normal.lstrip("/")
-    return normal
