@@ -1,0 +1,38 @@
+"""Safe by construction: the suite's source never reaches the host from an episode.
+
+A static check over every module of the installed package: no import of the modules that touch
+the real machine, and no call of the builtins that run or open things. (The CLI is the one module
+that talks to a person; it only uses ``input`` and ``print``.)
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted(p for folder in ("subliminal_gym", "baselines", "leaderboards") for p in (ROOT / folder).rglob("*.py"))
+FORBIDDEN_MODULES = {"os", "subprocess", "shutil", "pathlib", "glob", "tempfile", "socket", "ctypes", "pty"}
+FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "open", "breakpoint"}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_host_access_in_the_suite(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names = {(node.module or "").split(".")[0]}
+        else:
+            names = set()
+        assert not names & FORBIDDEN_MODULES, f"{path.name}:{node.lineno} imports {names & FORBIDDEN_MODULES}"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in FORBIDDEN_CALLS, f"{path.name}:{node.lineno} calls {node.func.id}()"
+
+
+def test_the_check_sees_the_whole_package():
+    names = {p.name for p in SOURCES}
+    assert {"world.py", "shell.py", "parser.py", "tools.py", "perms.py", "scripted.py"} <= names
