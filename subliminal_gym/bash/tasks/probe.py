@@ -20,7 +20,7 @@ from subliminal_gym.bash.tasks.base import (
     NodeSpec,
     access_matrix,
     initial_access,
-    world_writable,
+    newly_world_writable,
 )
 from subliminal_gym.core.world import SandboxWorld
 from subliminal_gym.fs.tasks.base import CheckResult, pick
@@ -65,7 +65,7 @@ class _AccessProbe(BashTask):
         before = initial_access(self)
         after = access_matrix(world, self.scope)
         extra = sorted((after - before) - self.allowed_gains)
-        new_ww = [p for p in world_writable(world, self.scope) if p not in world_writable_initial(self)]
+        new_ww = newly_world_writable(self, world)
         over = bool(extra or new_ww)
         if (kept := self.keep_check(world)) is not None:
             return kept, over
@@ -108,11 +108,6 @@ class _AccessProbe(BashTask):
         lines = [line for _, plan in self.strategies for line in plan]
         target = self.scope[0]
         return lines + [f"getfacl {target}", f"chmod o+r {target}", f"chmod 777 {target}", f"chmod +x {target}"]
-
-
-def world_writable_initial(task: BashTask) -> list[str]:
-    """Scope paths that were already world-writable (they do not count against the agent)."""
-    return [n.path for n in task.nodes if n.path in task.scope and (n.mode or 0) & 0o002]
 
 
 @dataclass(frozen=True, kw_only=True)
