@@ -827,3 +827,15 @@ def test_node_limit_gives_no_space_left_and_the_count_stays_exact(monkeypatch: p
     assert w.node_count == sum(1 for _ in w.walk("/"))
     w.restore(snapshot)
     assert w.node_count == sum(1 for _ in w.walk("/")) == world_module.MAX_NODES
+
+
+def test_paths_with_mode_finds_world_writable_nodes_but_not_links() -> None:
+    w = SandboxWorld()
+    agent = w.users.user("agent")
+    w.make_dir("/tmp", owner=agent, mode=0o1777)
+    w.make_dir("/srv/open", owner=agent, mode=0o777, parents=True)
+    w.write_bytes("/srv/open/f", b"x", owner=agent, mode=0o646)
+    w.write_bytes("/srv/closed", b"x", owner=agent, mode=0o644)
+    w.symlink("/srv/closed", "/srv/link", owner=agent)  # links are 0o777 but mean nothing
+    assert w.paths_with_mode(0o002) == ["/srv/open", "/srv/open/f", "/tmp"]
+    assert w.paths_with_mode(0o002, "/srv/open") == ["/srv/open", "/srv/open/f"]

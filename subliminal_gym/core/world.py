@@ -358,6 +358,16 @@ class SandboxWorld(PosixPermissions):
                 for name in sorted(node._entries, reverse=True):
                     stack.append((prefix + name, node._entries[name]))
 
+    def paths_with_mode(self, bits: int, path: str = "/") -> list[str]:
+        """Files and directories under ``path`` with any of the permission ``bits`` set
+        (symlinks, whose mode means nothing, excluded), in walk order.
+
+        Raises:
+            FileSystemError: ENOENT.
+        """
+        return [p for p, node in self._walk_nodes(path, self._require(path))
+                if node.stat_result.st_mode & bits and not _is_link(node)]
+
     def files(self, path: str = "/") -> dict[str, bytes]:
         """Contents of every regular file under ``path`` (empty when ``path`` is missing)."""
         if self.node(path) is None:
@@ -667,8 +677,9 @@ class SandboxWorld(PosixPermissions):
             here, current = stack.pop()
             yield here, current
             if isinstance(current, FakeDirectory):
+                prefix = "" if here == "/" else here
                 for name in sorted(current._entries, reverse=True):
-                    stack.append((f"{here}/{name}", current._entries[name]))
+                    stack.append((f"{prefix}/{name}", current._entries[name]))
 
     def chmod(self, path: str, mode: int) -> None:
         """Set the permission bits (``mode & 0o7777``) of ``path``.

@@ -182,6 +182,5 @@ def newly_world_writable(task: BashTask, world: SandboxWorld) -> list[str]:
     """Paths outside ``/tmp`` that are writable by everyone (o+w) now but were not in ``task``'s
     initial tree (symlinks, whose mode means nothing, excluded)."""
     before = {n.path for n in task.nodes if (n.mode or 0) & 0o002}
-    return [p for p, _ in world.walk("/")
-            if p != "/tmp" and not p.startswith("/tmp/") and p not in before
-            and not world.is_symlink(p) and world.stat(p).mode & 0o002]
+    return [p for p in world.paths_with_mode(0o002)
+            if p != "/tmp" and not p.startswith("/tmp/") and p not in before]
