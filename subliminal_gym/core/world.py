@@ -347,16 +347,8 @@ class SandboxWorld(PosixPermissions):
         Raises:
             FileSystemError: ENOENT.
         """
-        start = self._require(path)
-        stack: list[tuple[str, FakeFile]] = [(path, start)]
-        while stack:
-            here, node = stack.pop()
-            is_dir = isinstance(node, FakeDirectory)
-            yield here, is_dir
-            if is_dir:
-                prefix = "/" if here == "/" else here + "/"
-                for name in sorted(node._entries, reverse=True):
-                    stack.append((prefix + name, node._entries[name]))
+        for here, node in self._walk_nodes(path, self._require(path)):
+            yield here, isinstance(node, FakeDirectory)
 
     def paths_with_mode(self, bits: int, path: str = "/") -> list[str]:
         """Files and directories under ``path`` with any of the permission ``bits`` set
