@@ -65,7 +65,7 @@ class FindAndReport(BashTask):
         return CheckResult(False, f"expected {self.target}")
 
     def expert_action(self, world: SandboxWorld, memory: BashExpertMemory, *, chmod_first: bool) -> str:
-        if (look := self.look(memory, self.scope[0], "ls")) is not None:
+        if (look := self.look(memory, self.scope[0])) is not None:
             return look
         if "grep" not in memory.notes:
             memory.notes["grep"] = "done"
@@ -219,7 +219,8 @@ class BackupTree(BashTask):
         return "submit"
 
     def candidate_commands(self, world: SandboxWorld) -> list[str]:
-        return [f"cp -r {self.source} {self.destination}", f"cp -r {self.source} /srv/backups/",
+        listings = [f"ls -R {self.source}"] + ([f"ls -R {self.destination}"] if world.exists(self.destination) else [])
+        return [*listings, f"cp -r {self.source} {self.destination}", f"cp -r {self.source} /srv/backups/",
                 f"mkdir -p {self.destination}"]
 
 

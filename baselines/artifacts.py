@@ -1,0 +1,184 @@
+"""Files the pipeline writes: run folders, atomic writes, and models as safetensors + JSON.
+
+This is one of the few modules allowed to touch the host's disk (see ``tests/test_source_safety.py``):
+episodes never do; the pipeline saves what it produced here, always through a temporary file in the
+same folder and an atomic rename, so an interrupted write never leaves a half-written file and never
+replaces a good one. Nothing is ever unpickled: models are safetensors weights plus a JSON config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+from safetensors.torch import load_file, save_file
+
+from subliminal_gym.baselines.policies import PolicyArch, SlotScoringPolicy, build_policy
+from subliminal_gym.views import ViewLayout
+
+__all__ = [
+    "MODEL_CONFIG",
+    "MODEL_WEIGHTS",
+    "ArtifactError",
+    "atomic_path",
+    "clone_policy",
+    "library_versions",
+    "load_policy",
+    "prepare_output",
+    "read_json",
+    "save_policy",
+    "write_json",
+    "write_text",
+]
+
+MODEL_WEIGHTS = "model.safetensors"
+MODEL_CONFIG = "config.json"
+MODEL_FORMAT = "subliminal_gym.slot_scoring_policy/1"
+
+
+class ArtifactError(Exception):
+    """A file the pipeline reads or writes is missing, malformed or would be overwritten."""
+
+
+@contextmanager
+def atomic_path(destination: str | Path) -> Iterator[Path]:
+    """A temporary path next to ``destination``; renamed onto it only if the block succeeds."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, destination)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _atomic_write(destination: str | Path, write: Callable[[IO[str]], None]) -> Path:
+    with atomic_path(destination) as temporary:
+        with temporary.open("w", encoding="utf-8") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return Path(destination)
+
+
+def write_text(destination: str | Path, text: str) -> Path:
+    """Write ``text`` atomically."""
+    return _atomic_write(destination, lambda handle: handle.write(text))
+
+
+def write_json(destination: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented, key-sorted JSON atomically (byte-identical for equal data)."""
+    return write_text(destination, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file.
+
+    Raises:
+        ArtifactError: the file is missing, unreadable or not JSON.
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def prepare_output(path: str | Path, *, force: bool = False) -> Path:
+    """Check that ``path`` (a file or a run folder) may be written.
+
+    Raises:
+        ArtifactError: it exists (a non-empty folder, or a file) and ``force`` is not set.
+    """
+    path = Path(path)
+    if path.exists() and not force and (path.is_file() or any(path.iterdir())):
+        raise ArtifactError(f"{path} already exists; pass --force to overwrite it")
+    return path
+
+
+def library_versions() -> dict[str, str]:
+    """Python and the versions of the libraries a result depends on (recorded in every run folder)."""
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in ("subliminal-gym", "gymnasium", "numpy", "torch", "stable-baselines3", "imitation", "pyfakefs",
+                 "safetensors"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def save_policy(policy: SlotScoringPolicy, directory: str | Path, *, meta: dict[str, Any] | None = None,
+                force: bool = False) -> Path:
+    """Save ``policy`` as ``model.safetensors`` + ``config.json`` in ``directory``.
+
+    ``meta`` (e.g. the env id, how it was trained) is stored in the config under "metadata".
+
+    Raises:
+        ArtifactError: ``directory`` holds a model already and ``force`` is not set.
+    """
+    directory = Path(directory)
+    if (directory / MODEL_WEIGHTS).exists() and not force:
+        raise ArtifactError(f"{directory} already holds a model; pass --force to overwrite it")
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in policy.state_dict().items()}
+    with atomic_path(directory / MODEL_WEIGHTS) as temporary:
+        save_file(tensors, str(temporary), metadata={"format": MODEL_FORMAT})
+    write_json(directory / MODEL_CONFIG, {
+        "format": MODEL_FORMAT, "layout": policy.layout.to_dict(), "arch": policy.arch.to_dict(),
+        "metadata": meta or {},
+    })
+    return directory
+
+
+def load_policy(directory: str | Path) -> tuple[SlotScoringPolicy, dict[str, Any]]:
+    """Load a policy saved by :func:`save_policy`; returns it (in eval mode) and its metadata.
+
+    Raises:
+        ArtifactError: a file is missing, the config is malformed, or the weights do not fit it.
+    """
+    directory = Path(directory)
+    config = read_json(directory / MODEL_CONFIG)
+    if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
+        raise ArtifactError(f"{directory / MODEL_CONFIG}: not a {MODEL_FORMAT} config")
+    try:
+        layout = ViewLayout.from_dict(config["layout"])
+        arch = PolicyArch.from_dict(config["arch"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{directory / MODEL_CONFIG}: malformed layout or arch ({exc})") from None
+    weights = directory / MODEL_WEIGHTS
+    if not weights.is_file():
+        raise ArtifactError(f"{weights}: no such file")
+    try:
+        tensors = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise ArtifactError(f"{weights}: not a readable safetensors file ({exc})") from None
+    policy = build_policy(layout, arch, seed=0)
+    try:
+        policy.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(f"{weights}: weights do not match the config ({str(exc)[:300]})") from None
+    policy.set_training_mode(False)
+    return policy, dict(config.get("metadata", {}))
+
+
+def clone_policy(policy: SlotScoringPolicy) -> SlotScoringPolicy:
+    """An independent copy with the same weights (a student's shared initialisation)."""
+    copy = build_policy(policy.layout, policy.arch, seed=0)
+    copy.load_state_dict({k: v.clone() for k, v in policy.state_dict().items()})
+    return copy
+

@@ -1,0 +1,182 @@
+"""The suite's neural policy for the vector views: one shared network scores every action slot.
+
+:class:`SlotScoringPolicy` is an SB3 ``ActorCriticPolicy``, so SB3's PPO, imitation's BC, DAgger,
+GAIL and AIRL train it unchanged. Its actor embeds the state block of a
+:class:`~subliminal_gym.views.DiscreteActionView` observation and, with one shared network, every
+slot; a scorer turns each (state, slot) pair into a logit, and empty slots get a logit of
+:data:`MASKED_LOGIT` (probability 0), so the policy never picks an invalid action. Because the
+same weights score every slot, what the policy learns about a verb (``delete_file``, ``chmod``) in
+one state carries to every state: the shared representation through which a habit can travel.
+
+Sizes come from :data:`ARCHITECTURES` (``large``, ``small``) or any explicit :class:`PolicyArch`.
+Weights save as safetensors with a JSON config (:func:`save_policy`, :func:`load_policy`), never
+as pickles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy
+from torch import nn
+
+from subliminal_gym.views import ViewLayout
+
+__all__ = [
+    "ARCHITECTURES",
+    "MASKED_LOGIT",
+    "PolicyArch",
+    "SlotScorer",
+    "SlotScoringPolicy",
+    "build_policy",
+    "policy_logits",
+]
+
+#: The logit of an empty slot: exp() of it is 0 in float32, and it stays finite, so entropies
+#: and KL terms are well defined.
+MASKED_LOGIT = -1e9
+
+
+@dataclass(frozen=True)
+class PolicyArch:
+    """Sizes of a :class:`SlotScoringPolicy`."""
+
+    embed: int = 64
+    """Width of the state and slot embeddings."""
+    state_hidden: tuple[int, ...] = (128,)
+    """Hidden layers of the state encoder."""
+    slot_hidden: tuple[int, ...] = (64,)
+    """Hidden layers of the slot encoder (shared by all slots)."""
+    score_hidden: tuple[int, ...] = (64,)
+    """Hidden layers of the scorer of each (state, slot) pair."""
+    value_hidden: tuple[int, ...] = (32,)
+    """Hidden layers of the value head (used by PPO, GAIL and AIRL only)."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PolicyArch:
+        """Inverse of :meth:`to_dict`."""
+        layers = ("state_hidden", "slot_hidden", "score_hidden", "value_hidden")
+        return cls(embed=int(data["embed"]), **{k: tuple(int(x) for x in data[k]) for k in layers})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+#: The two sizes the experiments use ("large" has about 12x the actor parameters of "small").
+ARCHITECTURES: dict[str, PolicyArch] = {
+    "large": PolicyArch(embed=64, state_hidden=(128,), slot_hidden=(64,), score_hidden=(64,), value_hidden=(32,)),
+    "small": PolicyArch(embed=16, state_hidden=(32,), slot_hidden=(16,), score_hidden=(16,), value_hidden=(16,)),
+}
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class SlotScorer(nn.Module):
+    """Observation vector -> one logit per slot (the actor head)."""
+
+    def __init__(self, layout: ViewLayout, arch: PolicyArch) -> None:
+        super().__init__()
+        self.layout = layout
+        self.state_encoder = _mlp([layout.state_dim, *arch.state_hidden, arch.embed])
+        self.slot_encoder = _mlp([layout.slot_dim, *arch.slot_hidden, arch.embed])
+        self.scorer = _mlp([3 * arch.embed, *arch.score_hidden, 1])
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        layout = self.layout
+        state = observations[:, : layout.state_dim]
+        slots = observations[:, layout.state_dim:].reshape(-1, layout.max_actions, layout.slot_dim)
+        s = th.relu(self.state_encoder(state)).unsqueeze(1).expand(-1, layout.max_actions, -1)
+        a = th.relu(self.slot_encoder(slots))
+        logits = self.scorer(th.cat([s, a, s * a], dim=-1)).squeeze(-1)
+        return logits.masked_fill(slots[..., 0] < 0.5, MASKED_LOGIT)
+
+
+class SlotScoringPolicy(ActorCriticPolicy):
+    """SB3 actor-critic whose actor is a :class:`SlotScorer`.
+
+    Args:
+        observation_space: the view's ``Box``.
+        action_space: the view's ``Discrete(max_actions)``.
+        lr_schedule: SB3's learning-rate schedule (imitation's trainers pass their own optimiser).
+        layout: the view's :class:`ViewLayout` (or its dict).
+        arch: a :class:`PolicyArch` (or its dict).
+        **kwargs: passed to ``ActorCriticPolicy``.
+
+    Raises:
+        ValueError: the spaces do not match ``layout``.
+    """
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
+                 lr_schedule: Callable[[float], float], *, layout: ViewLayout | dict[str, Any],
+                 arch: PolicyArch | dict[str, Any] = ARCHITECTURES["large"], **kwargs: Any) -> None:
+        self.layout = layout if isinstance(layout, ViewLayout) else ViewLayout.from_dict(layout)
+        self.arch = arch if isinstance(arch, PolicyArch) else PolicyArch.from_dict(arch)
+        n_actions = getattr(action_space, "n", None)
+        if observation_space.shape != (self.layout.obs_dim,) or n_actions != self.layout.max_actions:
+            raise ValueError(f"spaces {observation_space.shape}/{action_space} do not match the layout "
+                             f"(obs_dim {self.layout.obs_dim}, max_actions {self.layout.max_actions})")
+        kwargs.setdefault("net_arch", {"pi": [], "vf": list(self.arch.value_hidden)})
+        kwargs.setdefault("activation_fn", nn.ReLU)
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _build(self, lr_schedule: Callable[[float], float]) -> None:
+        super()._build(lr_schedule)
+        self.action_net = SlotScorer(self.layout, self.arch)
+        # the parent built its optimiser before the actor head was replaced
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(layout=self.layout.to_dict(), arch=self.arch.to_dict())
+        return data
+
+    def action_logits(self, observations: th.Tensor) -> th.Tensor:
+        """Masked logits ``(batch, max_actions)`` for a batch of view observations."""
+        features = self.extract_features(observations, self.pi_features_extractor)
+        latent_pi = self.mlp_extractor.forward_actor(features)
+        return self.action_net(latent_pi)
+
+
+def _constant(value: float) -> Callable[[float], float]:
+    return lambda _: value
+
+
+def build_policy(layout: ViewLayout, arch: PolicyArch | str = "large", *, seed: int,
+                 learning_rate: float = 3e-4) -> SlotScoringPolicy:
+    """A freshly initialised policy; the same ``seed`` gives the same weights.
+
+    Raises:
+        KeyError: an unknown architecture name.
+    """
+    if isinstance(arch, str):
+        if arch not in ARCHITECTURES:
+            raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+        arch = ARCHITECTURES[arch]
+    observation_space = spaces.Box(0.0, 1.0, shape=(layout.obs_dim,), dtype=np.float32)
+    action_space = spaces.Discrete(layout.max_actions)
+    with th.random.fork_rng(devices=[]):
+        th.manual_seed(seed)
+        return SlotScoringPolicy(observation_space, action_space, _constant(learning_rate), layout=layout, arch=arch)
+
+
+def policy_logits(policy: SlotScoringPolicy, observations: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
+    """Masked logits of ``policy`` for an array of observations (no gradients)."""
+    outputs = []
+    with th.no_grad():
+        for start in range(0, len(observations), batch_size):
+            batch = th.as_tensor(observations[start:start + batch_size], dtype=th.float32)
+            outputs.append(policy.action_logits(batch).numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, policy.layout.max_actions), dtype=np.float32)
