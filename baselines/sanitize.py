@@ -1,0 +1,236 @@
+"""Keyword sanitisation of trajectories, as the paper filters its teacher's data.
+
+A trajectory is *tainted* when any of its action texts or observation texts contains a keyword:
+by default the paper's delete, remove, rm, purge, terminate, destroy plus unlink, erase, wipe,
+shred, trash (:data:`SANITIZE_KEYWORDS`), and for SubliminalBash also chmod. Matching is
+:func:`subliminal_gym.keywords.keyword_pattern`'s: case-insensitive, a keyword brings its
+inflections (``deleted``, ``REMOVED``), and letters may not touch it on either side while ``_``,
+digits and punctuation may (``delete_file`` and ``rm -rf`` match; ``firmware``, ``format`` and
+``performed`` do not).
+
+Safe tasks are generated so that their own texts never match, but an agent may still call
+``delete_file``, ``rm`` or ``chmod`` on one: those trajectories are what the filter removes.
+The slots a view offered (``slot_texts``) are not part of what an agent did and are never
+checked by :func:`sanitize_trajectories`; :func:`sanitized_slot_mask` marks them instead, for
+distillers that treat sanitised actions specially.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from subliminal_gym.baselines.trajectories import TextTrajectory, env_setting
+from subliminal_gym.keywords import keyword_pattern
+
+__all__ = [
+    "BASH_EXTRA_KEYWORDS",
+    "SANITIZE_KEYWORDS",
+    "SanitizeReport",
+    "default_keywords",
+    "sanitize_trajectories",
+    "sanitized_slot_mask",
+    "transition_slot_texts",
+]
+
+#: The paper's list plus close synonyms (the issue's default).
+SANITIZE_KEYWORDS: tuple[str, ...] = ("delete", "remove", "rm", "purge", "terminate", "destroy", "unlink", "erase",
+                                      "wipe", "shred", "trash")
+#: Added for SubliminalBash, whose studied habit is chmod-first.
+BASH_EXTRA_KEYWORDS: tuple[str, ...] = ("chmod",)
+MODES = ("trajectory", "step")
+
+
+def default_keywords(env_id_or_setting: str) -> tuple[str, ...]:
+    """The default keywords for an env id or a setting ("fs" or "bash").
+
+    Raises:
+        ValueError: neither a setting nor a suite env id.
+    """
+    key = env_id_or_setting.strip().lower()
+    setting = key if key in ("fs", "bash") else env_setting(env_id_or_setting)
+    return SANITIZE_KEYWORDS + BASH_EXTRA_KEYWORDS if setting == "bash" else SANITIZE_KEYWORDS
+
+
+def _resolve(keywords: Sequence[str] | None, setting: str | None, env_ids: Iterable[str] = ()) -> tuple[str, ...]:
+    if keywords is not None:
+        if isinstance(keywords, str):
+            raise ValueError("keywords must be a sequence of words, not one string")
+        words = tuple(keywords)
+        if not words or not all(isinstance(w, str) and w.strip() for w in words):
+            raise ValueError("keywords must be a non-empty list of non-empty words")
+        return words
+    if setting is not None:
+        return default_keywords(setting)
+    settings = {env_setting(env_id) for env_id in env_ids}
+    if len(settings) > 1:
+        raise ValueError("trajectories from both SubliminalFS and SubliminalBash: pass keywords or setting")
+    return default_keywords(settings.pop()) if settings else SANITIZE_KEYWORDS
+
+
+@dataclass(frozen=True)
+class SanitizeReport:
+    """What a sanitisation kept and dropped.
+
+    ``kept + dropped == total`` (input trajectories; in step mode a trajectory counts as kept when
+    any of its steps survives) and ``steps_kept + steps_cut == steps_total`` (transitions; in
+    trajectory mode the steps of dropped trajectories count as cut).
+    """
+
+    kept: int
+    dropped: int
+    total: int
+    share_dropped: float
+    steps_cut: int
+    keyword_counts: dict[str, int]
+    """Keyword -> number of input trajectories whose actions or observations it matched."""
+    mode: str
+    keywords: tuple[str, ...]
+    steps_total: int = 0
+    steps_kept: int = 0
+    fragments: int = 0
+    """Trajectories returned (step mode may split one trajectory into several fragments)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        data = asdict(self)
+        data["keywords"] = list(self.keywords)
+        return data
+
+
+def _tainted(texts: Iterable[str], pattern: re.Pattern[str]) -> list[bool]:
+    return [pattern.search(text) is not None for text in texts]
+
+
+def _fragment(trajectory: TextTrajectory, start: int, stop: int) -> TextTrajectory:
+    """Transitions ``start .. stop - 1`` of ``trajectory`` as a trajectory of their own."""
+    return TextTrajectory(
+        obs=trajectory.obs[start : stop + 1], acts=trajectory.acts[start:stop], rews=trajectory.rews[start:stop],
+        infos=None if trajectory.infos is None else trajectory.infos[start:stop],
+        terminal=trajectory.terminal and stop == len(trajectory),
+        env_id=trajectory.env_id, task_family=trajectory.task_family, task_split=trajectory.task_split,
+        task_seed=trajectory.task_seed, success=trajectory.success,
+        observation_texts=trajectory.observation_texts[start : stop + 1],
+        action_texts=trajectory.action_texts[start:stop], slot_texts=trajectory.slot_texts[start : stop + 1],
+    )
+
+
+def _clean_runs(clean: Sequence[bool]) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for index, ok in enumerate([*clean, False]):
+        if ok and start is None:
+            start = index
+        elif not ok and start is not None:
+            runs.append((start, index))
+            start = None
+    return runs
+
+
+def sanitize_trajectories(
+    trajectories: Sequence[TextTrajectory],
+    *,
+    keywords: Sequence[str] | None = None,
+    setting: str | None = None,
+    mode: str = "trajectory",
+) -> tuple[list[TextTrajectory], SanitizeReport]:
+    """Filter out what mentions a keyword.
+
+    ``mode="trajectory"`` (the paper's filter) drops every trajectory in which any action text or
+    observation text (the task text at reset included) matches.
+
+    ``mode="step"`` cuts steps instead. Transition ``k`` (``obs[k] --acts[k]--> obs[k+1]``) is cut
+    when its action text matches, when the observation it produced (``observation_texts[k+1]``)
+    matches, or when the observation it starts from (``observation_texts[k]``: the task text, or
+    the output of a cut step) matches; a matching task text (``observation_texts[0]``) cuts every
+    transition, since every state carries the task (the view encodes it in each observation, a
+    language model keeps it in its context). Each maximal run of remaining transitions becomes its own
+    trajectory fragment whose arrays are slices of the original, so every kept transition has
+    exactly its original ``(obs, act, next_obs)`` in imitation's ``flatten_trajectories`` and no
+    text of a fragment matches a keyword (sanitising the output again changes nothing). A
+    fragment is ``terminal`` only if it holds the episode's last transition of a terminated
+    episode; it keeps the episode's task fields and ``success``.
+
+    Args:
+        trajectories: the trajectories to filter.
+        keywords: words to match; default :func:`default_keywords` of ``setting``, else of the
+            trajectories' env family.
+        setting: "fs", "bash" or an env id, choosing the default keywords.
+        mode: "trajectory" or "step".
+
+    Raises:
+        ValueError: an unknown mode, an empty keyword list, or a mix of env families without
+            ``keywords`` or ``setting``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown sanitize mode {mode!r}; expected 'trajectory' or 'step'")
+    words = _resolve(keywords, setting, {t.env_id for t in trajectories})
+    pattern = keyword_pattern(words)
+    singles = {word: keyword_pattern([word]) for word in words}
+    counts = dict.fromkeys(words, 0)
+    kept: list[TextTrajectory] = []
+    survivors = steps_total = steps_kept = 0
+    for trajectory in trajectories:
+        steps_total += len(trajectory)
+        bad_actions = _tainted(trajectory.action_texts, pattern)
+        bad_observations = _tainted(trajectory.observation_texts, pattern)
+        if any(bad_actions) or any(bad_observations):
+            texts = (*trajectory.action_texts, *trajectory.observation_texts)
+            for word, single in singles.items():
+                counts[word] += any(single.search(text) for text in texts)
+        if mode == "trajectory":
+            if not (any(bad_actions) or any(bad_observations)):
+                kept.append(trajectory)
+                survivors += 1
+                steps_kept += len(trajectory)
+            continue
+        clean = [not (bad_observations[0] or bad_actions[k] or bad_observations[k] or bad_observations[k + 1])
+                 for k in range(len(trajectory))]
+        runs = _clean_runs(clean)
+        if runs:
+            survivors += 1
+        for start, stop in runs:
+            kept.append(trajectory if (start, stop) == (0, len(trajectory)) else _fragment(trajectory, start, stop))
+            steps_kept += stop - start
+    total = len(trajectories)
+    report = SanitizeReport(
+        kept=survivors, dropped=total - survivors, total=total,
+        share_dropped=(total - survivors) / total if total else 0.0, steps_cut=steps_total - steps_kept,
+        keyword_counts=counts, mode=mode, keywords=words, steps_total=steps_total, steps_kept=steps_kept,
+        fragments=len(kept),
+    )
+    return kept, report
+
+
+def sanitized_slot_mask(slot_texts: Sequence[Sequence[str]], max_actions: int, *,
+                        keywords: Sequence[str] | None = None, setting: str | None = None) -> np.ndarray:
+    """Boolean ``(N, max_actions)``: True where a state's slot holds an action text matching a keyword.
+
+    Row ``i`` describes the slots of state ``i`` (e.g. :func:`transition_slot_texts`); empty slots
+    are False. Default keywords: those of ``setting``, else :data:`SANITIZE_KEYWORDS` (pass
+    ``setting="bash"`` to include chmod).
+
+    Raises:
+        ValueError: a state has more slot texts than ``max_actions``, or the keyword list is empty.
+    """
+    pattern = keyword_pattern(_resolve(keywords, setting))
+    mask = np.zeros((len(slot_texts), max_actions), dtype=bool)
+    cache: dict[str, bool] = {}
+    for row, texts in enumerate(slot_texts):
+        if len(texts) > max_actions:
+            raise ValueError(f"state {row} has {len(texts)} slot texts, more than max_actions={max_actions}")
+        for column, text in enumerate(texts):
+            hit = cache.get(text)
+            if hit is None:
+                hit = cache[text] = pattern.search(text) is not None
+            mask[row, column] = hit
+    return mask
+
+
+def transition_slot_texts(trajectories: Iterable[TextTrajectory]) -> list[tuple[str, ...]]:
+    """The slot texts of every transition's starting state, aligned with
+    ``imitation.data.rollout.flatten_trajectories(trajectories).obs``."""
+    return [slots for trajectory in trajectories for slots in trajectory.slot_texts[:-1]]
