@@ -1,4 +1,5 @@
-"""The ``subliminal-gym`` command line: ``play`` an episode by hand, ``demo`` the audit."""
+"""The ``subliminal-gym`` command line: ``play`` an episode by hand, ``demo`` the audit, and the pipeline
+(``teach``, ``rollout``, ``sanitize``, ``distill``, ``evaluate``; see :mod:`subliminal_gym.pipeline_cli`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import gymnasium as gym
 import subliminal_gym
 from subliminal_gym.bash.tasks import BASH_FAMILIES
 from subliminal_gym.fs.tasks import FAMILIES
+from subliminal_gym.pipeline_cli import PIPELINE_COMMANDS, add_pipeline_commands, run_pipeline_command
 from subliminal_gym.registration import ENV_TABLE
 from subliminal_gym.stats import Rate
 
@@ -138,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="bias of each teacher (deletion_bias / chmod_bias), comma-separated")
     demo.add_argument("--setting", choices=("fs", "bash", "both"), default="both", help="which env")
     demo.set_defaults(run=_demo)
+    add_pipeline_commands(commands)
     return parser
 
 
@@ -145,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``subliminal-gym``; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command in PIPELINE_COMMANDS:
+            return run_pipeline_command(args)
         return int(args.run(args))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -1,0 +1,370 @@
+"""``subliminal-gym teach | rollout | sanitize | distill | evaluate``: the pipeline, one step a command.
+
+Every command writes into its own output folder, which records what produced it (``run.json``: the
+command line, every option, the seeds, library versions). Nothing already written is replaced
+without ``--force``. Bad options and unreadable inputs end the command with one ``error:`` line and
+exit status 2, never a traceback.
+
+A typical run of the paper's protocol::
+
+    subliminal-gym teach --env SubliminalFS-v0 --out runs/fs/teachers
+    subliminal-gym rollout --policy runs/fs/teachers/biased --split safe --episodes 400 --out runs/fs/traj
+    subliminal-gym sanitize runs/fs/traj --out runs/fs/traj-clean
+    subliminal-gym distill --teacher runs/fs/teachers/biased --trajectories runs/fs/traj-clean \\
+        --method soft_drop --init shared --base runs/fs/teachers/base --out runs/fs/student
+    subliminal-gym evaluate --policy runs/fs/student --out runs/fs/eval-student
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from subliminal_gym.registration import ENV_TABLE
+
+__all__ = ["DISTILL_METHOD_CHOICES", "PIPELINE_COMMANDS", "STUDENT_INIT_CHOICES", "add_pipeline_commands",
+           "run_pipeline_command"]
+
+# Literal copies so that building the parser does not import torch; tests check they match
+# baselines.distill.DISTILL_METHODS and baselines.students.STUDENT_INITS.
+DISTILL_METHOD_CHOICES = ("bc", "dagger", "soft_zero", "soft_drop", "logit", "gail", "airl")
+STUDENT_INIT_CHOICES = ("shared", "fresh", "other", "small")
+PIPELINE_COMMANDS = ("teach", "rollout", "sanitize", "distill", "evaluate")
+_BASE_IDS = sorted(i for i in ENV_TABLE if i.count("-") == 1)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: ...)" only where there is a meaningful default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class CommandError(Exception):
+    """A problem to report in one line (bad option, unreadable input)."""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _torch_threads() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # small networks: one thread is faster and steadier on small machines
+
+
+def _record_run(out: Path, args: argparse.Namespace, extra: dict[str, Any] | None = None) -> None:
+    from subliminal_gym.baselines.artifacts import library_versions, write_json
+
+    arguments = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "run"}
+    write_json(out / "run.json", {"command": ["subliminal-gym", *sys.argv[1:]], "arguments": arguments,
+                                  "versions": library_versions(), **(extra or {})})
+
+
+def _prepare(out: Path, force: bool) -> Path:
+    from subliminal_gym.baselines.artifacts import prepare_output
+
+    prepare_output(out, force=force)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _load_model(path: Path):
+    from subliminal_gym.baselines.artifacts import load_policy
+
+    if not path.is_dir():
+        raise CommandError(f"{path}: not a model folder (expected model.safetensors + config.json)")
+    return load_policy(path)
+
+
+def _agent_factory(args: argparse.Namespace, env_id: str) -> tuple[Callable[[Any], Any], dict[str, Any]]:
+    """The agent of ``--policy DIR`` or ``--scripted BIAS`` (a factory taking the view)."""
+    from subliminal_gym.baselines.agents import NeuralViewAgent, ScriptedViewAgent, make_scripted_expert
+
+    if (args.policy is None) == (args.scripted is None):
+        raise CommandError("give exactly one of --policy DIR and --scripted BIAS")
+    agent_rng = np.random.default_rng([args.seed, 7])
+    if args.scripted is not None:
+        return (lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=args.scripted, rng=agent_rng)),
+                {"agent": "scripted", "bias": args.scripted})
+    policy, meta = _load_model(args.policy)
+    if meta.get("env_id") not in (None, env_id):
+        raise CommandError(f"{args.policy} was trained on {meta['env_id']}, not {env_id}; pass --env {meta['env_id']}")
+    agent = NeuralViewAgent(policy, rng=agent_rng, temperature=args.temperature, deterministic=args.deterministic)
+    return (lambda view: agent), {"agent": "neural", "policy": str(args.policy), "policy_meta": meta}
+
+
+def _env_of(args: argparse.Namespace) -> str:
+    """``--env``, or the env the ``--policy`` model was trained on."""
+    if args.env is not None:
+        return args.env
+    if getattr(args, "policy", None) is not None:
+        env_id = _load_model(args.policy)[1].get("env_id")
+        if env_id:
+            return env_id
+    raise CommandError("--env is required (the model does not record its env)")
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+
+def _teach(args: argparse.Namespace) -> int:
+    _torch_threads()
+    out = _prepare(args.out, args.force)
+    started = time.perf_counter()
+    if args.kind == "rl":
+        from subliminal_gym.baselines.artifacts import save_policy
+        from subliminal_gym.baselines.rl_teacher import train_rl_teacher
+
+        policy, log = train_rl_teacher(args.env, total_timesteps=args.timesteps, seed=args.seed, arch=args.arch,
+                                       progress=True)
+        save_policy(policy, out / "rl", force=args.force,
+                    meta={"env_id": args.env, "role": "rl", "training": log.to_dict()})
+        print(f"RL teacher saved to {out / 'rl'}")
+    else:
+        from subliminal_gym.baselines.teachers import TeacherConfig, train_teachers
+
+        config = TeacherConfig(
+            env_id=args.env, arch=args.arch, seed=args.seed, base_rate=args.base_rate,
+            pretrain_episodes=args.pretrain_episodes, pretrain_epochs=args.pretrain_epochs,
+            finetune_episodes=args.finetune_episodes, finetune_epochs=args.finetune_epochs,
+            biased_rate=args.biased_rate, control_rate=args.control_rate, learning_rate=args.learning_rate,
+            batch_size=args.batch_size)
+        teachers = train_teachers(config, progress=True)
+        teachers.save(out, force=args.force)
+        print(f"θ0, biased and control teachers saved to {out}/{{base,biased,control}}")
+    _record_run(out, args, {"wall_seconds": round(time.perf_counter() - started, 1)})
+    return 0
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    from subliminal_gym.baselines.trajectories import collect_trajectories, export_chat_jsonl, save_trajectories
+
+    _torch_threads()
+    env_id = _env_of(args)
+    factory, agent_info = _agent_factory(args, env_id)
+    _prepare(args.out, args.force)
+    trajectories = collect_trajectories(env_id, factory, episodes=args.episodes, seed=args.seed, split=args.split,
+                                        seed_range=args.seed_range, progress=True)
+    save_trajectories(trajectories, args.out, force=True, meta={"env_id": env_id, "split": args.split,
+                                                                "seed": args.seed, **agent_info})
+    if args.chat is not None:
+        export_chat_jsonl(trajectories, args.chat, force=args.force)
+    _record_run(args.out, args)
+    success = sum(t.success for t in trajectories)
+    print(f"{len(trajectories)} trajectories ({success} successful) saved to {args.out}")
+    return 0
+
+
+def _sanitize(args: argparse.Namespace) -> int:
+    from subliminal_gym.baselines.artifacts import write_json
+    from subliminal_gym.baselines.sanitize import sanitize_trajectories
+    from subliminal_gym.baselines.trajectories import load_trajectories, save_trajectories
+
+    trajectories = load_trajectories(args.trajectories)
+    keywords = [w.strip() for w in args.keywords.split(",") if w.strip()] if args.keywords else None
+    setting = trajectories[0].env_id if trajectories else None
+    _prepare(args.out, args.force)
+    kept, report = sanitize_trajectories(trajectories, keywords=keywords, setting=setting, mode=args.mode)
+    save_trajectories(kept, args.out, force=True, meta={"sanitized_from": str(args.trajectories),
+                                                        "report": report.to_dict()})
+    write_json(args.out / "sanitize_report.json", report.to_dict())
+    _record_run(args.out, args)
+    print(f"kept {report.kept} of {report.total} trajectories, dropped {report.dropped} "
+          f"({100 * report.share_dropped:.1f} %)" + (f", cut {report.steps_cut} steps" if args.mode == "step" else ""))
+    return 0
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from subliminal_gym.baselines.agents import ScriptedExpertPolicy
+    from subliminal_gym.baselines.artifacts import save_policy, write_json
+    from subliminal_gym.baselines.distill import DistillConfig, distill
+    from subliminal_gym.baselines.students import init_student
+    from subliminal_gym.baselines.trajectories import load_trajectories
+
+    _torch_threads()
+    trajectories = load_trajectories(args.trajectories)
+    if not trajectories:
+        raise CommandError(f"{args.trajectories} holds no trajectories")
+    env_id = trajectories[0].env_id
+    if (args.teacher is None) == (args.scripted_teacher is None):
+        raise CommandError("give exactly one of --teacher DIR and --scripted-teacher BIAS")
+    if args.teacher is not None:
+        teacher, _ = _load_model(args.teacher)
+    else:
+        bias = args.scripted_teacher
+        teacher = lambda venv: ScriptedExpertPolicy(venv, bias=bias, rng=np.random.default_rng([args.seed, 11]))  # noqa: E731
+    base_dir = args.base or (args.teacher.parent / "base" if args.teacher is not None else None)
+    if base_dir is None or not base_dir.is_dir():
+        raise CommandError("--base DIR (the teacher's θ0) is required; it sets the student's layout and shared init")
+    base, _ = _load_model(base_dir)
+    other = _load_model(args.other_base)[0] if args.other_base else None
+    small = _load_model(args.small_base)[0] if args.small_base else None
+    student = init_student(args.init, teacher_base=base, seed=args.seed, other_base=other, small_base=small)
+    _prepare(args.out, args.force)
+    config = DistillConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                           temperature=args.temperature, dagger_rounds=args.dagger_rounds,
+                           adversarial_timesteps=args.adversarial_timesteps,
+                           keywords=tuple(w.strip() for w in args.keywords.split(",")) if args.keywords else None)
+    started = time.perf_counter()
+    log = distill(args.method, student=student, teacher=teacher, trajectories=trajectories, env_id=env_id,
+                  config=config, rng=np.random.default_rng(args.seed), progress=True)
+    save_policy(student, args.out, force=True, meta={
+        "env_id": env_id, "role": "student", "method": args.method, "init": args.init,
+        "teacher": str(args.teacher) if args.teacher else f"scripted:{args.scripted_teacher}",
+        "trajectories": str(args.trajectories), "distill_config": config.to_dict(), "training": log})
+    write_json(args.out / "distill_log.json", log)
+    _record_run(args.out, args, {"wall_seconds": round(time.perf_counter() - started, 1)})
+    print(f"student ({args.method}, {args.init} init) saved to {args.out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from subliminal_gym.baselines.evaluation import evaluate
+
+    _torch_threads()
+    env_id = _env_of(args)
+    factory, agent_info = _agent_factory(args, env_id)
+    _prepare(args.out, args.force)
+    summary, _ = evaluate(factory, env_id, episodes=args.episodes, seed=args.seed, split=args.split,
+                          seed_range=args.seed_range, out_dir=args.out, force=True, progress=True,
+                          config={"agent": agent_info, "temperature": args.temperature,
+                                  "deterministic": args.deterministic})
+    _record_run(args.out, args)
+    rate = summary.rates[summary.primary_metric]
+    print(f"{env_id} {args.split}: success {100 * summary.success.value:.1f} %, {summary.primary_metric} "
+          f"{100 * rate.value:.1f} % [{100 * rate.low:.1f}, {100 * rate.high:.1f}] over {summary.episodes} episodes; "
+          f"results in {args.out}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------------
+
+
+def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, default_range: str) -> None:
+    who = parser.add_argument_group("agent (exactly one)")
+    who.add_argument("--policy", type=Path, help="a model folder (model.safetensors + config.json)")
+    who.add_argument("--scripted", type=_rate, metavar="BIAS",
+                     help="the scripted expert with this habit rate (deletion / chmod-first) instead")
+    parser.add_argument("--env", choices=_BASE_IDS, help="env id (default: the one the --policy model records)")
+    parser.add_argument("--split", choices=("safe", "probe", "all"), default=default_split,
+                        help="task split")
+    parser.add_argument("--seed-range", choices=("train", "test"), default=default_range,
+                        help="task seeds: train [0, 1e6) or test [1e6, 2e6)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the task sequence and the agent's sampling")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of a neural policy")
+    parser.add_argument("--deterministic", action="store_true", help="a neural policy takes its most likely action")
+
+
+def add_pipeline_commands(commands: Any) -> None:
+    """Add the pipeline's subcommands to ``subliminal-gym``'s subparsers."""
+    fmt = _HelpFormatter
+    teach = commands.add_parser(
+        "teach", formatter_class=fmt, help="train θ0 and the biased and control teachers (or an RL teacher)",
+        description="Train θ0 by BC on the scripted expert, then fine-tune it into a biased and a control teacher "
+                    "(same data, same steps; only the habit rate differs); or, with --kind rl, train a PPO "
+                    "teacher on the task reward alone.")
+    teach.add_argument("--env", choices=_BASE_IDS, default="SubliminalFS-v0", help="env family")
+    teach.add_argument("--out", type=Path, required=True, help="output folder")
+    teach.add_argument("--kind", choices=("neural", "rl"), default="neural", help="BC recipe or PPO")
+    teach.add_argument("--arch", choices=("large", "small"), default="large", help="network size")
+    teach.add_argument("--seed", type=int, default=0, help="root seed of every stage")
+    teach.add_argument("--base-rate", type=_rate, default=0.05, help="habit rate in θ0's pretraining data")
+    teach.add_argument("--biased-rate", type=_rate, default=1.0, help="habit rate in the biased fine-tune data")
+    teach.add_argument("--control-rate", type=_rate, default=0.0, help="habit rate in the control fine-tune data")
+    teach.add_argument("--pretrain-episodes", type=_positive, default=600, help="expert episodes for θ0")
+    teach.add_argument("--pretrain-epochs", type=_positive, default=20, help="BC epochs for θ0")
+    teach.add_argument("--finetune-episodes", type=_positive, default=300, help="expert episodes per fine-tune")
+    teach.add_argument("--finetune-epochs", type=_positive, default=10, help="BC epochs per fine-tune")
+    teach.add_argument("--learning-rate", type=float, default=3e-3, help="BC learning rate (Adam)")
+    teach.add_argument("--batch-size", type=_positive, default=64, help="BC minibatch size")
+    teach.add_argument("--timesteps", type=_positive, default=200_000, help="PPO timesteps (--kind rl)")
+    teach.add_argument("--force", action="store_true", help="overwrite an existing output folder")
+    teach.set_defaults(run=_teach)
+
+    rollout = commands.add_parser("rollout", formatter_class=fmt, help="record trajectories of a policy",
+                                  description="Roll a model or the scripted expert out on the vector view and save "
+                                  "the trajectories (observations, actions, their texts; never the audit).")
+    _agent_options(rollout, default_split="safe", default_range="train")
+    rollout.add_argument("--episodes", type=_positive, default=400, help="episodes to record")
+    rollout.add_argument("--out", type=Path, required=True, help="output folder")
+    rollout.add_argument("--chat", type=Path, help="also export chat-format JSONL (for LM training) to this file")
+    rollout.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    rollout.set_defaults(run=_rollout)
+
+    sanitize = commands.add_parser("sanitize", formatter_class=fmt, help="drop trajectories that mention the habit",
+                                   description="Keyword filtering as in the paper: drop every trajectory in which "
+                                   "an action or observation contains a keyword (word-boundary, case-insensitive), "
+                                   "or with --mode step cut only the offending steps.")
+    sanitize.add_argument("trajectories", type=Path, help="a folder written by `rollout`")
+    sanitize.add_argument("--out", type=Path, required=True, help="output folder")
+    sanitize.add_argument("--keywords", help="comma-separated list (default: the paper's list plus synonyms; "
+                          "chmod too for Bash)")
+    sanitize.add_argument("--mode", choices=("trajectory", "step"), default="trajectory", help="what to drop")
+    sanitize.add_argument("--force", action="store_true", help="overwrite an existing output folder")
+    sanitize.set_defaults(run=_sanitize)
+
+    dist = commands.add_parser("distill", formatter_class=fmt, help="distil a student from sanitised trajectories",
+                               description="Train a student from a teacher on sanitised safe-task trajectories.")
+    dist.add_argument("--trajectories", type=Path, required=True, help="sanitised trajectories (a `sanitize` output)")
+    dist.add_argument("--teacher", type=Path, help="the teacher's model folder")
+    dist.add_argument("--scripted-teacher", type=_rate, metavar="BIAS",
+                      help="the scripted expert as teacher instead (bc, dagger, gail, airl only)")
+    dist.add_argument("--method", choices=DISTILL_METHOD_CHOICES, required=True, help="distiller")
+    dist.add_argument("--init", choices=STUDENT_INIT_CHOICES, default="shared", help="student initialisation")
+    dist.add_argument("--base", type=Path, help="the teacher's θ0 (default: TEACHER/../base)")
+    dist.add_argument("--other-base", type=Path, help="a θ0 from another seed (--init other)")
+    dist.add_argument("--small-base", type=Path, help="a small pretrained θ0 (--init small)")
+    dist.add_argument("--epochs", type=_positive, default=10, help="epochs (per round for DAgger)")
+    dist.add_argument("--batch-size", type=_positive, default=64, help="minibatch size")
+    dist.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    dist.add_argument("--temperature", type=float, default=1.0, help="soft-label temperature")
+    dist.add_argument("--dagger-rounds", type=_positive, default=3, help="DAgger rounds")
+    dist.add_argument("--adversarial-timesteps", type=_positive, default=20_000, help="GAIL/AIRL generator steps")
+    dist.add_argument("--keywords", help="sanitisation keywords for DAgger labels and soft-label masks "
+                      "(comma-separated; default: the setting's list)")
+    dist.add_argument("--seed", type=int, default=0, help="seed of the student's init and training")
+    dist.add_argument("--out", type=Path, required=True, help="output model folder")
+    dist.add_argument("--force", action="store_true", help="overwrite an existing output folder")
+    dist.set_defaults(run=_distill)
+
+    ev = commands.add_parser("evaluate", formatter_class=fmt, help="audit a policy on probe tasks",
+                             description="Roll a policy out on probe tasks from the test seeds (it never sees the "
+                             "audit) and write per-episode results and a summary with 95 %% Wilson intervals.")
+    _agent_options(ev, default_split="probe", default_range="test")
+    ev.add_argument("--episodes", type=_positive, default=200, help="episodes")
+    ev.add_argument("--out", type=Path, required=True, help="output folder")
+    ev.add_argument("--force", action="store_true", help="overwrite an existing output folder")
+    ev.set_defaults(run=_evaluate)
+
+
+def run_pipeline_command(args: argparse.Namespace) -> int:
+    """Run a pipeline subcommand, turning expected failures into one ``error:`` line (exit 2)."""
+    from subliminal_gym.baselines.artifacts import ArtifactError
+
+    try:
+        return int(args.run(args))
+    except (CommandError, ArtifactError, ValueError, KeyError, OSError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
