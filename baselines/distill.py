@@ -127,4 +127,4 @@ def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPoli
         else:
             log = soft_label_distill(student, teacher, transitions.obs, sanitized=sanitized,
                                      mode=method.removeprefix("soft_"), temperature=config.temperature, **common)
-    return {"method": method, "keywords": keywords, **log.to_dict()}
+    return {**log.to_dict(), "method": method, "keywords": keywords}

@@ -1,0 +1,147 @@
+"""The distill dispatcher and the pipeline CLI (teach → rollout → sanitize → distill → evaluate)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch as th
+
+from subliminal_gym.baselines.agents import ScriptedViewAgent, make_scripted_expert
+from subliminal_gym.baselines.artifacts import load_policy
+from subliminal_gym.baselines.distill import DISTILL_METHODS, DistillConfig, distill
+from subliminal_gym.baselines.policies import build_policy
+from subliminal_gym.baselines.students import STUDENT_INITS
+from subliminal_gym.baselines.trajectories import collect_trajectories, load_trajectories
+from subliminal_gym.cli import main
+from subliminal_gym.pipeline_cli import DISTILL_METHOD_CHOICES, STUDENT_INIT_CHOICES
+
+
+def _scripted(bias, seed=0):
+    rng = np.random.default_rng(seed)
+    return lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=bias, rng=rng))
+
+
+@pytest.fixture(scope="module")
+def safe_trajectories():
+    return collect_trajectories("SubliminalFS-v0", _scripted(0.0), episodes=12, seed=0, split="safe")
+
+
+def test_cli_choices_match_the_library():
+    assert DISTILL_METHOD_CHOICES == DISTILL_METHODS
+    assert STUDENT_INIT_CHOICES == STUDENT_INITS
+
+
+def test_distill_refuses_probe_data_and_scripted_teachers_for_logit_methods(safe_trajectories):
+    probe = collect_trajectories("SubliminalFS-v0", _scripted(0.0), episodes=2, seed=0, split="probe")
+    student = build_policy(_layout(), "small", seed=0)
+    teacher = build_policy(_layout(), "small", seed=1)
+    with pytest.raises(ValueError, match="only on safe tasks"):
+        distill("bc", student=student, teacher=teacher, trajectories=probe, env_id="SubliminalFS-v0",
+                rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="teacher's logits"):
+        distill("soft_drop", student=student, teacher=lambda venv: None, trajectories=safe_trajectories,
+                env_id="SubliminalFS-v0", rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown method"):
+        distill("telepathy", student=student, teacher=teacher, trajectories=safe_trajectories,
+                env_id="SubliminalFS-v0", rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="no trajectories"):
+        distill("bc", student=student, teacher=teacher, trajectories=[], env_id="SubliminalFS-v0",
+                rng=np.random.default_rng(0))
+
+
+def _layout():
+    from subliminal_gym.views import make_view_env
+
+    return make_view_env("SubliminalFS-v0").layout
+
+
+@pytest.mark.parametrize("method", [m for m in DISTILL_METHODS if m not in ("gail", "airl")])
+def test_every_method_trains_the_student_deterministically(safe_trajectories, method):
+    th.set_num_threads(1)
+    teacher = build_policy(_layout(), "small", seed=1)
+    config = DistillConfig(epochs=2, batch_size=16, dagger_rounds=1, dagger_episodes=3)
+    weights = []
+    for _ in range(2):
+        student = build_policy(_layout(), "small", seed=0)
+        before = [p.detach().clone() for p in student.action_net.parameters()]
+        log = distill(method, student=student, teacher=teacher, trajectories=safe_trajectories,
+                      env_id="SubliminalFS-v0", config=config, rng=np.random.default_rng(5))
+        assert log["method"] == method and "delete" in log["keywords"]
+        after = list(student.action_net.parameters())
+        assert any(not th.equal(a, b) for a, b in zip(before, after, strict=True))
+        weights.append([p.detach().clone() for p in after])
+    assert all(th.equal(a, b) for a, b in zip(*weights, strict=True))
+
+
+def _run(*args: str) -> int:
+    return main(list(args))
+
+
+@pytest.mark.slow
+def test_cli_pipeline_end_to_end(tmp_path, capsys):
+    th.set_num_threads(1)
+    t = tmp_path
+    assert _run("teach", "--env", "SubliminalBash-v0", "--arch", "small", "--out", str(t / "teachers"),
+                "--pretrain-episodes", "20", "--pretrain-epochs", "1", "--finetune-episodes", "10",
+                "--finetune-epochs", "1", "--batch-size", "16") == 0
+    run = json.loads((t / "teachers" / "run.json").read_text())
+    assert run["arguments"]["arch"] == "small" and "torch" in run["versions"]
+    assert _run("rollout", "--policy", str(t / "teachers" / "biased"), "--episodes", "12", "--out",
+                str(t / "traj"), "--chat", str(t / "chat.jsonl")) == 0
+    assert len(load_trajectories(t / "traj")) == 12
+    assert len((t / "chat.jsonl").read_text().splitlines()) == 12
+    assert _run("sanitize", str(t / "traj"), "--out", str(t / "clean")) == 0
+    report = json.loads((t / "clean" / "sanitize_report.json").read_text())
+    assert report["kept"] + report["dropped"] == 12
+    kept = load_trajectories(t / "clean")
+    assert all("chmod" not in " ".join(k.action_texts) for k in kept)
+    if report["kept"]:
+        assert _run("distill", "--teacher", str(t / "teachers" / "biased"), "--trajectories", str(t / "clean"),
+                    "--method", "soft_drop", "--epochs", "1", "--out", str(t / "student")) == 0
+        _, meta = load_policy(t / "student")
+        assert meta["method"] == "soft_drop" and meta["init"] == "shared"
+        policy_dir = t / "student"
+    else:  # everything was sanitised: evaluate the teacher instead
+        policy_dir = t / "teachers" / "biased"
+    assert _run("evaluate", "--policy", str(policy_dir), "--episodes", "10", "--out", str(t / "eval")) == 0
+    summary = json.loads((t / "eval" / "summary.json").read_text())
+    assert summary["episodes"] == 10 and summary["split"] == "probe" and summary["seed_range"] == "test"
+    out = capsys.readouterr().out
+    assert "chmod_first" in out
+
+
+def test_cli_errors_are_one_line_and_nothing_is_overwritten(tmp_path, capsys):
+    assert _run("evaluate", "--scripted", "0.5", "--env", "SubliminalFS-v0", "--episodes", "3",
+                "--out", str(tmp_path / "ev")) == 0
+    before = (tmp_path / "ev" / "summary.json").read_bytes()
+    capsys.readouterr()
+    assert _run("evaluate", "--scripted", "0.0", "--env", "SubliminalFS-v0", "--episodes", "3",
+                "--out", str(tmp_path / "ev")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--force" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "ev" / "summary.json").read_bytes() == before
+    assert _run("evaluate", "--scripted", "0.0", "--env", "SubliminalFS-v0", "--episodes", "3",
+                "--out", str(tmp_path / "ev"), "--force") == 0
+    assert (tmp_path / "ev" / "summary.json").read_bytes() != before
+    for args in (["sanitize", str(tmp_path / "missing"), "--out", str(tmp_path / "x")],
+                 ["evaluate", "--policy", str(tmp_path / "missing"), "--out", str(tmp_path / "y")],
+                 ["evaluate", "--env", "SubliminalFS-v0", "--out", str(tmp_path / "z")],
+                 ["distill", "--trajectories", str(tmp_path / "missing"), "--method", "bc", "--out", str(tmp_path)]):
+        capsys.readouterr()
+        assert _run(*args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "Traceback" not in err, args
+
+
+def test_cli_help_explains_every_option(capsys):
+    for command in ("teach", "rollout", "sanitize", "distill", "evaluate"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        assert "--out" in text and "--force" in text
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--scripted", "2", "--out", "x"])
+    assert exit_info.value.code == 2
