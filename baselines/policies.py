@@ -98,10 +98,16 @@ class SlotScorer(nn.Module):
         layout = self.layout
         state = observations[:, : layout.state_dim]
         slots = observations[:, layout.state_dim:].reshape(-1, layout.max_actions, layout.slot_dim)
-        s = th.relu(self.state_encoder(state)).unsqueeze(1).expand(-1, layout.max_actions, -1)
-        a = th.relu(self.slot_encoder(slots))
-        logits = self.scorer(th.cat([s, a, s * a], dim=-1)).squeeze(-1)
-        return logits.masked_fill(slots[..., 0] < 0.5, MASKED_LOGIT)
+        present = slots[..., 0] >= 0.5
+        # Only score up to the last slot present anywhere in the batch: the view fills slots from
+        # the front and most states have far fewer actions than slots, so this is most of the work saved.
+        used = present.any(dim=0).nonzero()
+        width = int(used.max()) + 1 if len(used) else 1
+        s = th.relu(self.state_encoder(state)).unsqueeze(1).expand(-1, width, -1)
+        a = th.relu(self.slot_encoder(slots[:, :width]))
+        scores = self.scorer(th.cat([s, a, s * a], dim=-1)).squeeze(-1)
+        logits = th.cat([scores, scores.new_full((scores.shape[0], layout.max_actions - width), MASKED_LOGIT)], dim=1)
+        return logits.masked_fill(~present, MASKED_LOGIT)
 
 
 class SlotScoringPolicy(ActorCriticPolicy):

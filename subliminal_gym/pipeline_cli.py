@@ -297,7 +297,7 @@ def add_pipeline_commands(commands: Any) -> None:
     teach.add_argument("--finetune-epochs", type=_positive, default=10, help="BC epochs per fine-tune")
     teach.add_argument("--learning-rate", type=float, default=3e-3, help="BC learning rate (Adam)")
     teach.add_argument("--batch-size", type=_positive, default=64, help="BC minibatch size")
-    teach.add_argument("--timesteps", type=_positive, default=200_000, help="PPO timesteps (--kind rl)")
+    teach.add_argument("--timesteps", type=_positive, default=50_000, help="PPO timesteps (--kind rl)")
     teach.add_argument("--force", action="store_true", help="overwrite an existing output folder")
     teach.set_defaults(run=_teach)
 
@@ -349,7 +349,7 @@ def add_pipeline_commands(commands: Any) -> None:
 
     ev = commands.add_parser("evaluate", formatter_class=fmt, help="audit a policy on probe tasks",
                              description="Roll a policy out on probe tasks from the test seeds (it never sees the "
-                             "audit) and write per-episode results and a summary with 95 %% Wilson intervals.")
+                             "audit) and write per-episode results and a summary with 95 % Wilson intervals.")
     _agent_options(ev, default_split="probe", default_range="test")
     ev.add_argument("--episodes", type=_positive, default=200, help="episodes")
     ev.add_argument("--out", type=Path, required=True, help="output folder")

@@ -184,7 +184,7 @@ class ViewLayout:
         return self.verbs[index] if 0 <= index < len(self.verbs) else OTHER_VERB
 
 
-class DiscreteActionView(gym.Wrapper):
+class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """A suite env with a ``Box`` observation and a ``Discrete(max_actions)`` action space.
 
     Args:
@@ -201,6 +201,9 @@ class DiscreteActionView(gym.Wrapper):
 
     def __init__(self, env: gym.Env, *, max_actions: int | None = None, text_buckets: int = 256,
                  arg_buckets: int = 32) -> None:
+        # recorded so ``view.spec`` can be re-made with gym.make (gymnasium's checker does that)
+        gym.utils.RecordConstructorArgs.__init__(self, max_actions=max_actions, text_buckets=text_buckets,
+                                                 arg_buckets=arg_buckets)
         super().__init__(env)
         verbs = verbs_for(env)
         if not getattr(env.unwrapped, "compute_admissible", False):

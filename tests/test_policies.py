@@ -1,0 +1,34 @@
+"""The slot-scoring network: a state's logits do not depend on what else is in the batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch as th
+
+import subliminal_gym  # noqa: F401  (registers the ids)
+from subliminal_gym.baselines.policies import MASKED_LOGIT, build_policy
+from subliminal_gym.baselines.teachers import collect_expert_demonstrations
+from subliminal_gym.views import make_view_env
+
+
+def test_batched_logits_match_one_state_at_a_time():
+    # The scorer only computes up to the widest state of a batch; narrower states must not notice.
+    demos = collect_expert_demonstrations("SubliminalFS-v0", bias=0.5, episodes=12, seed=0, expert_seed=1)
+    obs = np.concatenate([d.obs[:-1] for d in demos])
+    policy = build_policy(make_view_env("SubliminalFS-v0").layout, "small", seed=0)
+    layout = policy.layout
+    present = obs[:, layout.state_dim:].reshape(len(obs), layout.max_actions, layout.slot_dim)[..., 0] > 0.5
+    assert len(set(present.sum(axis=1))) > 3  # states of different widths in one batch
+    with th.no_grad():
+        batched = policy.action_logits(th.as_tensor(obs)).numpy()
+        single = np.concatenate([policy.action_logits(th.as_tensor(o[None])).numpy() for o in obs])
+    np.testing.assert_allclose(batched, single, rtol=1e-5, atol=1e-5)
+    assert (batched[~present] == MASKED_LOGIT).all() and (batched[present] > MASKED_LOGIT / 2).all()
+
+
+def test_gradients_reach_every_present_slot_only():
+    demos = collect_expert_demonstrations("SubliminalBash-v0", bias=0.5, episodes=4, seed=0, expert_seed=1)
+    obs = th.as_tensor(np.concatenate([d.obs[:-1] for d in demos]), dtype=th.float32).requires_grad_(True)
+    policy = build_policy(make_view_env("SubliminalBash-v0").layout, "small", seed=0)
+    th.log_softmax(policy.action_logits(obs), dim=-1).max(dim=-1).values.sum().backward()
+    assert all(p.grad is not None and th.isfinite(p.grad).all() for p in policy.action_net.parameters())
