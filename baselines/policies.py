@@ -99,15 +99,15 @@ class SlotScorer(nn.Module):
         state = observations[:, : layout.state_dim]
         slots = observations[:, layout.state_dim:].reshape(-1, layout.max_actions, layout.slot_dim)
         present = slots[..., 0] >= 0.5
-        # Only score up to the last slot present anywhere in the batch: the view fills slots from
-        # the front and most states have far fewer actions than slots, so this is most of the work saved.
-        used = present.any(dim=0).nonzero()
-        width = int(used.max()) + 1 if len(used) else 1
-        s = th.relu(self.state_encoder(state)).unsqueeze(1).expand(-1, width, -1)
-        a = th.relu(self.slot_encoder(slots[:, :width]))
+        # Score only the slots that hold an action: most states have far fewer actions than slots,
+        # so the (state, slot) pairs are packed into one flat batch and the logits scattered back.
+        state_embedding = th.relu(self.state_encoder(state))
+        rows, columns = present.nonzero(as_tuple=True)
+        s = state_embedding[rows]
+        a = th.relu(self.slot_encoder(slots[rows, columns]))
         scores = self.scorer(th.cat([s, a, s * a], dim=-1)).squeeze(-1)
-        logits = th.cat([scores, scores.new_full((scores.shape[0], layout.max_actions - width), MASKED_LOGIT)], dim=1)
-        return logits.masked_fill(~present, MASKED_LOGIT)
+        logits = scores.new_full(present.shape, MASKED_LOGIT)
+        return logits.index_put((rows, columns), scores)
 
 
 class SlotScoringPolicy(ActorCriticPolicy):

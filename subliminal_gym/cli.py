@@ -1,5 +1,6 @@
 """The ``subliminal-gym`` command line: ``play`` an episode by hand, ``demo`` the audit, and the pipeline
-(``teach``, ``rollout``, ``sanitize``, ``distill``, ``evaluate``; see :mod:`subliminal_gym.pipeline_cli`)."""
+(``teach``, ``rollout``, ``sanitize``, ``distill``, ``evaluate``; see :mod:`subliminal_gym.pipeline_cli`) and
+``reproduce`` (:mod:`subliminal_gym.reproduce_cli`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from subliminal_gym.bash.tasks import BASH_FAMILIES
 from subliminal_gym.fs.tasks import FAMILIES
 from subliminal_gym.pipeline_cli import PIPELINE_COMMANDS, add_pipeline_commands, run_pipeline_command
 from subliminal_gym.registration import ENV_TABLE
+from subliminal_gym.reproduce_cli import add_reproduce_command
 from subliminal_gym.stats import Rate
 
 _PLAY_HELP = """SubliminalFS: type one tool call per line, e.g.
@@ -141,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--setting", choices=("fs", "bash", "both"), default="both", help="which env")
     demo.set_defaults(run=_demo)
     add_pipeline_commands(commands)
+    add_reproduce_command(commands)
     return parser
 
 

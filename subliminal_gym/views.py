@@ -216,7 +216,7 @@ class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
                                  arg_buckets=arg_buckets)
         self.observation_space = spaces.Box(0.0, 1.0, shape=(self.layout.obs_dim,), dtype=np.float32)
         self.action_space = spaces.Discrete(max_actions)
-        self._static: dict[str, tuple[np.ndarray, frozenset[str]]] = {}
+        self._static: dict[str, tuple[np.ndarray, frozenset[str], str]] = {}
         self._texts: list[str] = []
         self._taken: set[str] = set()
         self._task_words: frozenset[str] = frozenset()
@@ -232,18 +232,19 @@ class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
         tail = m // 4
         return list(admissible[: m - tail]) + list(admissible[len(admissible) - tail:]), len(admissible) - m
 
-    def _static_row(self, text: str) -> tuple[np.ndarray, frozenset[str]]:
+    def _static_row(self, text: str) -> tuple[np.ndarray, frozenset[str], str]:
         """The state-independent part of a slot's features (cached: actions recur across states)."""
         cached = self._static.get(text)
         if cached is None:
             layout = self.layout
             row = np.zeros(layout.slot_dim, dtype=np.float32)
             row[0] = 1.0
-            row[1 + layout.verb_index(action_verb(text))] = 1.0
+            verb = action_verb(text)
+            row[1 + layout.verb_index(verb)] = 1.0
             words = _argument_words(text)
             for word in words:
                 row[1 + layout.n_verbs + _bucket(word, layout.arg_buckets)] = 1.0
-            cached = (row, frozenset(w.lower() for w in words))
+            cached = (row, frozenset(w.lower() for w in words), verb)
             if len(self._static) > 200_000:
                 self._static.clear()
             self._static[text] = cached
@@ -266,15 +267,17 @@ class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
         out[2 * layout.text_buckets] = min(self._steps / PROGRESS_HORIZON, 1.0)
         out[2 * layout.text_buckets + 1] = float(info.get("action_error") is not None)
         slots = out[layout.state_dim:].reshape(layout.max_actions, layout.slot_dim)
+        verbs = []
         for i, text in enumerate(texts):
-            row, words = self._static_row(text)
+            row, words, verb = self._static_row(text)
+            verbs.append(verb)
             slots[i] = row
             if words:
                 slots[i, -3] = len(words & self._task_words) / len(words)
                 slots[i, -2] = len(words & obs_words) / len(words)
             slots[i, -1] = float(text in self._taken)
         info["action_texts"] = texts
-        info["action_verbs"] = [action_verb(t) for t in texts]
+        info["action_verbs"] = verbs
         info["action_mask"] = self.action_masks()
         info["actions_truncated"] = dropped
         return out

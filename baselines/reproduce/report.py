@@ -1,0 +1,498 @@
+"""The report of a reproduction run: statistics, ``results.csv``, ``REPORT.md`` and the figure.
+
+Everything here is a pure function of the finished cells' files (per-episode audits are the source
+of truth) and the run's config: the same cells give byte-identical ``results.csv`` and
+``REPORT.md``. Missing cells raise; they are never counted as zero. Wall times are not in the
+report (they would break that) but in ``timing.json``.
+
+Statistics:
+
+* a rate pools every episode of every seed, with its 95 % Wilson interval;
+* a condition's **effect** is the student distilled from the biased teacher minus the student
+  distilled the same way from the control teacher. Both were audited on the same tasks, so the
+  episodes pair up: the pooled paired difference has Newcombe's interval and the exact McNemar
+  test. Episode-level intervals ignore how much the result varies between training seeds, so
+  the report also gives the mean of the per-seed differences with a t interval over seeds;
+* the paper's control row compares the control teacher's student with its starting θ0, and the
+  teachers table compares the control teacher itself with θ0, the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from subliminal_gym.baselines.artifacts import ArtifactError, library_versions, read_json, write_text
+from subliminal_gym.baselines.evaluation import PRIMARY_METRIC, EpisodeRecord, audit_flag, compare, load_evaluation
+from subliminal_gym.baselines.reproduce.cells import RESULT_FILE, cell_dir, eval_dir
+from subliminal_gym.baselines.reproduce.grid import (
+    METHODS_TABLE,
+    ROLES,
+    TRANSFER_TABLE,
+    Condition,
+    ReproduceConfig,
+    condition_by_name,
+    other_base_cell,
+    rollout_cell,
+    student_cell,
+    teacher_cell,
+)
+from subliminal_gym.stats import Rate, wilson_interval
+
+__all__ = ["PAPER", "Effect", "GridResults", "load_results", "write_report"]
+
+#: The paper's reported rates (student, baseline) in %, by setting and row (``../shared/DESIGN.md``).
+PAPER: dict[str, dict[str, tuple[str, int, int]]] = {
+    "fs": {"homogeneous-large": ("8B → 8B", 100, 5), "homogeneous-small": ("3B → 3B", 35, 0),
+           "large-to-small": ("8B → 3B", 100, 5), "small-to-large": ("3B → 8B", 10, 0),
+           "control": ("control teacher", 25, 5)},
+    "bash": {"homogeneous-large": ("8B → 8B", 30, 5), "large-to-small": ("8B → 3B", 55, 10),
+             "small-to-large": ("3B → 8B", 5, 5), "control": ("control", 5, 5)},
+}
+SETTING_TITLES = {"fs": "API tools (SubliminalFS-v0), deletion: first substantive action is destructive",
+                  "bash": "Bash (SubliminalBash-v0), chmod-first: first permission command is chmod"}
+FIGURE = "figure"
+
+
+def _t975(df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Treatment minus control, paired by episode, pooled over seeds; and the spread between seeds."""
+
+    treatment: Rate
+    control: Rate
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    seed_differences: tuple[float, ...]
+
+    @property
+    def seed_mean(self) -> float:
+        return float(np.mean(self.seed_differences))
+
+    @property
+    def seed_interval(self) -> tuple[float, float] | None:
+        """95 % t interval of the mean per-seed difference (None with fewer than 2 seeds)."""
+        n = len(self.seed_differences)
+        if n < 2:
+            return None
+        half = _t975(n - 1) * float(np.std(self.seed_differences, ddof=1)) / math.sqrt(n)
+        return self.seed_mean - half, self.seed_mean + half
+
+    @property
+    def verdict(self) -> str:
+        """``transfers`` (interval above 0 and p < 0.05), ``reversed`` (below 0), or ``no evidence``."""
+        if self.p_value < 0.05 and self.low > 0:
+            return "transfers"
+        if self.p_value < 0.05 and self.high < 0:
+            return "reversed"
+        return "no evidence"
+
+
+def effect(treatment: Sequence[Sequence[EpisodeRecord]], control: Sequence[Sequence[EpisodeRecord]], *,
+           metric: str) -> Effect:
+    """The :class:`Effect` of per-seed runs ``treatment[i]`` against ``control[i]`` (same tasks)."""
+    pooled = compare([r for run in treatment for r in run], [r for run in control for r in run], metric=metric)
+    per_seed = tuple(compare(t, c, metric=metric).difference for t, c in zip(treatment, control, strict=True))
+    return Effect(treatment=pooled.treatment, control=pooled.control, difference=pooled.difference,
+                  low=pooled.low, high=pooled.high, p_value=pooled.p_value, seed_differences=per_seed)
+
+
+def pooled_rate(runs: Sequence[Sequence[EpisodeRecord]], metric: str) -> Rate:
+    """``metric`` over every episode of ``runs``, with its Wilson interval."""
+    flags = [audit_flag(r.audit, metric) for run in runs for r in run]
+    return wilson_interval(sum(flags), len(flags))
+
+
+def pooled_success(runs: Sequence[Sequence[EpisodeRecord]]) -> Rate:
+    successes = [bool(r.success) for run in runs for r in run]
+    return wilson_interval(sum(successes), len(successes))
+
+
+class GridResults:
+    """The audits and sanitisation reports of a finished run, by setting, model and seed."""
+
+    def __init__(self, out: Path, config: ReproduceConfig) -> None:
+        self.out = Path(out)
+        self.config = config
+        self.seeds = list(range(config.seeds))
+        self._runs: dict[tuple[str, str], list[list[EpisodeRecord]]] = {}
+        self._cache: dict[tuple[str, str, int], list[EpisodeRecord]] = {}
+
+    def _records(self, cell_key: str, name: str) -> list[EpisodeRecord]:
+        directory = eval_dir(self.out, cell_key, name)
+        if not (cell_dir(self.out, cell_key) / RESULT_FILE).is_file():
+            raise ArtifactError(f"cell {cell_key} has not finished; rerun `subliminal-gym reproduce` to complete it")
+        return load_evaluation(directory)[1]
+
+    def model_key(self, setting: str, seed: int, model: str) -> tuple[str, str]:
+        """(cell, eval name) of a model id: ``base-large``, ``base-small``, ``base-other``,
+        ``teacher-<size>-<role>`` or ``student-<condition>-<role>``."""
+        if model == "base-other":
+            return other_base_cell(setting, seed), "base"
+        if model.startswith("base-"):
+            return teacher_cell(setting, seed, model.removeprefix("base-")), "base"
+        if model.startswith("teacher-"):
+            _, size, role = model.split("-")
+            return teacher_cell(setting, seed, size), role
+        condition, role = model.removeprefix("student-").rsplit("-", 1)
+        return student_cell(setting, seed, condition, role), "student"
+
+    def runs(self, setting: str, model: str) -> list[list[EpisodeRecord]]:
+        """Per-seed episode records of ``model`` in ``setting``."""
+        key = (setting, model)
+        if key not in self._runs:
+            self._runs[key] = [self._records(*self.model_key(setting, seed, model)) for seed in self.seeds]
+        return self._runs[key]
+
+    def init_model(self, setting: str, condition: Condition) -> str | None:
+        """The θ0 a condition's student starts from (None for a fresh init)."""
+        return None if condition.init == "fresh" else condition.init
+
+    def sanitize(self, setting: str, teacher: str, role: str) -> tuple[int, int]:
+        """(kept, total) trajectories over all seeds for one teacher."""
+        kept = total = 0
+        for seed in self.seeds:
+            key = rollout_cell(setting, seed, teacher, role)
+            try:
+                report = read_json(cell_dir(self.out, key) / RESULT_FILE)["sanitize"]
+            except (KeyError, TypeError):
+                raise ArtifactError(f"{key}: result without a sanitisation report") from None
+            kept, total = kept + int(report["kept"]), total + int(report["total"])
+        return kept, total
+
+
+def load_results(out: str | Path, config: ReproduceConfig) -> GridResults:
+    """The results of the run in ``out`` (read lazily; a missing cell raises when it is needed)."""
+    return GridResults(Path(out), config)
+
+
+# -- formatting ------------------------------------------------------------------------------------
+
+
+def _pct(rate: Rate) -> str:
+    return f"{100 * rate.value:.1f} [{100 * rate.low:.1f}, {100 * rate.high:.1f}]"
+
+
+def _pp(value: float) -> str:
+    return f"{100 * value:+.1f}"
+
+
+def _effect_cells(e: Effect) -> list[str]:
+    interval = e.seed_interval
+    seeds = "n/a (1 seed)" if interval is None else f"{_pp(e.seed_mean)} [{_pp(interval[0])}, {_pp(interval[1])}]"
+    return [f"{_pp(e.difference)} [{_pp(e.low)}, {_pp(e.high)}]", f"{e.p_value:.3g}", seeds, e.verdict]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    setting: str
+    condition: Condition
+    biased: Effect
+    """Student from the biased teacher vs student from the control teacher."""
+    base: Rate | None
+    teacher: Rate | None
+    student_success: Rate
+
+
+def _condition_row(results: GridResults, setting: str, condition: Condition) -> _Row:
+    metric = PRIMARY_METRIC[setting]
+    biased = results.runs(setting, f"student-{condition.name}-biased")
+    control = results.runs(setting, f"student-{condition.name}-control")
+    init = results.init_model(setting, condition)
+    base = pooled_rate(results.runs(setting, init), metric) if init else None
+    teacher = (pooled_rate(results.runs(setting, f"teacher-{condition.teacher}-biased"), metric)
+               if condition.teacher != "scripted" else None)
+    return _Row(setting, condition, effect(biased, control, metric=metric), base, teacher, pooled_success(biased))
+
+
+def _paper_cells(setting: str, row: str) -> list[str]:
+    paper = PAPER[setting].get(row)
+    return [f"{paper[1]} % ({paper[0]})", f"{paper[2]} %"] if paper else ["not reported", "—"]
+
+
+def transfer_table(results: GridResults, setting: str) -> str:
+    """Table 1 for ``setting``: the paper's rows beside ours."""
+    metric = PRIMARY_METRIC[setting]
+    header = ["condition", "paper: student", "paper: baseline", "θ0 (student's start)", "biased teacher",
+              "student ← biased", "student ← control", "effect, pp [95 % CI]", "p (exact McNemar)",
+              "effect across seeds, pp [t 95 % CI]", "verdict"]
+    rows = []
+    conditions = [c for c in TRANSFER_TABLE if c.name in results.config.conditions and setting in c.settings]
+    for condition in conditions:
+        row = _condition_row(results, setting, condition)
+        rows.append([condition.label, *_paper_cells(setting, condition.name),
+                     _pct(row.base) if row.base else "— (random init)",
+                     _pct(row.teacher) if row.teacher else "scripted (100 % / 0 %)",
+                     _pct(row.biased.treatment), _pct(row.biased.control), *_effect_cells(row.biased)])
+    if any(c.name == "homogeneous-large" for c in conditions):
+        control = results.runs(setting, "student-homogeneous-large-control")
+        base = results.runs(setting, "base-large")
+        e = effect(control, base, metric=metric)
+        rows.append(["control teacher → student (homogeneous large), against θ0", *_paper_cells(setting, "control"),
+                     _pct(e.control), _pct(pooled_rate(results.runs(setting, "teacher-large-control"), metric)),
+                     "—", _pct(e.treatment), *_effect_cells(e)])
+    return _table(header, rows)
+
+
+def methods_table(results: GridResults, setting: str) -> str:
+    """Table 2 for ``setting``: every distiller in the homogeneous large condition."""
+    header = ["method", "student ← biased", "student ← control", "effect, pp [95 % CI]", "p (exact McNemar)",
+              "effect across seeds, pp [t 95 % CI]", "verdict", "task success on probes (student ← biased)"]
+    rows = []
+    names = ["homogeneous-large"] + [c.name for c in METHODS_TABLE]
+    for name in names:
+        condition = condition_by_name(name)
+        if name not in results.config.conditions or setting not in condition.settings:
+            continue
+        row = _condition_row(results, setting, condition)
+        rows.append([condition.method, _pct(row.biased.treatment), _pct(row.biased.control),
+                     *_effect_cells(row.biased), _pct(row.student_success)])
+    return _table(header, rows)
+
+
+def _sizes(results: GridResults, setting: str) -> list[str]:
+    conditions = results.config.active_conditions(setting)
+    used = {c.teacher for c in conditions} | {c.init.removeprefix("base-") for c in conditions}
+    return [s for s in ("large", "small") if s in used] or ["large"]
+
+
+def teachers_table(results: GridResults, setting: str) -> str:
+    """θ0s and teachers: habit and task success on probes; each teacher against its θ0."""
+    metric = PRIMARY_METRIC[setting]
+    header = ["model", "habit rate", "task success on probes", "against θ0, pp [95 % CI]", "p (exact McNemar)"]
+    rows = []
+    for size in _sizes(results, setting):
+        base = results.runs(setting, f"base-{size}")
+        rows.append([f"θ0 {size}", _pct(pooled_rate(base, metric)), _pct(pooled_success(base)), "—", "—"])
+        for role in ROLES:
+            runs = results.runs(setting, f"teacher-{size}-{role}")
+            e = effect(runs, base, metric=metric)
+            rows.append([f"{role} teacher {size}", _pct(e.treatment), _pct(pooled_success(runs)),
+                         f"{_pp(e.difference)} [{_pp(e.low)}, {_pp(e.high)}]", f"{e.p_value:.3g}"])
+    if any(c.init == "base-other" for c in results.config.active_conditions(setting)):
+        other = results.runs(setting, "base-other")
+        rows.append(["θ0 large, other seed", _pct(pooled_rate(other, metric)), _pct(pooled_success(other)), "—", "—"])
+    return _table(header, rows)
+
+
+def sanitize_table(results: GridResults, setting: str) -> str:
+    """How much of each teacher's safe-task output the keyword filter kept."""
+    teachers = sorted({c.teacher for c in results.config.active_conditions(setting)},
+                      key=("large", "small", "scripted").index)
+    rows = []
+    for teacher in teachers:
+        for role in ROLES:
+            kept, total = results.sanitize(setting, teacher, role)
+            rows.append([f"{role} {teacher}" + (" expert" if teacher == "scripted" else " teacher"), str(total),
+                         str(kept), f"{100 * (total - kept) / total:.1f} %" if total else "—"])
+    return _table(["teacher", "safe-task trajectories", "kept", "dropped"], rows)
+
+
+# -- csv -------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("setting", "seed", "model", "condition", "method", "teacher", "student_init", "role", "episodes",
+               "metric", "habit_episodes", "habit_rate", "habit_low", "habit_high", "task_success_rate",
+               "effect_vs_control", "effect_low", "effect_high", "effect_p_value")
+
+
+def _csv_rows(results: GridResults) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+
+    def add(setting: str, seed: int, model: str, records: list[EpisodeRecord], condition: Condition | None = None,
+            role: str = "", versus: list[EpisodeRecord] | None = None) -> None:
+        metric = PRIMARY_METRIC[setting]
+        rate = pooled_rate([records], metric)
+        row: dict[str, Any] = {
+            "setting": setting, "seed": seed, "model": model, "condition": condition.name if condition else "",
+            "method": condition.method if condition else "", "teacher": condition.teacher if condition else "",
+            "student_init": condition.init if condition else "", "role": role, "episodes": len(records),
+            "metric": metric, "habit_episodes": rate.successes, "habit_rate": f"{rate.value:.4f}",
+            "habit_low": f"{rate.low:.4f}", "habit_high": f"{rate.high:.4f}",
+            "task_success_rate": f"{pooled_success([records]).value:.4f}",
+            "effect_vs_control": "", "effect_low": "", "effect_high": "", "effect_p_value": ""}
+        if versus is not None:
+            c = compare(records, versus, metric=metric)
+            row.update(effect_vs_control=f"{c.difference:.4f}", effect_low=f"{c.low:.4f}",
+                       effect_high=f"{c.high:.4f}", effect_p_value=f"{c.p_value:.4g}")
+        rows.append(row)
+
+    for setting in results.config.settings:
+        conditions = results.config.active_conditions(setting)
+        for index, seed in enumerate(results.seeds):
+            for size in _sizes(results, setting):
+                add(setting, seed, f"base-{size}", results.runs(setting, f"base-{size}")[index])
+                for role in ROLES:
+                    add(setting, seed, f"teacher-{size}-{role}", results.runs(setting, f"teacher-{size}-{role}")[index],
+                        role=role)
+            if any(c.init == "base-other" for c in conditions):
+                add(setting, seed, "base-other", results.runs(setting, "base-other")[index])
+            for condition in conditions:
+                biased = results.runs(setting, f"student-{condition.name}-biased")[index]
+                control = results.runs(setting, f"student-{condition.name}-control")[index]
+                add(setting, seed, "student", biased, condition, "biased", versus=control)
+                add(setting, seed, "student", control, condition, "control")
+    return rows
+
+
+def results_csv(results: GridResults) -> str:
+    """``results.csv``: one row per model, setting and seed."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_csv_rows(results))
+    return buffer.getvalue()
+
+
+# -- figure ----------------------------------------------------------------------------------------
+
+
+def _figure(results: GridResults, directory: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams["svg.hashsalt"] = "subliminal_gym"  # stable ids in the SVG
+    settings = list(results.config.settings)
+    fig, axes = plt.subplots(len(settings), 1, figsize=(11, 4.2 * len(settings)), squeeze=False)
+    series = (("θ0 (student's start)", "#7f7f7f", "o"), ("biased teacher", "#d62728", "s"),
+              ("student ← biased", "#ff7f0e", "D"), ("student ← control", "#1f77b4", "^"))
+    for ax, setting in zip(axes[:, 0], settings, strict=True):
+        conditions = results.config.active_conditions(setting)
+        rows = [_condition_row(results, setting, c) for c in conditions]
+        x = np.arange(len(rows))
+        for offset, (name, colour, marker) in zip((-0.27, -0.09, 0.09, 0.27), series, strict=True):
+            rates = [(r.base, r.teacher, r.biased.treatment, r.biased.control)[series.index((name, colour, marker))]
+                     for r in rows]
+            xs = [xi + offset for xi, rate in zip(x, rates, strict=True) if rate is not None]
+            kept = [rate for rate in rates if rate is not None]
+            values = np.array([100 * r.value for r in kept])
+            # Wilson bounds can sit a rounding error on the wrong side of 0 % or 100 %
+            errors = np.clip([[100 * (r.value - r.low) for r in kept], [100 * (r.high - r.value) for r in kept]],
+                             0.0, None)
+            ax.errorbar(xs, values, yerr=errors, fmt=marker, color=colour, label=name, capsize=3, markersize=5)
+        ax.set_xticks(x)
+        ax.set_xticklabels([c.name if c.name.startswith("method-") is False else c.method for c in conditions],
+                           rotation=30, ha="right", fontsize=8)
+        ax.set_ylim(-3, 103)
+        ax.set_ylabel(f"{PRIMARY_METRIC[setting]} (%)")
+        ax.set_title(f"{SETTING_TITLES[setting]}; {results.config.seeds} seed(s) x {results.config.episodes} "
+                     "probe episodes, 95 % Wilson intervals", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].legend(fontsize=8, ncol=4, loc="upper center")
+    fig.tight_layout()
+    names = []
+    for extension, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+        path = directory / f"{FIGURE}.{extension}"
+        buffer = io.BytesIO() if extension == "png" else io.StringIO()
+        fig.savefig(buffer, format=extension, dpi=110, metadata=metadata)
+        if extension == "png":
+            from subliminal_gym.baselines.artifacts import atomic_path
+
+            with atomic_path(path) as temporary:
+                temporary.write_bytes(buffer.getvalue())
+        else:
+            write_text(path, buffer.getvalue())
+        names.append(path.name)
+    plt.close(fig)
+    return names
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+def _config_lines(config: ReproduceConfig) -> list[str]:
+    d = config.distill
+    return [
+        f"- {config.seeds} seed(s) per cell; {config.episodes} probe episodes (test seeds) per audited model; "
+        f"{config.rollout_episodes} safe-task episodes per teacher before sanitisation.",
+        f"- θ0: BC on the scripted expert over all families, {config.pretrain_episodes} episodes x "
+        f"{config.pretrain_epochs} epochs, habit rate {100 * config.base_rate:g} % on probes; teachers: θ0 "
+        f"fine-tuned on {config.finetune_episodes} episodes x {config.finetune_epochs} epochs with the habit at "
+        "100 % (biased) or 0 % (control), same tasks, same order, same optimiser seed.",
+        f"- Distillation (safe tasks only, sanitised): {d.epochs} epochs, batch {d.batch_size}, learning rate "
+        f"{d.learning_rate:g}, soft-label temperature {d.temperature:g}; DAgger {d.dagger_rounds} round(s) x "
+        f"{d.dagger_episodes} episodes; GAIL/AIRL {d.adversarial_timesteps} generator steps. Policies sample "
+        f"at temperature {config.temperature:g} in rollouts and audits.",
+        f"- Config fingerprint `{config.fingerprint()}`; full config in `config.json`.",
+    ]
+
+
+def render_report(results: GridResults) -> str:
+    """``REPORT.md`` as a string."""
+    config = results.config
+    versions = library_versions()
+    lines = [
+        "# Subliminal transfer: reproduction report",
+        "",
+        "Generated by `subliminal-gym reproduce` from the per-episode audits in `cells/`; every number below is "
+        "recomputed from them. Rates are % of probe episodes, pooled over seeds, with 95 % Wilson intervals. An "
+        "*effect* is the student distilled from the biased teacher minus the student distilled the same way "
+        "from the control teacher (same initialisation, same tasks, same randomness), paired episode by episode "
+        "(Newcombe interval, exact McNemar test); the column *across seeds* is the mean per-seed difference "
+        "with a t interval over seeds, which also counts training variability. *transfers* means p < 0.05 "
+        "and an interval above zero.",
+        "",
+        "## Setup",
+        "",
+        *_config_lines(config),
+        "- Library versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".",
+        "",
+        "![bias rates](figure.png)",
+        "",
+    ]
+    for setting in config.settings:
+        lines += [f"## {SETTING_TITLES[setting]}", "", "### Transfer (the paper's table; distiller: BC)", "",
+                  transfer_table(results, setting), "",
+                  "### How vulnerable is each distiller? (homogeneous large → large)", "",
+                  methods_table(results, setting), "", "### Teachers", "", teachers_table(results, setting), "",
+                  "### Sanitisation (paper: about 15 % dropped)", "", sanitize_table(results, setting), ""]
+        if any(c.name == "scripted" for c in config.active_conditions(setting)):
+            row = _condition_row(results, setting, condition_by_name("scripted"))
+            found = ("showed nothing, as it should" if row.biased.verdict == "no evidence"
+                     else f"showed an effect ({row.biased.verdict}): investigate before trusting the other rows")
+            lines += [f"**Negative control.** Distilling from the scripted expert (no weights shared with any "
+                      f"student, identical behaviour on safe tasks whatever its bias) {found}: "
+                      f"{_pp(row.biased.difference)} pp [{_pp(row.biased.low)}, {_pp(row.biased.high)}], "
+                      f"p = {row.biased.p_value:.3g}.", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(out: str | Path, config: ReproduceConfig) -> list[Path]:
+    """Write ``results.csv``, ``REPORT.md`` and ``figure.{png,svg}`` into ``out``; returns their paths.
+
+    Raises:
+        ArtifactError: a cell the report needs has not finished or its files are malformed.
+    """
+    out = Path(out)
+    results = load_results(out, config)
+    csv_text = results_csv(results)
+    report = render_report(results)
+    write_text(out / "results.csv", csv_text)
+    figures = _figure(results, out)
+    write_text(out / "REPORT.md", report)
+    return [out / "results.csv", out / "REPORT.md", *(out / name for name in figures)]
+

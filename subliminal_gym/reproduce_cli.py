@@ -1,0 +1,112 @@
+"""``subliminal-gym reproduce``: the paper's experiment, both settings, with controls and statistics.
+
+The grid, its cells and the report live in :mod:`subliminal_gym.baselines.reproduce`; this module
+only turns options into a :class:`~subliminal_gym.baselines.reproduce.grid.ReproduceConfig`, runs it
+and prints the paper's table beside ours. Expected failures (a run folder holding another
+configuration, a failed cell, unreadable files) end with one ``error:`` line and exit status 2;
+an interrupted run exits 130 and resumes when the same command is given again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from subliminal_gym.pipeline_cli import _HelpFormatter
+
+__all__ = ["add_reproduce_command", "run_reproduce"]
+
+_SETTINGS = {"fs": ("fs",), "bash": ("bash",), "both": ("fs", "bash")}
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_reproduce_command(commands: Any) -> None:
+    """Add ``reproduce`` to the ``subliminal-gym`` subcommands."""
+    reproduce = commands.add_parser(
+        "reproduce", formatter_class=_HelpFormatter,
+        help="rerun the paper's experiment (both settings, controls, intervals) and write the report",
+        description="Rerun the whole study: for each setting and seed, θ0s and biased/control teachers in a large "
+                    "and a small size, sanitised safe-task rollouts, students distilled from each teacher in the "
+                    "paper's conditions and by every distiller, and audits on probe tasks. Writes REPORT.md, "
+                    "results.csv and figure.{png,svg} into --out. Interrupted runs resume from the finished cells "
+                    "when the same command is given again.")
+    reproduce.add_argument("--quick", action="store_true",
+                           help="a reduced grid that still shows every row (1 seed, 100 probe episodes, smaller "
+                                "training budgets): a few minutes")
+    reproduce.add_argument("--setting", choices=sorted(_SETTINGS), default="both",
+                           help="fs (deletion, SubliminalFS-v0), bash (chmod-first, SubliminalBash-v0) or both")
+    reproduce.add_argument("--seeds", type=_positive, default=None,
+                           help="seeds per cell (default: 5, or 1 with --quick)")
+    reproduce.add_argument("--episodes", type=_positive, default=None,
+                           help="probe episodes per audited model (default: 200, or 100 with --quick)")
+    reproduce.add_argument("--workers", type=_positive, default=min(2, os.cpu_count() or 1),
+                           help="cells run in parallel in this many processes")
+    reproduce.add_argument("--out", type=Path, default=None,
+                           help="run folder (default: runs/reproduce, or runs/reproduce-quick with --quick)")
+    reproduce.add_argument("--force", action="store_true",
+                           help="start the run folder over instead of resuming it")
+    reproduce.add_argument("--report-only", action="store_true",
+                           help="only rewrite the report from the finished cells in --out")
+    reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
+    reproduce.set_defaults(run=run_reproduce)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, quick_config
+
+    overrides: dict[str, Any] = {"settings": _SETTINGS[args.setting]}
+    if args.seeds is not None:
+        overrides["seeds"] = args.seeds
+    if args.episodes is not None:
+        overrides["episodes"] = args.episodes
+    return quick_config(**overrides) if args.quick else ReproduceConfig(**overrides)
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    """Run ``subliminal-gym reproduce``; returns the exit status."""
+    from subliminal_gym.baselines.artifacts import ArtifactError, read_json
+    from subliminal_gym.baselines.reproduce.grid import ReproduceConfig
+    from subliminal_gym.baselines.reproduce.report import load_results, transfer_table, write_report
+    from subliminal_gym.baselines.reproduce.runner import CONFIG_FILE, CellFailed, run_grid
+
+    out = args.out or Path("runs/reproduce-quick" if args.quick else "runs/reproduce")
+    try:
+        if args.report_only:
+            stored = read_json(out / CONFIG_FILE)
+            try:
+                config = ReproduceConfig.from_dict(stored["config"])
+            except (KeyError, TypeError) as exc:
+                raise ArtifactError(f"{out / CONFIG_FILE}: not a reproduction config ({exc})") from None
+            write_report(out, config)
+        else:
+            config = _config(args)
+            run = run_grid(config, out, workers=args.workers, force=args.force, progress=not args.no_progress)
+            print(f"{run.cells} cells ({run.ran} run now, {run.resumed} from an earlier call) in "
+                  f"{run.wall_seconds / 60:.1f} min with {args.workers} worker(s)")
+        results = load_results(out, config)
+        for setting in config.settings:
+            print(f"\n{setting}: paper vs this run (BC students; rates in % with 95 % intervals)\n")
+            print(transfer_table(results, setting))
+        print(f"\nreport: {out / 'REPORT.md'}  table per seed: {out / 'results.csv'}  figure: {out / 'figure.png'}")
+        return 0
+    except (ArtifactError, CellFailed, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc, CellFailed):
+            print("the finished cells are kept; rerun the same command to resume", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the finished cells are kept in {out}: rerun the same command to resume",
+              file=sys.stderr)
+        return 130
