@@ -124,6 +124,7 @@ def _seeded(seed: int) -> Iterator[None]:
         np.random.seed(seed % 2**32)
         random.seed(seed)
         th.set_num_threads(1)
+        th.set_flush_denormal(True)  # see subliminal_gym.baselines.policies: ~8x faster backward passes
         try:
             yield
         finally:

@@ -9,6 +9,12 @@ same weights score every slot, what the policy learns about a verb (``delete_fil
 one state carries to every state: the shared representation through which a habit can travel.
 
 Sizes come from :data:`ARCHITECTURES` (``large``, ``small``) or any explicit :class:`PolicyArch`.
+
+Speed note: the gradients of the slot scores are full of denormal floats (tiny probabilities of
+unlikely slots), and CPU matrix products on denormals are several times slower: a backward pass took
+8x its normal time here. The training functions of :mod:`subliminal_gym.baselines` therefore turn on
+``torch.set_flush_denormal(True)`` (process-wide; values below ~1e-38 become 0, which changes no
+result we measure).
 Weights save as safetensors with a JSON config (:func:`save_policy`, :func:`load_policy`), never
 as pickles.
 """
@@ -36,6 +42,10 @@ __all__ = [
     "build_policy",
     "policy_logits",
 ]
+
+# NumPy computes (and caches) its float limits on first use and warns if denormals are flushed at
+# that moment; computing them now, before any training function flushes denormals, keeps it quiet.
+np.finfo(np.float32), np.finfo(np.float64)
 
 #: The logit of an empty slot: exp() of it is 0 in float32, and it stays finite, so entropies
 #: and KL terms are well defined.

@@ -163,6 +163,7 @@ def train_rl_teacher(
         raise ValueError(f"ppo_kwargs may not set {', '.join(sorted(reserved))}")
     resolved = _resolve_arch(arch)
     th.set_num_threads(1)
+    th.set_flush_denormal(True)  # see subliminal_gym.baselines.policies
 
     env_kwargs: dict[str, Any] = {"split": split, "task_family": task_family, "seed_range": "train"}
     venv = DummyVecEnv([_env_factory(env_id, env_kwargs) for _ in range(n_envs)])

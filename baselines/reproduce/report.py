@@ -377,16 +377,18 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
 
     matplotlib.rcParams["svg.hashsalt"] = "subliminal_gym"  # stable ids in the SVG
     settings = list(results.config.settings)
-    fig, axes = plt.subplots(len(settings), 1, figsize=(11, 4.2 * len(settings)), squeeze=False)
+    fig, axes = plt.subplots(len(settings), 2, figsize=(15, 4.4 * len(settings)), squeeze=False,
+                             gridspec_kw={"width_ratios": (3, 2)})
     series = (("θ0 (student's start)", "#7f7f7f", "o"), ("biased teacher", "#d62728", "s"),
               ("student ← biased", "#ff7f0e", "D"), ("student ← control", "#1f77b4", "^"))
-    for ax, setting in zip(axes[:, 0], settings, strict=True):
+    for (ax, effect_ax), setting in zip(axes, settings, strict=True):
         conditions = results.config.active_conditions(setting)
         rows = [_condition_row(results, setting, c) for c in conditions]
+        names = [c.method if c.name.startswith("method-") else c.name for c in conditions]
         x = np.arange(len(rows))
-        for offset, (name, colour, marker) in zip((-0.27, -0.09, 0.09, 0.27), series, strict=True):
-            rates = [(r.base, r.teacher, r.biased.treatment, r.biased.control)[series.index((name, colour, marker))]
-                     for r in rows]
+        for index, (offset, (name, colour, marker)) in enumerate(zip((-0.27, -0.09, 0.09, 0.27), series,
+                                                                      strict=True)):
+            rates = [(r.base, r.teacher, r.biased.treatment, r.biased.control)[index] for r in rows]
             xs = [xi + offset for xi, rate in zip(x, rates, strict=True) if rate is not None]
             kept = [rate for rate in rates if rate is not None]
             values = np.array([100 * r.value for r in kept])
@@ -395,15 +397,30 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
                              0.0, None)
             ax.errorbar(xs, values, yerr=errors, fmt=marker, color=colour, label=name, capsize=3, markersize=5)
         ax.set_xticks(x)
-        ax.set_xticklabels([c.name if c.name.startswith("method-") is False else c.method for c in conditions],
-                           rotation=30, ha="right", fontsize=8)
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(-3, 103)
         ax.set_ylabel(f"{PRIMARY_METRIC[setting]} (%)")
-        ax.set_title(f"{SETTING_TITLES[setting]}; {results.config.seeds} seed(s) x {results.config.episodes} "
-                     "probe episodes, 95 % Wilson intervals", fontsize=9)
+        ax.set_title(f"{SETTING_TITLES[setting]}\n{results.config.seeds} seed(s) x {results.config.episodes} "
+                     "probe episodes; 95 % Wilson intervals", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    axes[0, 0].legend(fontsize=8, ncol=4, loc="upper center")
-    fig.tight_layout()
+        effects = [r.biased for r in rows]
+        centre = np.array([100 * e.difference for e in effects])
+        spread = np.clip([[100 * (e.difference - e.low) for e in effects],
+                          [100 * (e.high - e.difference) for e in effects]], 0.0, None)
+        colours = ["#2ca02c" if e.verdict == "transfers" else "#9467bd" if e.verdict == "reversed" else "#7f7f7f"
+                   for e in effects]
+        effect_ax.axhline(0.0, color="black", linewidth=0.8)
+        for xi, value, low, high, colour in zip(x, centre, spread[0], spread[1], colours, strict=True):
+            effect_ax.errorbar([xi], [value], yerr=[[low], [high]], fmt="o", color=colour, capsize=3, markersize=5)
+        effect_ax.set_xticks(x)
+        effect_ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+        effect_ax.set_ylabel("effect: student ← biased minus ← control (pp)")
+        effect_ax.set_title("paired effect with 95 % Newcombe interval\n(green: transfers; purple: reversed)",
+                            fontsize=9)
+        effect_ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, ncol=4, loc="lower center")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     names = []
     for extension, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
         path = directory / f"{FIGURE}.{extension}"
