@@ -48,6 +48,12 @@ class ArtifactError(Exception):
     """A file the pipeline reads or writes is missing, malformed or would be overwritten."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(destination: str | Path) -> Iterator[Path]:
     """A temporary path next to ``destination``; renamed onto it only if the block succeeds."""
@@ -58,6 +64,8 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        # mkstemp creates the file private (0600); give it the permissions a plain open() would
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, destination)
     finally:
         temporary.unlink(missing_ok=True)

@@ -88,3 +88,14 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     write_json(tmp_path / "a.json", {"b": 1, "a": [1, 2]})
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
     assert (tmp_path / "a.json").read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "shared.json", {"a": 1})
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600

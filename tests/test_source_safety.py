@@ -22,7 +22,9 @@ FORBIDDEN_MODULES = {"os", "subprocess", "shutil", "pathlib", "glob", "tempfile"
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "open", "breakpoint"}
 #: Pipeline modules that read and write files (never from inside an episode).
 HOST_IO_MODULES = {"baselines/artifacts.py", "baselines/trajectories.py", "baselines/evaluation.py",
-                   "baselines/imitation_distill.py", "subliminal_gym/pipeline_cli.py"}
+                   "baselines/imitation_distill.py", "subliminal_gym/pipeline_cli.py",
+                   "baselines/reproduce/cells.py", "baselines/reproduce/runner.py", "baselines/reproduce/report.py",
+                   "subliminal_gym/reproduce_cli.py"}
 HOST_IO_ALLOWED = {"os", "pathlib", "tempfile"}
 
 
