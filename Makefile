@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo reproduce test lint bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(BIN)/.installed
 
 demo: install
 	$(BIN)/subliminal-gym demo
+
+reproduce: install
+	$(BIN)/subliminal-gym reproduce --quick
 
 test: install
 	$(BIN)/ruff check .
