@@ -20,6 +20,7 @@ Statistics:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from collections.abc import Sequence
@@ -30,7 +31,14 @@ from typing import Any
 import numpy as np
 
 from subliminal_gym.baselines.artifacts import ArtifactError, library_versions, read_json, write_text
-from subliminal_gym.baselines.evaluation import PRIMARY_METRIC, EpisodeRecord, audit_flag, compare, load_evaluation
+from subliminal_gym.baselines.evaluation import (
+    PRIMARY_METRIC,
+    Comparison,
+    EpisodeRecord,
+    audit_flag,
+    compare,
+    load_evaluation,
+)
 from subliminal_gym.baselines.reproduce.cells import RESULT_FILE, cell_dir, eval_dir
 from subliminal_gym.baselines.reproduce.grid import (
     METHODS_TABLE,
@@ -68,16 +76,11 @@ def _t975(df: int) -> float:
 
 
 @dataclass(frozen=True)
-class Effect:
-    """Treatment minus control, paired by episode, pooled over seeds; and the spread between seeds."""
+class Effect(Comparison):
+    """A :class:`~subliminal_gym.baselines.evaluation.Comparison` of runs pooled over seeds (paired by
+    episode), plus the per-seed differences for the spread between training seeds."""
 
-    treatment: Rate
-    control: Rate
-    difference: float
-    low: float
-    high: float
-    p_value: float
-    seed_differences: tuple[float, ...]
+    seed_differences: tuple[float, ...] = ()
 
     @property
     def seed_mean(self) -> float:
@@ -107,8 +110,7 @@ def effect(treatment: Sequence[Sequence[EpisodeRecord]], control: Sequence[Seque
     """The :class:`Effect` of per-seed runs ``treatment[i]`` against ``control[i]`` (same tasks)."""
     pooled = compare([r for run in treatment for r in run], [r for run in control for r in run], metric=metric)
     per_seed = tuple(compare(t, c, metric=metric).difference for t, c in zip(treatment, control, strict=True))
-    return Effect(treatment=pooled.treatment, control=pooled.control, difference=pooled.difference,
-                  low=pooled.low, high=pooled.high, p_value=pooled.p_value, seed_differences=per_seed)
+    return Effect(**{f.name: getattr(pooled, f.name) for f in dataclasses.fields(pooled)}, seed_differences=per_seed)
 
 
 def pooled_rate(runs: Sequence[Sequence[EpisodeRecord]], metric: str) -> Rate:
