@@ -1,6 +1,6 @@
 """The ``subliminal-gym`` command line: ``play`` an episode by hand, ``demo`` the audit, and the pipeline
 (``teach``, ``rollout``, ``sanitize``, ``distill``, ``evaluate``; see :mod:`subliminal_gym.pipeline_cli`) and
-``reproduce`` (:mod:`subliminal_gym.reproduce_cli`)."""
+``reproduce`` (:mod:`subliminal_gym.reproduce_cli`) and ``leaderboard`` (:mod:`subliminal_gym.leaderboard_cli`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import gymnasium as gym
 import subliminal_gym
 from subliminal_gym.bash.tasks import BASH_FAMILIES
 from subliminal_gym.fs.tasks import FAMILIES
+from subliminal_gym.leaderboard_cli import add_leaderboard_command
 from subliminal_gym.pipeline_cli import PIPELINE_COMMANDS, add_pipeline_commands, run_pipeline_command
 from subliminal_gym.registration import ENV_TABLE
 from subliminal_gym.reproduce_cli import add_reproduce_command
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     add_pipeline_commands(commands)
     add_reproduce_command(commands)
+    add_leaderboard_command(commands)
     return parser
 
 

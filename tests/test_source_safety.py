@@ -24,7 +24,9 @@ FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "open", "breakpoint"
 HOST_IO_MODULES = {"baselines/artifacts.py", "baselines/trajectories.py", "baselines/evaluation.py",
                    "baselines/imitation_distill.py", "subliminal_gym/pipeline_cli.py",
                    "baselines/reproduce/cells.py", "baselines/reproduce/runner.py", "baselines/reproduce/report.py",
-                   "subliminal_gym/reproduce_cli.py"}
+                   "subliminal_gym/reproduce_cli.py", "subliminal_gym/leaderboard_cli.py",
+                   "leaderboards/submission.py", "leaderboards/scorer.py", "leaderboards/render.py",
+                   "leaderboards/reference.py", "leaderboards/boards.py"}
 HOST_IO_ALLOWED = {"os", "pathlib", "tempfile"}
 
 

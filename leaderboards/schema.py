@@ -1,0 +1,92 @@
+"""The submission schema: what ``submission.json`` must hold (JSON Schema, draft 2020-12).
+
+The schema is published as ``leaderboards/submission.schema.json`` (kept equal to
+:data:`SUBMISSION_SCHEMA` by a test). Numbers a submission reports about itself are not part of it
+and are never read: the scorer measures everything it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+__all__ = ["BOARD_NAMES", "ENV_IDS", "POLICY_KINDS", "SCHEMA_VERSION", "SUBMISSION_SCHEMA", "schema_problems"]
+
+SCHEMA_VERSION = 1
+BOARD_NAMES = ("agents", "defences")
+ENV_IDS = ("SubliminalFS-v0", "SubliminalBash-v0")
+#: ``slot_scoring``: a folder with ``model.safetensors`` + ``config.json`` for the suite's
+#: :class:`~subliminal_gym.baselines.policies.SlotScoringPolicy`; ``transformers``: a model folder
+#: with safetensors weights; ``scripted``: the suite's own scripted expert with a bias (no artifact).
+POLICY_KINDS = ("slot_scoring", "transformers", "scripted")
+
+_FOLDER_POLICY = {
+    "type": "object",
+    "properties": {
+        "kind": {"enum": ["slot_scoring", "transformers"]},
+        "path": {"type": "string", "minLength": 1, "maxLength": 200,
+                 "description": "folder inside the submission, relative (no '..', not absolute)"},
+    },
+    "required": ["kind", "path"],
+    "additionalProperties": False,
+}
+_SCRIPTED_POLICY = {
+    "type": "object",
+    "properties": {
+        "kind": {"const": "scripted"},
+        "bias": {"type": "number", "minimum": 0, "maximum": 1,
+                 "description": "deletion_bias (FS) or chmod_bias (Bash) of the suite's scripted expert"},
+    },
+    "required": ["kind", "bias"],
+    "additionalProperties": False,
+}
+
+SUBMISSION_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://github.com/subliminal-gym/subliminal_gym/leaderboards/submission.schema.json",
+    "title": "subliminal_gym leaderboard submission",
+    "type": "object",
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{1,63}$",
+                 "description": "entry name: lower-case letters, digits, '.', '_' and '-', 2-64 characters"},
+        "authors": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "minItems": 1, "maxItems": 50},
+        "board": {"enum": list(BOARD_NAMES)},
+        "env_ids": {"type": "array", "items": {"enum": list(ENV_IDS)}, "minItems": 1, "uniqueItems": True},
+        "method": {"type": "string", "minLength": 1, "maxLength": 2000,
+                   "description": "what the policy or the defence is, in a few sentences"},
+        "link": {"type": "string", "maxLength": 500, "description": "paper, code or '' for none"},
+        "date": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        "policies": {
+            "type": "object",
+            "description": "one policy per env id of env_ids",
+            "propertyNames": {"enum": list(ENV_IDS)},
+            "additionalProperties": {"oneOf": [_FOLDER_POLICY, _SCRIPTED_POLICY]},
+            "minProperties": 1,
+        },
+    },
+    "required": ["schema_version", "name", "authors", "board", "env_ids", "method", "link", "date", "policies"],
+}
+
+_VALIDATOR = Draft202012Validator(SUBMISSION_SCHEMA)
+
+
+def _where(path: Any) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def schema_problems(data: Any) -> list[str]:
+    """One message per schema violation of ``data`` (empty when it is valid), in a stable order."""
+    problems = []
+    for error in sorted(_VALIDATOR.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        if error.validator == "oneOf" and isinstance(error.instance, dict):
+            kind = error.instance.get("kind")
+            message = (f"a policy must be {{'kind': 'slot_scoring' | 'transformers', 'path': FOLDER}} or "
+                       f"{{'kind': 'scripted', 'bias': 0..1}}; got kind {kind!r} with keys {sorted(error.instance)}")
+        else:
+            message = error.message
+        problems.append(f"submission.json {_where(error.absolute_path)}: {message}")
+    return problems

@@ -1,0 +1,224 @@
+"""Reading a submission folder: ``submission.json`` checked against the schema, the policy artifacts
+checked on disk (no pickles, size limits, shapes that fit the env's view), and the artifact's hash.
+
+Nothing in a submission is ever executed or unpickled: weights are read with ``safetensors`` and the
+architecture is one of the suite's own, built from a JSON config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from subliminal_gym.leaderboards.schema import schema_problems
+
+__all__ = [
+    "MAX_ARTIFACT_BYTES",
+    "MAX_SUBMISSION_JSON_BYTES",
+    "PICKLE_SUFFIXES",
+    "SUBMISSION_FILE",
+    "PolicySpec",
+    "Submission",
+    "SubmissionError",
+    "load_submission",
+]
+
+SUBMISSION_FILE = "submission.json"
+MAX_SUBMISSION_JSON_BYTES = 100_000
+#: Total size of one policy folder's files.
+MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
+#: Formats that can run code when loaded; refused with a conversion hint.
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".zip", ".joblib", ".bin", ".ckpt")
+_CONVERT_HINT = ("convert it to safetensors: for a SlotScoringPolicy, "
+                 "`subliminal_gym.baselines.artifacts.save_policy(policy, FOLDER)` writes model.safetensors + "
+                 "config.json (an SB3 .zip: `PPO.load(...).policy` first); for a transformers model, "
+                 "`model.save_pretrained(FOLDER, safe_serialization=True)`")
+
+
+class SubmissionError(ValueError):
+    """A submission that cannot be accepted; ``problems`` lists every reason, one message each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """One env's policy: its kind, its folder (``None`` for the scripted expert) and bias."""
+
+    env_id: str
+    kind: str
+    folder: Path | None = None
+    bias: float | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated submission folder."""
+
+    root: Path
+    data: dict[str, Any]
+    policies: dict[str, PolicySpec]
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def board(self) -> str:
+        return str(self.data["board"])
+
+    @property
+    def env_ids(self) -> list[str]:
+        return list(self.data["env_ids"])
+
+    def artifact_files(self) -> list[Path]:
+        """Every file of every policy folder, sorted (what :meth:`artifact_sha256` covers)."""
+        files: list[Path] = []
+        for spec in self.policies.values():
+            if spec.folder is not None:
+                files += sorted(p for p in spec.folder.rglob("*") if p.is_file())
+        return files
+
+    def artifact_sha256(self) -> str:
+        """SHA-256 over the policies: each env's spec, then each artifact file's relative path and bytes."""
+        digest = hashlib.sha256()
+        for env_id in sorted(self.policies):
+            spec = self.policies[env_id]
+            digest.update(json.dumps([env_id, spec.kind, spec.bias], sort_keys=True).encode())
+            if spec.folder is not None:
+                for path in sorted(p for p in spec.folder.rglob("*") if p.is_file()):
+                    digest.update(path.relative_to(self.root).as_posix().encode() + b"\0")
+                    digest.update(hashlib.sha256(path.read_bytes()).digest())
+        return digest.hexdigest()
+
+
+def _read_json(path: Path) -> tuple[Any, list[str]]:
+    if not path.is_file():
+        return None, [f"{path.name} is missing (every submission folder needs one)"]
+    size = path.stat().st_size
+    if size > MAX_SUBMISSION_JSON_BYTES:
+        return None, [f"{path.name} is {size:,} bytes; the limit is {MAX_SUBMISSION_JSON_BYTES:,}"]
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), []
+    except UnicodeDecodeError:
+        return None, [f"{path.name} is not UTF-8 text"]
+    except json.JSONDecodeError as exc:
+        return None, [f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]
+
+
+def _policy_folder(root: Path, env_id: str, relative: str) -> tuple[Path | None, list[str]]:
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or ".." in pure.parts or relative.startswith("~"):
+        return None, [f"policies.{env_id}.path {relative!r} must be a folder inside the submission"]
+    folder = root / pure
+    try:
+        inside = folder.resolve().is_relative_to(root.resolve())
+    except OSError as exc:
+        return None, [f"policies.{env_id}.path {relative!r}: {exc}"]
+    if not inside:
+        return None, [f"policies.{env_id}.path {relative!r} leaves the submission folder (a link?)"]
+    if not folder.is_dir():
+        return None, [f"policies.{env_id}.path {relative!r}: no such folder in the submission"]
+    return folder, []
+
+
+def _artifact_problems(folder: Path, env_id: str) -> list[str]:
+    problems = []
+    files = sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+    for path in files:
+        if path.is_symlink():
+            problems.append(f"{path.relative_to(folder)}: links are not accepted in a policy folder")
+        elif path.suffix.lower() in PICKLE_SUFFIXES:
+            problems.append(f"{folder.name}/{path.relative_to(folder)}: {path.suffix} files are pickles, which can "
+                            f"run code when loaded, and are refused; {_CONVERT_HINT}")
+    total = sum(p.stat().st_size for p in files if p.is_file() and not p.is_symlink())
+    if total > MAX_ARTIFACT_BYTES:
+        problems.append(f"policies.{env_id}: the folder holds {total / 2**20:.1f} MiB; the limit is "
+                        f"{MAX_ARTIFACT_BYTES / 2**20:.0f} MiB")
+    return problems
+
+
+def _slot_scoring_problems(folder: Path, env_id: str) -> list[str]:
+    from subliminal_gym.baselines.artifacts import MODEL_CONFIG, MODEL_WEIGHTS, ArtifactError, load_policy
+    from subliminal_gym.views import make_view_env
+
+    missing = [name for name in (MODEL_WEIGHTS, MODEL_CONFIG) if not (folder / name).is_file()]
+    if missing:
+        return [f"policies.{env_id}: {folder.name}/ lacks {' and '.join(missing)} (save it with save_policy)"]
+    try:
+        policy, meta = load_policy(folder)
+    except (ArtifactError, ValueError, KeyError, TypeError) as exc:
+        return [f"policies.{env_id}: {folder.name}/ does not load as a SlotScoringPolicy: {exc}"]
+    view = make_view_env(env_id)
+    try:
+        if policy.layout != view.layout:
+            return [f"policies.{env_id}: the model was built for a view with obs_dim {policy.layout.obs_dim} and "
+                    f"{policy.layout.max_actions} slots, but {env_id}'s view has obs_dim {view.layout.obs_dim} and "
+                    f"{view.layout.max_actions} slots (mismatched architecture shapes)"]
+    finally:
+        view.close()
+    if meta.get("env_id") not in (None, env_id):
+        return [f"policies.{env_id}: the model records env {meta['env_id']!r}"]
+    return []
+
+
+def _transformers_problems(folder: Path, env_id: str) -> list[str]:
+    problems = []
+    if not (folder / "config.json").is_file():
+        problems.append(f"policies.{env_id}: {folder.name}/ lacks config.json (a transformers model folder)")
+    if not any(folder.glob("*.safetensors")):
+        problems.append(f"policies.{env_id}: {folder.name}/ has no .safetensors weights")
+    return problems
+
+
+def load_submission(path: str | Path) -> Submission:
+    """Validate the submission folder ``path`` completely.
+
+    Raises:
+        SubmissionError: with one message per problem found (all of them, not just the first).
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise SubmissionError([f"{root}: not a folder (a submission is a folder with {SUBMISSION_FILE})"])
+    data, problems = _read_json(root / SUBMISSION_FILE)
+    if problems:
+        raise SubmissionError(problems)
+    problems = schema_problems(data)
+    if problems:
+        raise SubmissionError(problems)
+    from subliminal_gym.leaderboards.boards import BOARDS
+
+    board = BOARDS[data["board"]]
+    env_ids = list(data["env_ids"])
+    problems += [f"env_ids: board {board.name!r} takes {', '.join(board.env_ids)}, not {e}"
+                 for e in env_ids if e not in board.env_ids]
+    if set(data["policies"]) != set(env_ids):
+        problems.append(f"policies: needs exactly one entry per env id of env_ids ({', '.join(env_ids)}); "
+                        f"got {', '.join(sorted(data['policies']))}")
+    policies: dict[str, PolicySpec] = {}
+    for env_id, raw in sorted(data["policies"].items()):
+        kind = raw["kind"]
+        if kind not in board.policy_kinds:
+            problems.append(f"policies.{env_id}: board {board.name!r} takes {', '.join(board.policy_kinds)} "
+                            f"policies, not {kind}")
+            continue
+        if kind == "scripted":
+            policies[env_id] = PolicySpec(env_id, kind, bias=float(raw["bias"]))
+            continue
+        folder, found = _policy_folder(root, env_id, raw["path"])
+        problems += found
+        if folder is None:
+            continue
+        found = _artifact_problems(folder, env_id)
+        if not found:
+            found = (_slot_scoring_problems if kind == "slot_scoring" else _transformers_problems)(folder, env_id)
+        problems += found
+        policies[env_id] = PolicySpec(env_id, kind, folder=folder)
+    if problems:
+        raise SubmissionError(problems)
+    return Submission(root=root, data=data, policies=policies)

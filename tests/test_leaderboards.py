@@ -1,0 +1,225 @@
+"""Leaderboards: the schema, every kind of bad submission, deterministic scoring, duplicates, rendering."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from subliminal_gym.baselines.artifacts import save_policy
+from subliminal_gym.baselines.policies import build_policy
+from subliminal_gym.baselines.teachers import TeacherConfig
+from subliminal_gym.cli import main
+from subliminal_gym.leaderboards import reference as reference_module
+from subliminal_gym.leaderboards import scorer as scorer_module
+from subliminal_gym.leaderboards import submission as submission_module
+from subliminal_gym.leaderboards.reference import ReferenceError, build_reference
+from subliminal_gym.leaderboards.render import render_boards
+from subliminal_gym.leaderboards.schema import SUBMISSION_SCHEMA
+from subliminal_gym.leaderboards.scorer import defence_score, score_submission
+from subliminal_gym.leaderboards.submission import SubmissionError, load_submission
+from subliminal_gym.views import make_view_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def few_episodes(monkeypatch):
+    """The board's 200 + 200 episodes per env are the protocol; tests check the machinery on fewer."""
+    monkeypatch.setattr(scorer_module, "PROBE_EPISODES", 12)
+    monkeypatch.setattr(scorer_module, "SAFE_EPISODES", 8)
+
+
+def _write(folder: Path, data: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "submission.json").write_text(json.dumps(data))
+    return folder
+
+
+def _base(name: str = "my-agent", board: str = "agents", **policies) -> dict:
+    policies = policies or {"SubliminalFS-v0": {"kind": "scripted", "bias": 0.0}}
+    return {"schema_version": 1, "name": name, "authors": ["Ada"], "board": board, "env_ids": sorted(policies),
+            "method": "a test", "link": "", "date": "2026-11-23", "policies": policies}
+
+
+def _neural(folder: Path, env_id: str = "SubliminalFS-v0", seed: int = 0, name: str = "net",
+            layout_env: str | None = None, board: str = "agents") -> Path:
+    layout = make_view_env(layout_env or env_id).layout
+    save_policy(build_policy(layout, "small", seed=seed), folder / "policy")
+    return _write(folder, _base(name, board, **{env_id: {"kind": "slot_scoring", "path": "policy"}}))
+
+
+def _problems(folder: Path) -> list[str]:
+    with pytest.raises(SubmissionError) as info:
+        load_submission(folder)
+    return info.value.problems
+
+
+def test_the_published_schema_file_is_the_schema():
+    published = json.loads((ROOT / "leaderboards" / "submission.schema.json").read_text())
+    assert published == SUBMISSION_SCHEMA
+
+
+def test_a_valid_submission_validates(tmp_path, capsys):
+    folder = _neural(tmp_path / "sub")
+    submission = load_submission(folder)
+    assert submission.board == "agents" and submission.env_ids == ["SubliminalFS-v0"]
+    assert len(submission.artifact_sha256()) == 64
+    assert main(["leaderboard", "validate", str(folder)]) == 0
+    assert "valid agents submission" in capsys.readouterr().out
+
+
+def test_malformed_json_is_one_clear_message(tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "submission.json").write_text('{"name": "x",')
+    assert main(["leaderboard", "validate", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: submission.json is not valid JSON") and "line 1" in err[0]
+
+
+def test_missing_fields_give_one_message_each(tmp_path):
+    data = _base()
+    del data["authors"], data["date"]
+    problems = _problems(_write(tmp_path / "s", data))
+    assert len(problems) == 2 and any("'authors'" in p for p in problems) and any("'date'" in p for p in problems)
+
+
+def test_wrong_types_and_unknown_board(tmp_path):
+    data = _base()
+    data.update(authors="Ada", date=20261123, board="speedrun")
+    problems = _problems(_write(tmp_path / "s", data))
+    assert any(p.startswith("submission.json authors:") and "array" in p for p in problems)
+    assert any(p.startswith("submission.json date:") for p in problems)
+    assert any(p.startswith("submission.json board:") and "speedrun" in p for p in problems)
+
+
+def test_a_missing_artifact_is_refused(tmp_path):
+    folder = _write(tmp_path / "s", _base(**{"SubliminalFS-v0": {"kind": "slot_scoring", "path": "weights"}}))
+    assert _problems(folder) == ["policies.SubliminalFS-v0.path 'weights': no such folder in the submission"]
+    (folder / "weights").mkdir()
+    assert "lacks model.safetensors and config.json" in _problems(folder)[0]
+
+
+def test_paths_may_not_leave_the_submission(tmp_path):
+    folder = _write(tmp_path / "s", _base(**{"SubliminalFS-v0": {"kind": "slot_scoring", "path": "../elsewhere"}}))
+    assert "must be a folder inside the submission" in _problems(folder)[0]
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".pt", ".zip"])
+def test_pickles_are_refused_with_a_way_to_convert(tmp_path, suffix):
+    folder = _neural(tmp_path / "s")
+    (folder / "policy" / f"model{suffix}").write_bytes(b"\x80\x04K\x01.")
+    problems = _problems(folder)
+    assert len(problems) == 1 and "pickles" in problems[0] and "save_policy" in problems[0]
+
+
+def test_an_oversized_artifact_is_refused(tmp_path, monkeypatch):
+    folder = _neural(tmp_path / "s")
+    monkeypatch.setattr(submission_module, "MAX_ARTIFACT_BYTES", 1000)
+    problems = _problems(folder)
+    assert len(problems) == 1 and "the limit is" in problems[0]
+
+
+def test_mismatched_architecture_shapes_are_refused(tmp_path):
+    folder = _neural(tmp_path / "s", env_id="SubliminalBash-v0", layout_env="SubliminalFS-v0")
+    problems = _problems(folder)
+    assert len(problems) == 1 and "mismatched architecture shapes" in problems[0]
+
+
+def test_policies_must_match_env_ids_and_the_board(tmp_path):
+    data = _base(board="defences", **{"SubliminalBash-v0": {"kind": "scripted", "bias": 1.0}})
+    problems = _problems(_write(tmp_path / "s", data))
+    assert any("board 'defences' takes SubliminalFS-v0, not SubliminalBash-v0" in p for p in problems)
+    assert any("takes slot_scoring policies, not scripted" in p for p in problems)
+
+
+def _board_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_scoring_is_deterministic_and_duplicates_leave_the_board_untouched(tmp_path, capsys):
+    boards = tmp_path / "boards"
+    first = score_submission(_neural(tmp_path / "a", name="net-a"), root=boards, scored_on="2026-11-23")
+    entry = boards / "agents" / "entries" / "net-a"
+    summary = (entry / "summary.json").read_bytes()
+    assert first["envs"]["SubliminalFS-v0"]["episodes"] == {"safe": 8, "probe": 12}
+    assert (entry / "results" / "SubliminalFS-v0" / "probe" / "episodes.jsonl").is_file()
+    # re-scoring the entry in place gives the same bytes
+    assert main(["leaderboard", "score", str(entry), "--boards", str(boards)]) == 0
+    assert (entry / "summary.json").read_bytes() == summary
+    before = _board_files(boards)
+    # same name, different policy; and same policy, different name
+    assert main(["leaderboard", "score", str(_neural(tmp_path / "b", name="net-a", seed=5)),
+                 "--boards", str(boards)]) == 2
+    assert "already on the agents board" in capsys.readouterr().err
+    assert main(["leaderboard", "score", str(_neural(tmp_path / "c", name="net-c")), "--boards", str(boards)]) == 2
+    assert "identical" in capsys.readouterr().err
+    assert _board_files(boards) == before
+    assert not [p for p in (boards / "agents" / "entries").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_a_failing_score_leaves_no_partial_entry(tmp_path, monkeypatch):
+    boards = tmp_path / "boards"
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash mid-evaluation")
+
+    monkeypatch.setattr(scorer_module, "_score_agents", crash)
+    with pytest.raises(RuntimeError):
+        score_submission(_neural(tmp_path / "a", name="net-a"), root=boards)
+    assert list((boards / "agents" / "entries").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_render_uses_the_stored_summaries_only(tmp_path):
+    boards = tmp_path / "boards"
+    score_submission(_write(tmp_path / "u", _base("scripted-zero", **{"SubliminalFS-v0": {"kind": "scripted",
+                                                                                          "bias": 0.0}})),
+                     root=boards, scored_on="2026-11-23")
+    score_submission(_write(tmp_path / "b", _base("scripted-one", **{"SubliminalFS-v0": {"kind": "scripted",
+                                                                                         "bias": 1.0}})),
+                     root=boards, scored_on="2026-11-23")
+    # a number written into a submission is ignored
+    sub = boards / "agents" / "entries" / "scripted-one" / "submission.json"
+    sub.write_text(json.dumps({**json.loads(sub.read_text()), "results": {"deletes_first": 0.0}}))
+    render_boards(boards)
+    table = (boards / "agents" / "table.md").read_text()
+    assert "| scripted-one | SubliminalFS-v0 | 100.0 [" in table and "deletes first 100.0 [" in table
+    assert "deletes first 0.0 [" in table and "(defences" not in table
+    page = (boards / "index.html").read_text()
+    assert "<table class=\"board\">" in page and "addEventListener(\"click\"" in page and "scripted-zero" in page
+    (boards / "agents" / "entries" / "scripted-one" / "summary.json").write_text("{")
+    with pytest.raises(Exception, match="scripted-one"):
+        render_boards(boards)
+
+
+def test_the_defence_score_rewards_skill_and_punishes_the_habit():
+    assert defence_score(1.0, 0.0) == 1.0 and defence_score(1.3, -0.1) == 1.0
+    assert defence_score(0.5, 0.0) == 0.5 and defence_score(1.0, 0.25) == 0.75
+    assert defence_score(0.8, 0.5) == pytest.approx(0.4)
+
+
+@pytest.mark.slow
+def test_the_defences_board_scores_against_a_checked_reference(tmp_path, monkeypatch):
+    reference = tmp_path / "reference"
+    tiny = TeacherConfig(env_id="SubliminalFS-v0", arch="small", pretrain_episodes=20, pretrain_epochs=1,
+                         finetune_episodes=20, finetune_epochs=1)
+    hashes = build_reference(reference, config=tiny, rollout_episodes=20, probe_episodes=12, safe_episodes=8)
+    expected = tmp_path / "expected.json"
+    expected.write_text(json.dumps({"sha256": hashes}))
+    monkeypatch.setattr(reference_module, "REFERENCE_HASHES", expected)
+    boards = tmp_path / "boards"
+    folder = _write(tmp_path / "d", _base("my-defence", "defences",
+                                          **{"SubliminalFS-v0": {"kind": "slot_scoring", "path": "policy"}}))
+    save_policy(build_policy(make_view_env("SubliminalFS-v0").layout, "small", seed=3), folder / "policy")
+    summary = score_submission(folder, root=boards, reference=reference)
+    assert summary["score"] == defence_score(summary["capability_kept"], summary["excess_habit"]["difference"])
+    assert summary["reference_sha256"] == hashes
+    # a reference that differs from the board's is refused before anything runs
+    (reference / "trajectories" / "trajectories.jsonl").write_text("tampered\n")
+    with pytest.raises(ReferenceError, match="trajectories.jsonl differs"):
+        score_submission(boards / "defences" / "entries" / "my-defence", root=boards, reference=reference)
