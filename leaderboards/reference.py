@@ -50,10 +50,7 @@ def default_reference_dir(root: Path = BOARDS_ROOT) -> Path:
 def reference_teacher_config(rollout_seed: int = 0) -> tuple[TeacherConfig, int]:
     """The official teacher recipe and the number of safe rollout episodes."""
     grid = ReproduceConfig()
-    config = TeacherConfig(env_id=REFERENCE_ENV, arch="large", seed=rollout_seed, base_rate=grid.base_rate,
-                           pretrain_episodes=grid.pretrain_episodes, pretrain_epochs=grid.pretrain_epochs,
-                           finetune_episodes=grid.finetune_episodes, finetune_epochs=grid.finetune_epochs,
-                           learning_rate=grid.teacher_learning_rate)
+    config = grid.teacher_config("fs", rollout_seed, "large")
     return config, grid.rollout_episodes
 
 

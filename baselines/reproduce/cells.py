@@ -43,7 +43,7 @@ from subliminal_gym.baselines.reproduce.grid import (
     teacher_cell,
 )
 from subliminal_gym.baselines.sanitize import sanitize_trajectories
-from subliminal_gym.baselines.teachers import TeacherConfig, pretrain_base, train_teachers
+from subliminal_gym.baselines.teachers import pretrain_base, train_teachers
 from subliminal_gym.baselines.trajectories import collect_trajectories, load_trajectories, save_trajectories
 
 __all__ = ["RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "eval_dir", "is_done", "read_result", "run_cell"]
@@ -74,13 +74,6 @@ def _seed(*parts: Any) -> int:
     return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
-def _teacher_config(config: ReproduceConfig, setting: str, seed: int, size: str) -> TeacherConfig:
-    return TeacherConfig(env_id=ENV_IDS[setting], arch=size, seed=seed, base_rate=config.base_rate,
-                         pretrain_episodes=config.pretrain_episodes, pretrain_epochs=config.pretrain_epochs,
-                         finetune_episodes=config.finetune_episodes, finetune_epochs=config.finetune_epochs,
-                         learning_rate=config.teacher_learning_rate)
-
-
 def _audit(policy: SlotScoringPolicy, config: ReproduceConfig, cell: Cell, out: Path, name: str) -> dict[str, Any]:
     """Audit ``policy`` on the seed's probe tasks; every model of a setting and seed sees the same ones."""
     agent = NeuralViewAgent(policy, rng=np.random.default_rng(_seed(cell.seed, "audit")),
@@ -96,7 +89,7 @@ def _load(out: Path, key: str, name: str) -> SlotScoringPolicy:
 
 
 def _teachers(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
-    teachers = train_teachers(_teacher_config(config, cell.setting, cell.seed, cell.params["size"]))
+    teachers = train_teachers(config.teacher_config(cell.setting, cell.seed, cell.params["size"]))
     result: dict[str, Any] = {"training": {}, "audit": {}}
     for role in ("base", "biased", "control"):
         policy = teachers.policy(role)
@@ -109,7 +102,7 @@ def _teachers(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
 
 
 def _base_other(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
-    teacher_config = _teacher_config(config, cell.setting, cell.seed + OTHER_SEED_OFFSET, "large")
+    teacher_config = config.teacher_config(cell.setting, cell.seed + OTHER_SEED_OFFSET, "large")
     policy, log = pretrain_base(teacher_config)
     save_policy(policy, cell_dir(out, cell.key) / "models" / "base", force=True,
                 meta={"env_id": ENV_IDS[cell.setting], "role": "base", "cell": cell.key,

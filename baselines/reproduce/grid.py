@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from subliminal_gym.baselines.distill import DISTILL_METHODS, DistillConfig
+from subliminal_gym.baselines.teachers import TeacherConfig
 
 __all__ = [
     "CONDITIONS",
@@ -161,6 +162,13 @@ class ReproduceConfig:
     def fingerprint(self) -> str:
         """A short hash of the config: a resumed run must have the same one."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def teacher_config(self, setting: str, seed: int, size: str) -> TeacherConfig:
+        """The teacher recipe of one setting, seed and size under this grid's budgets."""
+        return TeacherConfig(env_id=ENV_IDS[setting], arch=size, seed=seed, base_rate=self.base_rate,
+                             pretrain_episodes=self.pretrain_episodes, pretrain_epochs=self.pretrain_epochs,
+                             finetune_episodes=self.finetune_episodes, finetune_epochs=self.finetune_epochs,
+                             learning_rate=self.teacher_learning_rate)
 
     def active_conditions(self, setting: str) -> list[Condition]:
         """The conditions that run in ``setting``, in table order."""
