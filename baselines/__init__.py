@@ -1,1 +1,2 @@
-"""Teachers, rollouts and (later) distillers, built on the suite (imported as subliminal_gym.baselines)."""
+"""Teachers, rollouts, sanitisation, distillers, evaluation and the reproduction, built on the suite (imported as
+subliminal_gym.baselines)."""

@@ -71,7 +71,7 @@ class ScriptedViewAgent:
         expert: a :class:`ScriptedFSExpert` or :class:`ScriptedBashExpert`.
 
     Raises:
-        KeyError (from ``act``): the expert's action is not among the view's slots.
+        KeyError: (from ``act``) the expert's action is not among the view's slots.
     """
 
     def __init__(self, expert: ScriptedFSExpert | ScriptedBashExpert) -> None:
