@@ -12,16 +12,18 @@ Sizes come from :data:`ARCHITECTURES` (``large``, ``small``) or any explicit :cl
 
 Speed note: the gradients of the slot scores are full of denormal floats (tiny probabilities of
 unlikely slots), and CPU matrix products on denormals are several times slower: a backward pass took
-8x its normal time here. The training functions of :mod:`subliminal_gym.baselines` therefore turn on
-``torch.set_flush_denormal(True)`` (process-wide; values below ~1e-38 become 0, which changes no
-result we measure).
+8x its normal time here. The training functions of :mod:`subliminal_gym.baselines` therefore flush
+denormals to zero while they train (:func:`flush_denormals`; values below ~1e-38 become 0, which
+changes no result we measure) and restore the previous setting afterwards: the setting is
+process-wide, and other code (hypothesis, for one) refuses to run with it on.
 Weights save as safetensors with a JSON config (:func:`save_policy`, :func:`load_policy`), never
 as pickles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,12 +42,31 @@ __all__ = [
     "SlotScorer",
     "SlotScoringPolicy",
     "build_policy",
+    "denormals_flushed",
+    "flush_denormals",
     "policy_logits",
 ]
 
 # NumPy computes (and caches) its float limits on first use and warns if denormals are flushed at
 # that moment; computing them now, before any training function flushes denormals, keeps it quiet.
 np.finfo(np.float32), np.finfo(np.float64)
+
+def denormals_flushed() -> bool:
+    """Whether the CPU currently flushes denormal floats to zero (torch has no getter for it)."""
+    return float((th.tensor([1e-30], dtype=th.float32) * 1e-10).item()) == 0.0
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Flush denormal floats to zero for a block (backward passes are several times faster), then
+    restore the previous setting."""
+    previous = denormals_flushed()
+    th.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        th.set_flush_denormal(previous)
+
 
 #: The logit of an empty slot: exp() of it is 0 in float32, and it stays finite, so entropies
 #: and KL terms are well defined.

@@ -31,7 +31,13 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from subliminal_gym.baselines.agents import find_view
-from subliminal_gym.baselines.policies import ARCHITECTURES, PolicyArch, SlotScoringPolicy, build_policy
+from subliminal_gym.baselines.policies import (
+    ARCHITECTURES,
+    PolicyArch,
+    SlotScoringPolicy,
+    build_policy,
+    flush_denormals,
+)
 from subliminal_gym.views import make_view_env
 
 __all__ = ["DEFAULT_PPO_KWARGS", "RLTeacherLog", "train_rl_teacher"]
@@ -163,7 +169,6 @@ def train_rl_teacher(
         raise ValueError(f"ppo_kwargs may not set {', '.join(sorted(reserved))}")
     resolved = _resolve_arch(arch)
     th.set_num_threads(1)
-    th.set_flush_denormal(True)  # see subliminal_gym.baselines.policies
 
     env_kwargs: dict[str, Any] = {"split": split, "task_family": task_family, "seed_range": "train"}
     venv = DummyVecEnv([_env_factory(env_id, env_kwargs) for _ in range(n_envs)])
@@ -180,8 +185,9 @@ def train_rl_teacher(
         model.policy.load_state_dict(init.state_dict())
     tracker = _EpisodeTracker()
     start = time.perf_counter()
-    model.learn(total_timesteps=total_timesteps, callback=tracker,
-                progress_bar=progress and _progress_bar_available())
+    with flush_denormals():  # see subliminal_gym.baselines.policies
+        model.learn(total_timesteps=total_timesteps, callback=tracker,
+                    progress_bar=progress and _progress_bar_available())
     wall = time.perf_counter() - start
     venv.close()
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch as th
 from tqdm.auto import tqdm
 
-from subliminal_gym.baselines.policies import MASKED_LOGIT, SlotScoringPolicy, policy_logits
+from subliminal_gym.baselines.policies import MASKED_LOGIT, SlotScoringPolicy, denormals_flushed, policy_logits
 
 __all__ = [
     "SANITIZE_MODES",
@@ -276,6 +276,7 @@ def _distill(student: SlotScoringPolicy, teacher: SlotScoringPolicy, observation
 
     threads = th.get_num_threads()
     th.set_num_threads(1)  # small nets train several times slower with more threads on small CPUs
+    flushed = denormals_flushed()
     th.set_flush_denormal(True)  # see subliminal_gym.baselines.policies: backward passes are ~8x faster
     try:
         initial_loss, initial_agreement = evaluate()
@@ -306,6 +307,7 @@ def _distill(student: SlotScoringPolicy, teacher: SlotScoringPolicy, observation
     finally:
         student.set_training_mode(False)
         th.set_num_threads(threads)
+        th.set_flush_denormal(flushed)
     return DistillLog(method=method, mode=mode, temperature=temperature, epochs=epochs, steps=steps,
                       losses=tuple(losses), initial_loss=initial_loss, final_loss=final_loss,
                       states_used=int(n), states_skipped=int(len(observations) - n),

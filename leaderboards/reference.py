@@ -68,7 +68,6 @@ def build_reference(out: str | Path, *, config: TeacherConfig | None = None, rol
     import torch
 
     torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
     out = Path(out)
     if (out / HASHES_FILE).exists() and not force:
         raise ArtifactError(f"{out} already holds a reference; pass force to rebuild it")

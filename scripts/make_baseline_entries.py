@@ -51,7 +51,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("submissions"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
     envs = {"SubliminalFS-v0": "fs", "SubliminalBash-v0": "bash"}
 
     def model(setting: str, cell: str, name: str):

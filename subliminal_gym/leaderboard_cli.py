@@ -55,7 +55,6 @@ def run_leaderboard(args: argparse.Namespace) -> int:
     from subliminal_gym.leaderboards.reference import ReferenceError
 
     torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
     root = getattr(args, "boards", None) or BOARDS_ROOT
     from subliminal_gym.leaderboards.submission import SubmissionError, load_submission
 

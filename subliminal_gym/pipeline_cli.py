@@ -70,7 +70,6 @@ def _torch_threads() -> None:
     import torch
 
     torch.set_num_threads(1)  # small networks: one thread is faster and steadier on small machines
-    torch.set_flush_denormal(True)  # denormal gradients made backward passes ~8x slower
 
 
 def _record_run(out: Path, args: argparse.Namespace, extra: dict[str, Any] | None = None) -> None:

@@ -32,3 +32,18 @@ def test_gradients_reach_every_present_slot_only():
     policy = build_policy(make_view_env("SubliminalBash-v0").layout, "small", seed=0)
     th.log_softmax(policy.action_logits(obs), dim=-1).max(dim=-1).values.sum().backward()
     assert all(p.grad is not None and th.isfinite(p.grad).all() for p in policy.action_net.parameters())
+
+
+def test_training_leaves_the_denormal_setting_as_it_found_it():
+    # flushing denormals speeds training up but is process-wide; other code (hypothesis) refuses it
+    from subliminal_gym.baselines.imitation_distill import behavioural_cloning
+    from subliminal_gym.baselines.policies import denormals_flushed, flush_denormals
+
+    assert not denormals_flushed()
+    demos = collect_expert_demonstrations("SubliminalBash-v0", bias=0.5, episodes=20, seed=0, expert_seed=1)
+    policy = build_policy(make_view_env("SubliminalBash-v0").layout, "small", seed=0)
+    behavioural_cloning(policy, demos, epochs=1, rng=np.random.default_rng(0))
+    assert not denormals_flushed()
+    with flush_denormals():
+        assert denormals_flushed()
+    assert not denormals_flushed()

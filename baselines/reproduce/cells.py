@@ -169,7 +169,6 @@ def run_cell(cell: Cell, config: ReproduceConfig, out: str | Path) -> dict[str, 
     """
     out = Path(out)
     th.set_num_threads(1)
-    th.set_flush_denormal(True)
     # belt and braces: every library call below gets its own seeded generator, but anything that
     # reaches for a global one finds the same state whichever worker runs the cell
     cell_seed = _seed(cell.seed, cell.key)
