@@ -48,7 +48,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from subliminal_gym.baselines.agents import find_view, sample_slot
-from subliminal_gym.baselines.policies import SlotScoringPolicy, denormals_flushed, policy_logits
+from subliminal_gym.baselines.policies import SlotScoringPolicy, flush_denormals, policy_logits
 from subliminal_gym.baselines.sanitize import BASH_EXTRA_KEYWORDS, SANITIZE_KEYWORDS
 from subliminal_gym.keywords import keyword_pattern
 from subliminal_gym.views import BASH_VERBS, DiscreteActionView, action_verb, make_view_env
@@ -124,12 +124,10 @@ def _seeded(seed: int) -> Iterator[None]:
         np.random.seed(seed % 2**32)
         random.seed(seed)
         th.set_num_threads(1)
-        flushed = denormals_flushed()
-        th.set_flush_denormal(True)  # see subliminal_gym.baselines.policies: ~8x faster backward passes
         try:
-            yield
+            with flush_denormals():  # see subliminal_gym.baselines.policies: ~8x faster backward passes
+                yield
         finally:
-            th.set_flush_denormal(flushed)
             th.set_num_threads(threads)
             np.random.set_state(np_state)
             random.setstate(py_state)

@@ -33,7 +33,7 @@ import numpy as np
 import torch as th
 from tqdm.auto import tqdm
 
-from subliminal_gym.baselines.policies import MASKED_LOGIT, SlotScoringPolicy, denormals_flushed, policy_logits
+from subliminal_gym.baselines.policies import MASKED_LOGIT, SlotScoringPolicy, flush_denormals, policy_logits
 
 __all__ = [
     "SANITIZE_MODES",
@@ -276,38 +276,36 @@ def _distill(student: SlotScoringPolicy, teacher: SlotScoringPolicy, observation
 
     threads = th.get_num_threads()
     th.set_num_threads(1)  # small nets train several times slower with more threads on small CPUs
-    flushed = denormals_flushed()
-    th.set_flush_denormal(True)  # see subliminal_gym.baselines.policies: backward passes are ~8x faster
     try:
-        initial_loss, initial_agreement = evaluate()
-        optimizer = th.optim.Adam(student.parameters(), lr=learning_rate)
-        batches = math.ceil(n / batch_size)
-        losses: list[float] = []
-        steps = 0
-        with tqdm(total=epochs * batches, desc=f"distill ({method}, {mode})", disable=not progress,
-                  leave=False) as bar:
-            for _ in range(epochs):
-                student.set_training_mode(True)
-                order = th.from_numpy(rng.permutation(n))
-                total = 0.0
-                for start in range(0, n, batch_size):
-                    index = order[start:start + batch_size]
-                    batch_sanitized = None if sanitized_t is None else sanitized_t[index]
-                    loss = loss_fn(student.action_logits(obs[index]), teacher_logits[index], valid_t[index],
-                                   batch_sanitized)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    steps += 1
-                    total += float(loss.detach()) * len(index)
-                    bar.update(1)
-                losses.append(total / n)
-                bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        final_loss, final_agreement = evaluate()
+        with flush_denormals():  # see subliminal_gym.baselines.policies: ~8x faster backward passes
+            initial_loss, initial_agreement = evaluate()
+            optimizer = th.optim.Adam(student.parameters(), lr=learning_rate)
+            batches = math.ceil(n / batch_size)
+            losses: list[float] = []
+            steps = 0
+            with tqdm(total=epochs * batches, desc=f"distill ({method}, {mode})", disable=not progress,
+                      leave=False) as bar:
+                for _ in range(epochs):
+                    student.set_training_mode(True)
+                    order = th.from_numpy(rng.permutation(n))
+                    total = 0.0
+                    for start in range(0, n, batch_size):
+                        index = order[start:start + batch_size]
+                        batch_sanitized = None if sanitized_t is None else sanitized_t[index]
+                        loss = loss_fn(student.action_logits(obs[index]), teacher_logits[index], valid_t[index],
+                                       batch_sanitized)
+                        optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        optimizer.step()
+                        steps += 1
+                        total += float(loss.detach()) * len(index)
+                        bar.update(1)
+                    losses.append(total / n)
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            final_loss, final_agreement = evaluate()
     finally:
         student.set_training_mode(False)
         th.set_num_threads(threads)
-        th.set_flush_denormal(flushed)
     return DistillLog(method=method, mode=mode, temperature=temperature, epochs=epochs, steps=steps,
                       losses=tuple(losses), initial_loss=initial_loss, final_loss=final_loss,
                       states_used=int(n), states_skipped=int(len(observations) - n),

@@ -132,7 +132,6 @@ class GridResults:
         self.config = config
         self.seeds = list(range(config.seeds))
         self._runs: dict[tuple[str, str], list[list[EpisodeRecord]]] = {}
-        self._cache: dict[tuple[str, str, int], list[EpisodeRecord]] = {}
 
     def _records(self, cell_key: str, name: str) -> list[EpisodeRecord]:
         directory = eval_dir(self.out, cell_key, name)
