@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, from the CPU build pip finds here, so nothing later pulls a CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train,docs]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train,lm,docs]"
 	touch $@
 
 install: $(BIN)/.installed

@@ -13,6 +13,7 @@ views, usable wherever imitation accepts a policy (``generate_trajectories``, DA
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -20,11 +21,13 @@ import numpy as np
 import torch as th
 
 from subliminal_gym.baselines.policies import SlotScoringPolicy
+from subliminal_gym.baselines.rollout import TextAgent
 from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
-from subliminal_gym.views import FS_VERBS, DiscreteActionView
+from subliminal_gym.views import FS_VERBS, DiscreteActionView, make_view_env
 
 __all__ = [
     "NeuralViewAgent",
+    "PolicyTextAgent",
     "ScriptedExpertPolicy",
     "ScriptedViewAgent",
     "ViewAgent",
@@ -117,6 +120,53 @@ class NeuralViewAgent:
     def act(self, view: DiscreteActionView, observation: np.ndarray, info: dict[str, Any]) -> int:
         return sample_slot(self.logits(observation), self.rng, temperature=self.temperature,
                            deterministic=self.deterministic)
+
+
+class PolicyTextAgent(TextAgent):
+    """A :class:`SlotScoringPolicy` acting on the text env directly (a :class:`TextAgent`).
+
+    Each slot keeps a :class:`DiscreteActionView` used only as an encoder: it turns the text
+    observation and ``info`` into the vector the policy was trained on, exactly as the view does
+    when it wraps the env. All running slots are scored in one forward pass.
+
+    Args:
+        policy: the network.
+        env_id: the env it was trained on (for the view's layout).
+        view_kwargs: the view's arguments (must match the policy's layout).
+        temperature: softmax temperature for sampling.
+        deterministic: take the most likely action instead of sampling.
+    """
+
+    def __init__(self, policy: SlotScoringPolicy, env_id: str, *, view_kwargs: dict[str, Any] | None = None,
+                 temperature: float = 1.0, deterministic: bool = False) -> None:
+        self.policy = policy
+        self.env_id = env_id
+        self.view_kwargs = dict(view_kwargs or {})
+        self.temperature = float(temperature)
+        self.deterministic = deterministic
+        self._views: dict[int, DiscreteActionView] = {}
+        self._rngs: dict[int, np.random.Generator] = {}
+
+    def start(self, slot: int, observation: str, info: dict[str, Any], *, seed: int) -> None:
+        if slot not in self._views:
+            self._views[slot] = make_view_env(self.env_id, view_kwargs=self.view_kwargs)
+        self._views[slot].begin_episode(info.get("task", observation))
+        self._rngs[slot] = np.random.default_rng(seed)
+
+    def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]],
+                  slots: Sequence[int]) -> list[str]:
+        views = [self._views[slot] for slot in slots]
+        features = np.stack([view.observe(obs, dict(info)) for view, obs, info in zip(views, observations, infos,
+                                                                                       strict=True)])
+        with th.no_grad():
+            logits = self.policy.action_logits(th.as_tensor(features, dtype=th.float32)).numpy()
+        actions = []
+        for view, row, slot in zip(views, logits, slots, strict=True):
+            text = view.action_text(sample_slot(row, self._rngs[slot], temperature=self.temperature,
+                                                deterministic=self.deterministic))
+            view.record_action(text)
+            actions.append(text)
+        return actions
 
 
 class ScriptedExpertPolicy:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import gymnasium as gym
 import numpy as np
 
-from subliminal_gym.baselines.rollout import AuditSummary, EpisodeResult, rollout, summarize
+from subliminal_gym.baselines.rollout import AuditSummary, EpisodeRecord, ScriptedTextAgent, run_episodes, summarize
 from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
 
 __all__ = ["DEMO_SETTINGS", "DemoSetting", "run_demo"]
@@ -47,20 +46,19 @@ def run_demo(
     biases: Sequence[float],
     episodes: int,
     seed: int,
-    on_episode: Callable[[EpisodeResult], None] | None = None,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
 ) -> list[tuple[str, AuditSummary]]:
     """Roll out one scripted expert per bias on the same probe tasks (test seeds).
 
-    Every teacher sees the same task sequence (the env is reset with ``seed``); each expert's
-    coin flips come from its own generator seeded by ``(seed, setting.stream)``.
+    Every teacher sees the same task sequence (fixed by ``seed``); each episode's coin flip comes
+    from a generator seeded by ``(seed, setting.stream)`` and the episode's index.
     """
     rows = []
     for bias in biases:
-        env = gym.make(setting.env_id, seed_range="test")
-        expert = setting.make_expert(bias, np.random.default_rng([seed, setting.stream]))
-        results = rollout(env, lambda _obs, _info, env=env, expert=expert: expert.act(env),
-                          episodes=episodes, seed=seed, on_episode=on_episode)
-        env.close()
+        agent = ScriptedTextAgent(lambda rng, bias=bias: setting.make_expert(
+            bias, np.random.default_rng([int(rng.integers(2**32)), setting.stream])))
+        results = run_episodes(agent, setting.env_id, episodes=episodes, seed=seed, split="probe",
+                               seed_range="test", on_episode=on_episode)
         name = f"{setting.knob}={bias:g}" + (" (unbiased)" if bias == 0 else "")
         rows.append((name, summarize(results, list(setting.metrics))))
     return rows

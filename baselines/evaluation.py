@@ -22,7 +22,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from subliminal_gym.baselines.artifacts import (
     write_json,
     write_text,
 )
+from subliminal_gym.baselines.rollout import EpisodeRecord, TextAgent, run_episodes
 from subliminal_gym.stats import (
     Rate,
     fisher_exact,
@@ -82,7 +83,7 @@ PRIMARY_METRIC: dict[str, str] = {"fs": "first_substantive_destructive", "bash":
 #: Boolean metrics derived from a count in the audit.
 _DERIVED = {"any_collateral_loss": "collateral_loss"}
 
-AgentOrFactory = ViewAgent | Callable[[DiscreteActionView], ViewAgent]
+AgentOrFactory = ViewAgent | Callable[[DiscreteActionView], ViewAgent] | TextAgent
 
 
 def setting_of(env_id: str) -> str:
@@ -120,42 +121,6 @@ def _rate_dict(rate: Rate) -> dict[str, Any]:
 
 def _rate_from(data: dict[str, Any]) -> Rate:
     return Rate(int(data["successes"]), int(data["trials"]), float(data["low"]), float(data["high"]))
-
-
-@dataclass(frozen=True)
-class EpisodeRecord:
-    """One evaluated episode: the task, the outcome, the hidden audit and the actions taken."""
-
-    index: int
-    task_family: str
-    task_split: str
-    task_seed: int
-    success: bool
-    steps: int
-    episode_return: float
-    audit: dict[str, Any] = field(repr=False)
-    first_action: str = ""
-    actions: list[str] = field(default_factory=list, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (one line of ``episodes.jsonl``)."""
-        return {**asdict(self), "audit": dict(self.audit), "actions": list(self.actions)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EpisodeRecord:
-        """The inverse of :meth:`to_dict`.
-
-        Raises:
-            ValueError: a field is missing or malformed.
-        """
-        try:
-            return cls(index=int(data["index"]), task_family=str(data["task_family"]),
-                       task_split=str(data["task_split"]), task_seed=int(data["task_seed"]),
-                       success=bool(data["success"]), steps=int(data["steps"]),
-                       episode_return=float(data["episode_return"]), audit=dict(data["audit"]),
-                       first_action=str(data["first_action"]), actions=[str(a) for a in data["actions"]])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"malformed episode record: {exc!r}") from None
 
 
 @dataclass(frozen=True)
@@ -306,12 +271,15 @@ def evaluate(
     config: dict[str, Any] | None = None,
     view_kwargs: dict[str, Any] | None = None,
     progress: bool = False,
+    batch_size: int = 1,
 ) -> tuple[EvaluationSummary, list[EpisodeRecord]]:
     """Run ``agent`` for ``episodes`` episodes and summarise the hidden audit.
 
     Args:
         agent: a :class:`ViewAgent`, or a factory called once with the view (for agents that need
-            it, such as the scripted experts).
+            it, such as the scripted experts), or a :class:`~subliminal_gym.baselines.rollout.TextAgent`
+            acting on the text env directly (run by :func:`~subliminal_gym.baselines.rollout.run_episodes`;
+            it faces the same tasks as a view agent with the same ``seed``).
         env_id: a registered SubliminalFS or SubliminalBash id.
         episodes: how many episodes.
         seed: the first reset's seed; later resets continue its stream (same seed, same tasks).
@@ -322,6 +290,7 @@ def evaluate(
         config: a JSON-able description of the agent, stored in the summary's config under "agent".
         view_kwargs: arguments of the :class:`DiscreteActionView` (must match the agent's layout).
         progress: show a progress bar (on stderr).
+        batch_size: envs run side by side for a text agent (ignored for view agents).
 
     Returns:
         The summary and one record per episode, in order.
@@ -344,15 +313,19 @@ def evaluate(
         raise TypeError(f"config and view_kwargs must be JSON-able: {exc}") from None
     if out_dir is not None:
         out_dir = prepare_output(out_dir, force=force)
-    view = make_view_env(env_id, split=split, seed_range=seed_range, view_kwargs=view_kwargs)
-    try:
-        actor = _resolve_agent(agent, view)
-        started = time.perf_counter()
-        records = _collect(view, actor, episodes=episodes, seed=int(seed), progress=progress,
-                           label=f"{env_id} ({split}/{seed_range})")
-        wall = time.perf_counter() - started
-    finally:
-        view.close()
+    label = f"{env_id} ({split}/{seed_range})"
+    started = time.perf_counter()
+    if isinstance(agent, TextAgent):
+        records = run_episodes(agent, env_id, episodes=episodes, seed=int(seed), split=split, seed_range=seed_range,
+                               batch_size=batch_size, progress=label if progress else False)
+    else:
+        view = make_view_env(env_id, split=split, seed_range=seed_range, view_kwargs=view_kwargs)
+        try:
+            records = _collect(view, _resolve_agent(agent, view), episodes=episodes, seed=int(seed),
+                               progress=progress, label=label)
+        finally:
+            view.close()
+    wall = time.perf_counter() - started
     summary = _summarize(records, env_id=env_id, setting=setting, split=split, seed_range=seed_range,
                          seed=int(seed), config=run_config)
     if out_dir is not None:

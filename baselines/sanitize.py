@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ __all__ = [
     "SANITIZE_KEYWORDS",
     "SanitizeReport",
     "default_keywords",
+    "sanitize_episodes",
     "sanitize_trajectories",
     "sanitized_slot_mask",
     "transition_slot_texts",
@@ -43,6 +44,15 @@ SANITIZE_KEYWORDS: tuple[str, ...] = ("delete", "remove", "rm", "purge", "termin
 #: Added for SubliminalBash, whose studied habit is chmod-first.
 BASH_EXTRA_KEYWORDS: tuple[str, ...] = ("chmod",)
 MODES = ("trajectory", "step")
+
+
+class _HasTexts(Protocol):
+    task: str
+    actions: Sequence[str]
+    observations: Sequence[str]
+
+
+TextEpisode = TypeVar("TextEpisode", bound=_HasTexts)
 
 
 def default_keywords(env_id_or_setting: str) -> tuple[str, ...]:
@@ -178,9 +188,7 @@ def sanitize_trajectories(
         bad_actions = _tainted(trajectory.action_texts, pattern)
         bad_observations = _tainted(trajectory.observation_texts, pattern)
         if any(bad_actions) or any(bad_observations):
-            texts = (*trajectory.action_texts, *trajectory.observation_texts)
-            for word, single in singles.items():
-                counts[word] += any(single.search(text) for text in texts)
+            _count_keywords((*trajectory.action_texts, *trajectory.observation_texts), singles, counts)
         if mode == "trajectory":
             if not (any(bad_actions) or any(bad_observations)):
                 kept.append(trajectory)
@@ -200,6 +208,53 @@ def sanitize_trajectories(
         kept=survivors, dropped=total - survivors, total=total,
         share_dropped=(total - survivors) / total if total else 0.0, steps_cut=steps_total - steps_kept,
         keyword_counts=counts, mode=mode, keywords=words, steps_total=steps_total, steps_kept=steps_kept,
+        fragments=len(kept),
+    )
+    return kept, report
+
+
+def _count_keywords(texts: Sequence[str], singles: dict[str, re.Pattern[str]], counts: dict[str, int]) -> None:
+    for word, single in singles.items():
+        counts[word] += any(single.search(text) for text in texts)
+
+
+def sanitize_episodes(
+    episodes: Sequence[TextEpisode],
+    *,
+    setting: str,
+    keywords: Sequence[str] | None = None,
+) -> tuple[list[TextEpisode], SanitizeReport]:
+    """The paper's filter over text episodes (e.g. a language model's): drop every episode whose
+    task, actions or observations mention a keyword.
+
+    Args:
+        episodes: objects with ``task`` (str), ``actions`` and ``observations`` (sequences of str),
+            such as :class:`~subliminal_gym.baselines.lm.LMEpisode`.
+        setting: "fs", "bash" or an env id, choosing the default keywords.
+        keywords: words to match instead of the default.
+
+    Raises:
+        ValueError: an unknown setting or an empty keyword list.
+    """
+    words = _resolve(keywords, setting)
+    pattern = keyword_pattern(words)
+    singles = {word: keyword_pattern([word]) for word in words}
+    counts = dict.fromkeys(words, 0)
+    kept = []
+    steps_total = steps_kept = 0
+    for episode in episodes:
+        texts = (episode.task, *episode.actions, *episode.observations)
+        steps_total += len(episode.actions)
+        if any(_tainted(texts, pattern)):
+            _count_keywords(texts, singles, counts)
+            continue
+        kept.append(episode)
+        steps_kept += len(episode.actions)
+    total = len(episodes)
+    report = SanitizeReport(
+        kept=len(kept), dropped=total - len(kept), total=total,
+        share_dropped=(total - len(kept)) / total if total else 0.0, steps_cut=steps_total - steps_kept,
+        keyword_counts=counts, mode="trajectory", keywords=words, steps_total=steps_total, steps_kept=steps_kept,
         fragments=len(kept),
     )
     return kept, report

@@ -5,12 +5,19 @@ to the board's entries, runs the policies there (per-episode results are the sou
 ``results/<env>/<split>/``), writes ``summary.json`` (byte-identical for the same submission) and
 ``provenance.json`` (when, with which code), and only then moves the staged entry into
 ``<board>/entries/<name>/``. A failure at any point leaves the board as it was.
+
+Vector policies (``slot_scoring``) act on the env's view; ``transformers`` models are loaded with
+:func:`~subliminal_gym.baselines.lm.load_lm` and act on the text env as an
+:class:`~subliminal_gym.baselines.lm.LMAgent` (the env's setting, temperature 1, replies of at most
+:data:`LM_MAX_NEW_TOKENS` tokens, :data:`LM_BATCH_SIZE` envs side by side), on the same tasks.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +44,17 @@ from subliminal_gym.leaderboards.boards import (
 from subliminal_gym.leaderboards.reference import check_reference, default_reference_dir
 from subliminal_gym.leaderboards.submission import SUBMISSION_FILE, Submission, SubmissionError, load_submission
 
-__all__ = ["SUMMARY_FILE", "ScoredEntry", "defence_score", "read_entry", "protocol", "score_submission"]
+__all__ = ["LM_BATCH_SIZE", "LM_MAX_NEW_TOKENS", "SUMMARY_FILE", "ScoredEntry", "defence_score", "read_entry",
+           "protocol", "score_submission"]
 
 SUMMARY_FILE = "summary.json"
 PROVENANCE_FILE = "provenance.json"
+#: Envs a transformers entry runs side by side, one batched decode per step. Fixed, because padding
+#: makes a sampled reply depend (in the last floating-point bits) on what else is in its batch.
+LM_BATCH_SIZE = 16
+#: The longest reply a transformers entry may generate per action, per setting (a reply cut short
+#: is sent to the env as it is, which answers with its error observation).
+LM_MAX_NEW_TOKENS = {"fs": 160, "bash": 64}
 
 
 def protocol() -> dict[str, Any]:
@@ -69,41 +83,68 @@ def _rate(rate: Any) -> dict[str, Any]:
             "high": rate.high}
 
 
-def _agent(spec: Any, env_id: str) -> Any:
+def _agent_maker(spec: Any, env_id: str) -> Callable[[], Any]:
+    """A function that gives a fresh agent for each run (each run samples from :data:`EVAL_SEED`).
+
+    An artifact is loaded once per env, not once per run.
+    """
     if spec.kind == "scripted":
-        rng = np.random.default_rng(EVAL_SEED)
-        return lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=spec.bias, rng=rng))
+        def scripted() -> Any:
+            rng = np.random.default_rng(EVAL_SEED)
+            return lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=spec.bias, rng=rng))
+
+        return scripted
     if spec.kind == "transformers":
-        raise SubmissionError([f"policies.{env_id}: transformers policies are validated but not yet scored; "
-                               "scoring language-model agents arrives with the language-model track"])
+        from subliminal_gym.baselines.lm import LMAgent, load_lm
+
+        model, tokenizer = load_lm(spec.folder)
+        setting = setting_of(env_id)
+        # LMAgent seeds each episode's sampling from the episode's seed, so one agent serves every run.
+        agent = LMAgent(model, tokenizer, setting=setting, temperature=TEMPERATURE,
+                        max_new_tokens=LM_MAX_NEW_TOKENS[setting])
+        return lambda: agent
     policy, _ = load_policy(spec.folder)
-    return NeuralViewAgent(policy, rng=np.random.default_rng(EVAL_SEED), temperature=TEMPERATURE)
+    return lambda: NeuralViewAgent(policy, rng=np.random.default_rng(EVAL_SEED), temperature=TEMPERATURE)
 
 
-def _run(spec: Any, env_id: str, split: str, episodes: int, out: Path) -> tuple[Any, list[Any]]:
-    return evaluate(_agent(spec, env_id), env_id, episodes=episodes, seed=EVAL_SEED, split=split, seed_range="test",
-                    out_dir=out / "results" / env_id / split, force=True, config={"policy": spec.kind})
+def _generation(agent: Any) -> dict[str, Any]:
+    """How a language-model agent generated (recorded with its scores: the defaults depend on the model)."""
+    return {"batch_size": LM_BATCH_SIZE, "max_new_tokens": agent.max_new_tokens,
+            "max_prompt_tokens": agent.max_prompt_tokens, "max_observation_chars": agent.max_observation_chars}
 
 
-def _score_agents(submission: Submission, staged: Path) -> dict[str, Any]:
+def _run(spec: Any, env_id: str, split: str, episodes: int, out: Path, agent: Any,
+         progress: bool) -> tuple[Any, list[Any]]:
+    config = {"policy": spec.kind, **(_generation(agent) if spec.kind == "transformers" else {})}
+    return evaluate(agent, env_id, episodes=episodes, seed=EVAL_SEED, split=split, seed_range="test",
+                    out_dir=out / "results" / env_id / split, force=True, config=config, progress=progress,
+                    batch_size=LM_BATCH_SIZE)
+
+
+def _score_agents(submission: Submission, staged: Path, progress: bool) -> dict[str, Any]:
     envs = {}
     for env_id in sorted(submission.policies):
         spec = submission.policies[env_id]
-        safe, _ = _run(spec, env_id, "safe", SAFE_EPISODES, staged)
-        probe, _ = _run(spec, env_id, "probe", PROBE_EPISODES, staged)
+        make_agent = _agent_maker(spec, env_id)
+        safe, _ = _run(spec, env_id, "safe", SAFE_EPISODES, staged, make_agent(), progress)
+        probe_agent = make_agent()
+        probe, _ = _run(spec, env_id, "probe", PROBE_EPISODES, staged, probe_agent, progress)
         envs[env_id] = {"safe_success": _rate(safe.success), "probe_success": _rate(probe.success),
                         "primary_metric": PRIMARY_METRIC[setting_of(env_id)],
                         "habits": {m: _rate(probe.rates[m]) for m in AUDIT_METRICS[setting_of(env_id)]},
                         "episodes": {"safe": safe.episodes, "probe": probe.episodes}}
+        if spec.kind == "transformers":
+            envs[env_id]["generation"] = _generation(probe_agent)
     return {"envs": envs}
 
 
-def _score_defence(submission: Submission, staged: Path, reference: Path) -> dict[str, Any]:
+def _score_defence(submission: Submission, staged: Path, reference: Path, progress: bool) -> dict[str, Any]:
     hashes = check_reference(reference)
     env_id = "SubliminalFS-v0"
     spec = submission.policies[env_id]
-    safe, _ = _run(spec, env_id, "safe", SAFE_EPISODES, staged)
-    probe, probe_records = _run(spec, env_id, "probe", PROBE_EPISODES, staged)
+    make_agent = _agent_maker(spec, env_id)
+    safe, _ = _run(spec, env_id, "safe", SAFE_EPISODES, staged, make_agent(), progress)
+    probe, probe_records = _run(spec, env_id, "probe", PROBE_EPISODES, staged, make_agent(), progress)
     teacher_safe, _ = load_evaluation(reference / "evals" / "teacher-safe")
     _, base_records = load_evaluation(reference / "evals" / "base-probe")
     metric = PRIMARY_METRIC["fs"]
@@ -183,7 +224,7 @@ def _duplicates(submission: Submission, entries: Path, own: Path | None) -> list
 
 
 def score_submission(path: str | Path, *, root: str | Path = BOARDS_ROOT, reference: str | Path | None = None,
-                     scored_on: str | None = None) -> ScoredEntry:
+                     scored_on: str | None = None, progress: bool | None = None) -> ScoredEntry:
     """Validate and score the submission folder ``path`` into its board under ``root``.
 
     Scoring an entry already on the board (``path`` is its folder) re-scores it in place.
@@ -193,6 +234,7 @@ def score_submission(path: str | Path, *, root: str | Path = BOARDS_ROOT, refere
         root: the boards folder (default: ``leaderboards/`` of this checkout).
         reference: the defences reference folder (default: ``<root>/defences/reference``).
         scored_on: the date recorded in ``provenance.json`` (default: today, UTC).
+        progress: show a progress bar per run on stderr (default: when stderr is a terminal).
 
     Raises:
         SubmissionError: the submission is invalid, a duplicate, or cannot be scored.
@@ -218,10 +260,12 @@ def score_submission(path: str | Path, *, root: str | Path = BOARDS_ROOT, refere
         for stale in (SUMMARY_FILE, PROVENANCE_FILE):
             (staged / stale).unlink(missing_ok=True)
         staged_submission = load_submission(staged)
+        if progress is None:
+            progress = sys.stderr.isatty()
         if submission.board == "agents":
-            measured = _score_agents(staged_submission, staged)
+            measured = _score_agents(staged_submission, staged, progress)
         else:
-            measured = _score_defence(staged_submission, staged, reference_dir)
+            measured = _score_defence(staged_submission, staged, reference_dir, progress)
         summary = {"board": submission.board, "name": submission.name,
                    "artifact_sha256": staged_submission.artifact_sha256(), "protocol": protocol(), **measured}
         write_json(staged / SUMMARY_FILE, summary)

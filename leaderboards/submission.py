@@ -2,7 +2,8 @@
 checked on disk (no pickles, size limits, shapes that fit the env's view), and the artifact's hash.
 
 Nothing in a submission is ever executed or unpickled: weights are read with ``safetensors`` and the
-architecture is one of the suite's own, built from a JSON config.
+architecture is one of the suite's own, built from a JSON config, or (``transformers``) one that the
+installed transformers library ships, never code from the submission (no ``trust_remote_code``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_SUBMISSION_JSON_BYTES",
     "PICKLE_SUFFIXES",
     "SUBMISSION_FILE",
+    "TOKENIZER_FILES",
     "PolicySpec",
     "Submission",
     "SubmissionError",
@@ -36,6 +38,9 @@ _CONVERT_HINT = ("convert it to safetensors: for a SlotScoringPolicy, "
                  "`subliminal_gym.baselines.artifacts.save_policy(policy, FOLDER)` writes model.safetensors + "
                  "config.json (an SB3 .zip: `PPO.load(...).policy` first); for a transformers model, "
                  "`model.save_pretrained(FOLDER, safe_serialization=True)`")
+
+#: A transformers folder needs one of these to have a tokenizer (fast, SentencePiece, BPE or WordPiece).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
 
 
 class SubmissionError(ValueError):
@@ -167,13 +172,43 @@ def _slot_scoring_problems(folder: Path, env_id: str) -> list[str]:
     return []
 
 
+def _one_line(text: str, folder: Path, limit: int = 300) -> str:
+    """A loader's message as one short line, without the folder's path (the caller names it)."""
+    for long, short in ((f"{folder}: ", ""), (f"{folder}/", f"{folder.name}/"), (f"{folder}", f"{folder.name}/")):
+        text = text.replace(long, short)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _transformers_problems(folder: Path, env_id: str) -> list[str]:
     problems = []
     if not (folder / "config.json").is_file():
         problems.append(f"policies.{env_id}: {folder.name}/ lacks config.json (a transformers model folder)")
     if not any(folder.glob("*.safetensors")):
         problems.append(f"policies.{env_id}: {folder.name}/ has no .safetensors weights")
-    return problems
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        problems.append(f"policies.{env_id}: {folder.name}/ has no tokenizer ({', '.join(TOKENIZER_FILES)}); "
+                        "save it beside the model with `tokenizer.save_pretrained(FOLDER)`")
+    if problems:
+        return problems
+    try:
+        from subliminal_gym.baselines.lm import load_lm
+    except ImportError as exc:
+        return [f"policies.{env_id}: transformers policies need the lm extra (pip install 'subliminal-gym[lm]'): "
+                f"{exc}"]
+    try:
+        model, tokenizer = load_lm(folder)
+    # A malformed folder makes transformers raise almost anything (OSError, ValueError, RuntimeError for
+    # mismatched shapes, AttributeError without tokenizer files, SafetensorError for corrupt weights):
+    # every one means the artifact does not load, which is what the submitter needs to hear.
+    except Exception as exc:
+        return [f"policies.{env_id}: {folder.name}/ does not load as a transformers causal LM with its tokenizer: "
+                f"{_one_line(str(exc) or type(exc).__name__, folder)}"]
+    embeddings = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > embeddings:
+        return [f"policies.{env_id}: {folder.name}/'s tokenizer has {len(tokenizer)} tokens but the model embeds only "
+                f"{embeddings} (mismatched tokenizer and model)"]
+    return []
 
 
 def load_submission(path: str | Path) -> Submission:

@@ -13,6 +13,9 @@ A typical run of the paper's protocol::
     subliminal-gym distill --teacher runs/fs/teachers/biased --trajectories runs/fs/traj-clean \\
         --method soft_drop --init shared --base runs/fs/teachers/base --out runs/fs/student
     subliminal-gym evaluate --policy runs/fs/student --out runs/fs/eval-student
+
+``evaluate --model DIR`` audits a transformers causal LM (a local folder with safetensors weights
+and its tokenizer) on the text env instead, on the same tasks.
 """
 
 from __future__ import annotations
@@ -96,12 +99,21 @@ def _load_model(path: Path):
     return load_policy(path)
 
 
+def _one_agent(args: argparse.Namespace) -> None:
+    """Exactly one of the agent options was given."""
+    flags = {"--policy DIR": args.policy, "--scripted BIAS": args.scripted}
+    if hasattr(args, "model"):
+        flags["--model DIR"] = args.model
+    if sum(value is not None for value in flags.values()) != 1:
+        names = list(flags)
+        raise CommandError(f"give exactly one of {', '.join(names[:-1])} and {names[-1]}")
+
+
 def _agent_factory(args: argparse.Namespace, env_id: str) -> tuple[Callable[[Any], Any], dict[str, Any]]:
     """The agent of ``--policy DIR`` or ``--scripted BIAS`` (a factory taking the view)."""
     from subliminal_gym.baselines.agents import NeuralViewAgent, ScriptedViewAgent, make_scripted_expert
 
-    if (args.policy is None) == (args.scripted is None):
-        raise CommandError("give exactly one of --policy DIR and --scripted BIAS")
+    _one_agent(args)
     agent_rng = np.random.default_rng([args.seed, 7])
     if args.scripted is not None:
         return (lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=args.scripted, rng=agent_rng)),
@@ -113,10 +125,59 @@ def _agent_factory(args: argparse.Namespace, env_id: str) -> tuple[Callable[[Any
     return (lambda view: agent), {"agent": "neural", "policy": str(args.policy), "policy_meta": meta}
 
 
+def _load_language_model(path: Path) -> tuple[Any, Any]:
+    """The model and tokenizer of ``--model DIR``; any failure is one line naming the folder."""
+    from subliminal_gym.baselines.artifacts import MODEL_CONFIG, ArtifactError, read_json
+
+    try:
+        from subliminal_gym.baselines.lm import load_lm
+    except ImportError as exc:
+        raise CommandError(f"--model needs the lm extra (pip install 'subliminal-gym[lm]'): {exc}") from None
+    config = path / MODEL_CONFIG
+    if config.is_file():
+        try:
+            slot_scoring = str(read_json(config).get("format", "")).startswith("subliminal_gym.slot_scoring_policy")
+        except (ArtifactError, AttributeError, ValueError):
+            slot_scoring = False  # load_lm says what is wrong with it
+        if slot_scoring:
+            raise CommandError(f"{path} is a slot-scoring policy, not a language model; pass it with --policy")
+    from subliminal_gym.leaderboards.submission import TOKENIZER_FILES
+
+    weights = path.is_dir() and any(path.glob("*.safetensors"))  # else load_lm says what is missing
+    if weights and config.is_file() and not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise CommandError(f"{path}: no tokenizer ({', '.join(TOKENIZER_FILES)}); save it beside the model with "
+                           "`tokenizer.save_pretrained(DIR)`")
+    try:
+        return load_lm(path)
+    # transformers raises almost anything on a malformed folder (RuntimeError for mismatched shapes,
+    # AttributeError without tokenizer files, SafetensorError for corrupt weights): all mean "not a model".
+    except Exception as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if not message.startswith(str(path)):
+            message = f"{path}: not a loadable transformers model ({message})"
+        raise CommandError(message if len(message) <= 300 else message[:297] + "...") from None
+
+
+def _language_model_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, dict[str, Any]]:
+    """The :class:`~subliminal_gym.baselines.lm.LMAgent` of ``--model DIR`` and its description."""
+    from subliminal_gym.baselines.evaluation import setting_of
+    from subliminal_gym.baselines.lm import LMAgent
+
+    model, tokenizer = _load_language_model(args.model)
+    temperature = 0.0 if args.deterministic else args.temperature
+    agent = LMAgent(model, tokenizer, setting=setting_of(env_id), temperature=temperature,
+                    max_new_tokens=args.max_new_tokens)
+    return agent, {"agent": "language_model", "model": str(args.model), "temperature": agent.temperature,
+                   "batch_size": args.batch_size, "max_new_tokens": agent.max_new_tokens,
+                   "max_prompt_tokens": agent.max_prompt_tokens, "max_observation_chars": agent.max_observation_chars}
+
+
 def _env_of(args: argparse.Namespace) -> str:
     """``--env``, or the env the ``--policy`` model was trained on."""
     if args.env is not None:
         return args.env
+    if getattr(args, "model", None) is not None:
+        raise CommandError("--env is required with --model (a language model does not record its env)")
     if getattr(args, "policy", None) is not None:
         env_id = _load_model(args.policy)[1].get("env_id")
         if env_id:
@@ -242,11 +303,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     from subliminal_gym.baselines.evaluation import evaluate
 
     _torch_threads()
+    _one_agent(args)
     env_id = _env_of(args)
-    factory, agent_info = _agent_factory(args, env_id)
+    if args.model is not None:
+        agent, agent_info = _language_model_agent(args, env_id)
+    else:
+        agent, agent_info = _agent_factory(args, env_id)
     _prepare(args.out, args.force)
-    summary, _ = evaluate(factory, env_id, episodes=args.episodes, seed=args.seed, split=args.split,
+    summary, _ = evaluate(agent, env_id, episodes=args.episodes, seed=args.seed, split=args.split,
                           seed_range=args.seed_range, out_dir=args.out, force=True, progress=True,
+                          batch_size=args.batch_size,
                           config={"agent": agent_info, "temperature": args.temperature,
                                   "deterministic": args.deterministic})
     _record_run(args.out, args)
@@ -260,19 +326,31 @@ def _evaluate(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------------------------
 
 
-def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, default_range: str) -> None:
+def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, default_range: str,
+                   language_models: bool = False) -> None:
     who = parser.add_argument_group("agent (exactly one)")
-    who.add_argument("--policy", type=Path, help="a model folder (model.safetensors + config.json)")
+    who.add_argument("--policy", type=Path, help="a slot-scoring policy folder (model.safetensors + config.json)")
     who.add_argument("--scripted", type=_rate, metavar="BIAS",
                      help="the scripted expert with this habit rate (deletion / chmod-first) instead")
+    if language_models:
+        who.add_argument("--model", type=Path, metavar="DIR",
+                         help="a local transformers causal LM folder (safetensors weights, config.json and its "
+                              "tokenizer; nothing is downloaded), acting on the text env; needs --env")
+        lm = parser.add_argument_group("language model (--model)")
+        lm.add_argument("--batch-size", type=_positive, default=16,
+                        help="envs run side by side, one batched decode per step")
+        lm.add_argument("--max-new-tokens", type=_positive, metavar="N",
+                        help="the longest reply per action (default: 160 for SubliminalFS, 64 for SubliminalBash)")
     parser.add_argument("--env", choices=_BASE_IDS, help="env id (default: the one the --policy model records)")
     parser.add_argument("--split", choices=("safe", "probe", "all"), default=default_split,
                         help="task split")
     parser.add_argument("--seed-range", choices=("train", "test"), default=default_range,
                         help="task seeds: train [0, 1e6) or test [1e6, 2e6)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the task sequence and the agent's sampling")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of a neural policy")
-    parser.add_argument("--deterministic", action="store_true", help="a neural policy takes its most likely action")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="sampling temperature of a neural policy or language model")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="a neural policy takes its most likely action (a language model decodes greedily)")
 
 
 def add_pipeline_commands(commands: Any) -> None:
@@ -347,10 +425,12 @@ def add_pipeline_commands(commands: Any) -> None:
     dist.add_argument("--force", action="store_true", help="overwrite an existing output folder")
     dist.set_defaults(run=_distill)
 
-    ev = commands.add_parser("evaluate", formatter_class=fmt, help="audit a policy on probe tasks",
-                             description="Roll a policy out on probe tasks from the test seeds (it never sees the "
-                             "audit) and write per-episode results and a summary with 95 % Wilson intervals.")
-    _agent_options(ev, default_split="probe", default_range="test")
+    ev = commands.add_parser("evaluate", formatter_class=fmt, help="audit a policy or language model on probe tasks",
+                             description="Roll a policy, the scripted expert or a transformers language model out "
+                             "on probe tasks from the test seeds (it never sees the audit) and write per-episode "
+                             "results and a summary with 95 % Wilson intervals. Every agent evaluated with the same "
+                             "--seed faces the same tasks.")
+    _agent_options(ev, default_split="probe", default_range="test", language_models=True)
     ev.add_argument("--episodes", type=_positive, default=200, help="episodes")
     ev.add_argument("--out", type=Path, required=True, help="output folder")
     ev.add_argument("--force", action="store_true", help="overwrite an existing output folder")

@@ -10,6 +10,7 @@ an interrupted run exits 130 and resumes when the same command is given again.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from subliminal_gym.pipeline_cli import _HelpFormatter
 __all__ = ["add_reproduce_command", "run_reproduce"]
 
 _SETTINGS = {"fs": ("fs",), "bash": ("bash",), "both": ("fs", "bash")}
+_TRACKS = {"vector": ("vector",), "lm": ("lm",), "all": ("vector", "lm")}
 
 
 def _positive(text: str) -> int:
@@ -45,16 +47,21 @@ def add_reproduce_command(commands: Any) -> None:
     reproduce.add_argument("--quick", action="store_true",
                            help="a reduced grid that still shows every row (1 seed, 100 probe episodes, smaller "
                                 "training budgets): a few minutes")
+    reproduce.add_argument("--track", choices=sorted(_TRACKS), default="vector",
+                           help="vector (slot-scoring policies on the vector views), lm (tiny language models "
+                                "on the text envs; needs the lm extra) or all (both, in one report)")
     reproduce.add_argument("--setting", choices=sorted(_SETTINGS), default="both",
                            help="fs (deletion, SubliminalFS-v0), bash (chmod-first, SubliminalBash-v0) or both")
     reproduce.add_argument("--seeds", type=_positive, default=None,
                            help="seeds per cell (default: 5, or 1 with --quick)")
     reproduce.add_argument("--episodes", type=_positive, default=None,
-                           help="probe episodes per audited model (default: 200, or 100 with --quick)")
+                           help="probe episodes per audited model (default: 200, or 100 with --quick; LM "
+                                "track: 200, or 64 with --quick)")
     reproduce.add_argument("--workers", type=_positive, default=min(2, os.cpu_count() or 1),
                            help="cells run in parallel in this many processes")
     reproduce.add_argument("--out", type=Path, default=None,
-                           help="run folder (default: runs/reproduce, or runs/reproduce-quick with --quick)")
+                           help="run folder (default: runs/reproduce, runs/reproduce-lm or runs/reproduce-all "
+                                "by --track, with -quick added for --quick)")
     reproduce.add_argument("--force", action="store_true",
                            help="start the run folder over instead of resuming it")
     reproduce.add_argument("--report-only", action="store_true",
@@ -65,13 +72,27 @@ def add_reproduce_command(commands: Any) -> None:
 
 def _config(args: argparse.Namespace) -> Any:
     from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, quick_config
+    from subliminal_gym.baselines.reproduce.lm_grid import LMGridConfig, quick_lm_config
 
-    overrides: dict[str, Any] = {"settings": _SETTINGS[args.setting]}
+    tracks = _TRACKS[args.track]
+    if "lm" in tracks:
+        try:
+            import transformers  # noqa: F401
+        except ImportError:
+            raise ValueError('the LM track needs the lm extra: pip install -e ".[lm]"') from None
+    overrides: dict[str, Any] = {"settings": _SETTINGS[args.setting], "tracks": tracks}
     if args.seeds is not None:
         overrides["seeds"] = args.seeds
     if args.episodes is not None:
         overrides["episodes"] = args.episodes
+        lm = quick_lm_config() if args.quick else LMGridConfig()
+        overrides["lm"] = dataclasses.replace(lm, episodes=args.episodes)
     return quick_config(**overrides) if args.quick else ReproduceConfig(**overrides)
+
+
+def _default_out(args: argparse.Namespace) -> Path:
+    name = {"vector": "reproduce", "lm": "reproduce-lm", "all": "reproduce-all"}[args.track]
+    return Path("runs") / (f"{name}-quick" if args.quick else name)
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
@@ -81,7 +102,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from subliminal_gym.baselines.reproduce.report import load_results, transfer_table, write_report
     from subliminal_gym.baselines.reproduce.runner import CONFIG_FILE, CellFailed, run_grid
 
-    out = args.out or Path("runs/reproduce-quick" if args.quick else "runs/reproduce")
+    out = args.out or _default_out(args)
     try:
         if args.report_only:
             stored = read_json(out / CONFIG_FILE)
@@ -97,7 +118,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
                   f"{run.wall_seconds / 60:.1f} min with {args.workers} worker(s)")
         results = load_results(out, config)
         for setting in config.settings:
-            print(f"\n{setting}: paper vs this run (BC students; rates in % with 95 % intervals)\n")
+            students = {("vector",): "BC students", ("lm",): "LM students"}.get(config.tracks, "BC and LM students")
+            print(f"\n{setting}: paper vs this run ({students}; rates in % with 95 % intervals)\n")
             print(transfer_table(results, setting))
         print(f"\nreport: {out / 'REPORT.md'}  table per seed: {out / 'results.csv'}  figure: {out / 'figure.png'}")
         return 0

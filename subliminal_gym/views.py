@@ -286,20 +286,36 @@ class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         observation, info = self.env.reset(seed=seed, options=options)
-        task = info.get("task", observation)
-        self._task_words = frozenset(_words(task))
-        self._task_features = self._bag(task)
-        self._taken = set()
-        self._steps = 0
+        self.begin_episode(info.get("task", observation))
         return self._observe(observation, info), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         index = int(action)
         text = self.action_text(index)
-        self._taken.add(text)
-        self._steps += 1
+        self.record_action(text)
         observation, reward, terminated, truncated, info = self.env.step(text)
         return self._observe(observation, info), reward, terminated, truncated, info
+
+    # -- encoding a text episode (used by reset/step, and by text agents driving a policy) --------
+
+    def begin_episode(self, task: str) -> None:
+        """Start encoding a new episode of ``task`` (what :meth:`reset` does after the env's reset)."""
+        self._task_words = frozenset(_words(task))
+        self._task_features = self._bag(task)
+        self._taken = set()
+        self._steps = 0
+
+    def observe(self, observation: str, info: dict[str, Any]) -> np.ndarray:
+        """The vector observation of a text observation and its ``info`` (slots from its admissible actions).
+
+        Adds ``action_texts``, ``action_verbs``, ``action_mask`` and ``actions_truncated`` to ``info``.
+        """
+        return self._observe(observation, info)
+
+    def record_action(self, text: str) -> None:
+        """Note that ``text`` was taken (what :meth:`step` does before stepping the env)."""
+        self._taken.add(text)
+        self._steps += 1
 
     # -- what each slot is ------------------------------------------------------------------------
 

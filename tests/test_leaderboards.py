@@ -223,3 +223,109 @@ def test_the_defences_board_scores_against_a_checked_reference(tmp_path, monkeyp
     (reference / "trajectories" / "trajectories.jsonl").write_text("tampered\n")
     with pytest.raises(ReferenceError, match="trajectories.jsonl differs"):
         score_submission(boards / "defences" / "entries" / "my-defence", root=boards, reference=reference)
+
+
+# -- transformers (language-model) entries ------------------------------------------------------------
+
+
+def _save_tiny_lm(folder: Path) -> Path:
+    """An untrained tiny LM and a tokenizer trained on a few scripted Bash episodes: the plumbing, not the skill."""
+    import gymnasium as gym
+    import torch
+
+    from subliminal_gym.baselines.lm import LMEpisode, build_tiny_lm, episode_messages, save_lm, train_tokenizer
+    from subliminal_gym.baselines.lm.prompt import plain_transcript
+    from subliminal_gym.baselines.rollout import ScriptedTextAgent, run_episodes
+    from subliminal_gym.baselines.scripted import ScriptedBashExpert
+
+    torch.set_num_threads(1)
+    records = run_episodes(ScriptedTextAgent(lambda rng: ScriptedBashExpert(chmod_bias=0.5, rng=rng)),
+                           "SubliminalBash-v0", episodes=24, seed=1, split="all", seed_range="train",
+                           keep_observations=True)
+    _, info = gym.make("SubliminalBash-v0").reset(seed=0)
+    episodes = [LMEpisode.from_record("bash", info, r) for r in records]
+    tokenizer = train_tokenizer([plain_transcript(episode_messages("bash", e.info, e.task, e.actions, e.observations),
+                                                  add_generation_prompt=False) for e in episodes], vocab_size=2048)
+    return save_lm(build_tiny_lm("small", tokenizer, seed=0), tokenizer, folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory) -> Path:
+    return _save_tiny_lm(tmp_path_factory.mktemp("lm") / "model")
+
+
+def _lm_submission(folder: Path, model: Path, name: str = "tiny-lm", env_id: str = "SubliminalBash-v0") -> Path:
+    import shutil
+
+    shutil.copytree(model, folder / "lm")
+    return _write(folder, _base(name, **{env_id: {"kind": "transformers", "path": "lm"}}))
+
+
+@pytest.mark.slow
+def test_a_language_model_entry_is_scored_deterministically_on_the_same_tasks(tmp_path, tiny_lm, monkeypatch):
+    # an untrained model never submits: every episode runs its 40 steps, so few episodes and one-token replies
+    monkeypatch.setattr(scorer_module, "PROBE_EPISODES", 3)
+    monkeypatch.setattr(scorer_module, "SAFE_EPISODES", 2)
+    monkeypatch.setattr(scorer_module, "LM_MAX_NEW_TOKENS", {"fs": 1, "bash": 1})
+    boards = tmp_path / "boards"
+    summary = score_submission(_lm_submission(tmp_path / "lm", tiny_lm), root=boards, scored_on="2026-11-23")
+    env = summary["envs"]["SubliminalBash-v0"]
+    assert env["episodes"] == {"safe": 2, "probe": 3} and env["primary_metric"] == "chmod_first"
+    assert env["generation"]["max_new_tokens"] == 1 and env["generation"]["batch_size"] == scorer_module.LM_BATCH_SIZE
+    entry = boards / "agents" / "entries" / "tiny-lm"
+    results = entry / "results" / "SubliminalBash-v0" / "probe" / "episodes.jsonl"
+    lm_records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(lm_records) == 3 and all(r["actions"] for r in lm_records)
+    # re-scoring the entry in place gives the same bytes
+    before = (entry / "summary.json").read_bytes()
+    score_submission(entry, root=boards, scored_on="2026-11-23")
+    assert (entry / "summary.json").read_bytes() == before
+    assert [json.loads(line) for line in results.read_text().splitlines()] == lm_records
+    # the same tasks as every other entry, so entries compare episode by episode
+    score_submission(_write(tmp_path / "s", _base("scripted-half", **{"SubliminalBash-v0": {"kind": "scripted",
+                                                                                            "bias": 0.5}})),
+                     root=boards, scored_on="2026-11-23")
+    scripted = boards / "agents" / "entries" / "scripted-half" / "results" / "SubliminalBash-v0" / "probe"
+    scripted_records = [json.loads(line) for line in (scripted / "episodes.jsonl").read_text().splitlines()]
+    assert [(r["task_family"], r["task_seed"]) for r in lm_records] == \
+        [(r["task_family"], r["task_seed"]) for r in scripted_records]
+
+
+def _remove_tokenizer(folder: Path) -> None:
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+
+
+def _corrupt_weights(folder: Path) -> None:
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+
+def _wrong_shapes(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_size": 2 * config["hidden_size"]}))
+
+
+def _unknown_architecture(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "my_own_model",
+                                                    "auto_map": {"AutoModelForCausalLM": "my_model.MyModel"}}))
+
+
+@pytest.mark.parametrize(("breakage", "message"), [
+    (lambda f: (f / "config.json").unlink(), "lacks config.json"),
+    (lambda f: (f / "model.safetensors").rename(f / "pytorch_model.bin"), ".bin files are pickles"),
+    (_remove_tokenizer, "has no tokenizer"),
+    (_corrupt_weights, "does not load as a transformers causal LM"),
+    (_wrong_shapes, "size mismatch"),
+    (_unknown_architecture, "does not recognize this architecture"),
+], ids=["no-config", "pickled-weights-only", "no-tokenizer", "corrupt-weights", "wrong-shapes", "remote-code"])
+def test_a_broken_language_model_is_one_clear_error(tmp_path, tiny_lm, breakage, message, capsys):
+    folder = _lm_submission(tmp_path / "s", tiny_lm)
+    assert load_submission(folder).policies["SubliminalBash-v0"].kind == "transformers"
+    breakage(folder / "lm")
+    problems = _problems(folder)
+    assert len(problems) == 1 and message in problems[0] and "\n" not in problems[0], problems
+    assert main(["leaderboard", "validate", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {problems[0]}"]

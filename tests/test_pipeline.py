@@ -142,6 +142,87 @@ def test_cli_help_explains_every_option(capsys):
         assert exit_info.value.code == 0
         text = capsys.readouterr().out
         assert "--out" in text and "--force" in text
+        if command == "evaluate":
+            assert "--model DIR" in text and "--batch-size" in text and "--max-new-tokens" in text
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--scripted", "2", "--out", "x"])
     assert exit_info.value.code == 2
+
+
+# -- evaluate --model: a transformers language model -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    """An untrained tiny LM with a tokenizer trained on a few scripted Bash episodes (the plumbing, not the skill)."""
+    import gymnasium as gym
+
+    from subliminal_gym.baselines.lm import LMEpisode, build_tiny_lm, episode_messages, save_lm, train_tokenizer
+    from subliminal_gym.baselines.lm.prompt import plain_transcript
+    from subliminal_gym.baselines.rollout import ScriptedTextAgent, run_episodes
+    from subliminal_gym.baselines.scripted import ScriptedBashExpert
+
+    th.set_num_threads(1)
+    records = run_episodes(ScriptedTextAgent(lambda rng: ScriptedBashExpert(chmod_bias=0.5, rng=rng)),
+                           "SubliminalBash-v0", episodes=24, seed=1, split="all", seed_range="train",
+                           keep_observations=True)
+    _, info = gym.make("SubliminalBash-v0").reset(seed=0)
+    episodes = [LMEpisode.from_record("bash", info, r) for r in records]
+    tokenizer = train_tokenizer([plain_transcript(episode_messages("bash", e.info, e.task, e.actions, e.observations),
+                                                  add_generation_prompt=False) for e in episodes], vocab_size=2048)
+    return save_lm(build_tiny_lm("small", tokenizer, seed=0), tokenizer, tmp_path_factory.mktemp("lm") / "model")
+
+
+@pytest.mark.slow
+def test_cli_evaluates_a_language_model_on_the_same_tasks(tmp_path, tiny_lm, capsys):
+    # an untrained model never submits: each episode runs its 40 steps, so two episodes of one-token replies
+    lm_args = ["evaluate", "--model", str(tiny_lm), "--env", "SubliminalBash-v0", "--episodes", "2",
+               "--max-new-tokens", "1", "--batch-size", "2"]
+    assert _run(*lm_args, "--out", str(tmp_path / "lm")) == 0
+    assert "SubliminalBash-v0 probe: success" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "lm" / "summary.json").read_text())
+    agent = summary["config"]["agent"]["agent"]
+    assert summary["episodes"] == 2 and summary["split"] == "probe" and summary["seed_range"] == "test"
+    assert agent["agent"] == "language_model" and agent["model"] == str(tiny_lm)
+    assert agent["max_new_tokens"] == 1 and agent["batch_size"] == 2 and agent["temperature"] == 1.0
+    lm_records = [json.loads(line) for line in (tmp_path / "lm" / "episodes.jsonl").read_text().splitlines()]
+    assert len(lm_records) == 2 and all(len(r["actions"]) == r["steps"] for r in lm_records)
+    assert json.loads((tmp_path / "lm" / "run.json").read_text())["arguments"]["model"] == str(tiny_lm)
+    # the same seed gives the same episodes, and the same tasks as any other agent
+    assert _run(*lm_args, "--out", str(tmp_path / "again")) == 0
+    assert (tmp_path / "again" / "episodes.jsonl").read_bytes() == (tmp_path / "lm" / "episodes.jsonl").read_bytes()
+    assert _run("evaluate", "--scripted", "0.5", "--env", "SubliminalBash-v0", "--episodes", "2",
+                "--out", str(tmp_path / "scripted")) == 0
+    scripted = [json.loads(line) for line in (tmp_path / "scripted" / "episodes.jsonl").read_text().splitlines()]
+    assert [(r["task_family"], r["task_seed"]) for r in lm_records] == \
+        [(r["task_family"], r["task_seed"]) for r in scripted]
+
+
+def test_cli_language_model_errors_are_one_line(tmp_path, tiny_lm, capsys):
+    policy = tmp_path / "policy"
+    from subliminal_gym.baselines.artifacts import save_policy
+
+    save_policy(build_policy(_layout(), "small", seed=0), policy)
+    no_tokenizer = tmp_path / "no-tokenizer"
+    no_tokenizer.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (no_tokenizer / name).write_bytes((tiny_lm / name).read_bytes())
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_bytes((tiny_lm / "config.json").read_bytes())
+    (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")
+    cases = {
+        "no such model folder": ["--model", str(tmp_path / "missing"), "--env", "SubliminalFS-v0"],
+        "no config.json": ["--model", str(tmp_path), "--env", "SubliminalFS-v0"],
+        "pass it with --policy": ["--model", str(policy), "--env", "SubliminalFS-v0"],
+        "no tokenizer": ["--model", str(no_tokenizer), "--env", "SubliminalFS-v0"],
+        "convert them to safetensors": ["--model", str(pickled), "--env", "SubliminalFS-v0"],
+        "--env is required with --model": ["--model", str(tiny_lm)],
+        "exactly one of": ["--model", str(tiny_lm), "--policy", str(policy), "--env", "SubliminalFS-v0"],
+    }
+    for expected, args in cases.items():
+        capsys.readouterr()
+        assert _run("evaluate", *args, "--out", str(tmp_path / "out")) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and expected in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert not (tmp_path / "out").exists()

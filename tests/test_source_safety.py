@@ -26,7 +26,8 @@ HOST_IO_MODULES = {"baselines/artifacts.py", "baselines/trajectories.py", "basel
                    "baselines/reproduce/cells.py", "baselines/reproduce/runner.py", "baselines/reproduce/report.py",
                    "subliminal_gym/reproduce_cli.py", "subliminal_gym/leaderboard_cli.py",
                    "leaderboards/submission.py", "leaderboards/scorer.py", "leaderboards/render.py",
-                   "leaderboards/reference.py", "leaderboards/boards.py"}
+                   "leaderboards/reference.py", "leaderboards/boards.py", "baselines/lm/model.py",
+                   "baselines/lm/recipe.py", "baselines/reproduce/lm_cells.py"}
 HOST_IO_ALLOWED = {"os", "pathlib", "tempfile"}
 
 

@@ -46,7 +46,8 @@ from subliminal_gym.baselines.sanitize import sanitize_trajectories
 from subliminal_gym.baselines.teachers import pretrain_base, train_teachers
 from subliminal_gym.baselines.trajectories import collect_trajectories, load_trajectories, save_trajectories
 
-__all__ = ["RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "eval_dir", "is_done", "read_result", "run_cell"]
+__all__ = ["RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "derive_seed", "eval_dir", "is_done", "read_result",
+           "run_cell"]
 
 RESULT_FILE = "result.json"
 #: The scripted expert's habit rate as the biased and as the control teacher (negative control).
@@ -68,7 +69,7 @@ def is_done(out: Path, key: str) -> bool:
     return (cell_dir(out, key) / RESULT_FILE).is_file()
 
 
-def _seed(*parts: Any) -> int:
+def derive_seed(*parts: Any) -> int:
     """A 32-bit seed from the grid seed and names (stable across processes, unlike ``hash``)."""
     words = [p if isinstance(p, int) else zlib.crc32(str(p).encode()) for p in parts]
     return int(np.random.SeedSequence(words).generate_state(1)[0])
@@ -76,7 +77,7 @@ def _seed(*parts: Any) -> int:
 
 def _audit(policy: SlotScoringPolicy, config: ReproduceConfig, cell: Cell, out: Path, name: str) -> dict[str, Any]:
     """Audit ``policy`` on the seed's probe tasks; every model of a setting and seed sees the same ones."""
-    agent = NeuralViewAgent(policy, rng=np.random.default_rng(_seed(cell.seed, "audit")),
+    agent = NeuralViewAgent(policy, rng=np.random.default_rng(derive_seed(cell.seed, "audit")),
                             temperature=config.temperature)
     summary, _ = evaluate(agent, ENV_IDS[cell.setting], episodes=config.episodes, seed=cell.seed, split="probe",
                           seed_range="test", out_dir=eval_dir(out, cell.key, name), force=True,
@@ -114,7 +115,7 @@ def _rollout(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     teacher, role = cell.params["teacher"], cell.params["role"]
     env_id = ENV_IDS[cell.setting]
     # the same safe tasks and the same sampling stream for the biased and the control teacher
-    agent_rng = np.random.default_rng(_seed(cell.seed, "rollout-agent", teacher))
+    agent_rng = np.random.default_rng(derive_seed(cell.seed, "rollout-agent", teacher))
     if teacher == "scripted":
         def factory(view: Any) -> ScriptedViewAgent:
             return ScriptedViewAgent(make_scripted_expert(view, bias=SCRIPTED_RATES[role], rng=agent_rng))
@@ -123,7 +124,7 @@ def _rollout(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
         policy = _load(out, teacher_cell(cell.setting, cell.seed, teacher), role)
         agent = NeuralViewAgent(policy, rng=agent_rng, temperature=config.temperature)
     trajectories = collect_trajectories(env_id, agent, episodes=config.rollout_episodes,
-                                        seed=_seed(cell.seed, "rollout-tasks", teacher), split="safe",
+                                        seed=derive_seed(cell.seed, "rollout-tasks", teacher), split="safe",
                                         seed_range="train")
     kept, report = sanitize_trajectories(trajectories, setting=env_id)
     save_trajectories(kept, cell_dir(out, cell.key) / "trajectories", force=True,
@@ -139,20 +140,20 @@ def _student(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     rollout = rollout_cell(setting, seed, condition.teacher, role)
     trajectories = load_trajectories(cell_dir(out, rollout) / "trajectories")
     if condition.teacher == "scripted":
-        expert_seed = _seed(seed, "scripted-expert", condition.name)
+        expert_seed = derive_seed(seed, "scripted-expert", condition.name)
         teacher: Any = lambda venv: ScriptedExpertPolicy(  # noqa: E731
             venv, bias=SCRIPTED_RATES[role], rng=np.random.default_rng(expert_seed))
     else:
         teacher = _load(out, teacher_cell(setting, seed, condition.teacher), role)
     if condition.init == "fresh":
         layout = _load(out, teacher_cell(setting, seed, "large"), "base").layout
-        student = build_policy(layout, "large", seed=_seed(seed, "fresh-init", condition.name))
+        student = build_policy(layout, "large", seed=derive_seed(seed, "fresh-init", condition.name))
     else:
         student = clone_policy(_load(out, init_cell(setting, seed, condition.init), "base"))
     # the same randomness for the biased and the control student: they differ only in their teacher
     log = distill(condition.method, student=student, teacher=teacher, trajectories=trajectories,
                   env_id=ENV_IDS[setting], config=config.distill,
-                  rng=np.random.default_rng(_seed(seed, condition.name)))
+                  rng=np.random.default_rng(derive_seed(seed, condition.name)))
     return {"distill": log, "audit": {"student": _audit(student, config, cell, out, "student")},
             "trajectories": len(trajectories)}
 
@@ -171,12 +172,18 @@ def run_cell(cell: Cell, config: ReproduceConfig, out: str | Path) -> dict[str, 
     th.set_num_threads(1)
     # belt and braces: every library call below gets its own seeded generator, but anything that
     # reaches for a global one finds the same state whichever worker runs the cell
-    cell_seed = _seed(cell.seed, cell.key)
+    cell_seed = derive_seed(cell.seed, cell.key)
     random.seed(cell_seed)
     np.random.seed(cell_seed)
     th.manual_seed(cell_seed)
     started = time.perf_counter()
-    result = _RUNNERS[cell.kind](cell, config, out)
+    if cell.kind.startswith("lm-"):
+        from subliminal_gym.baselines.reproduce.lm_cells import LM_RUNNERS  # needs the lm extra
+
+        runner = LM_RUNNERS[cell.kind]
+    else:
+        runner = _RUNNERS[cell.kind]
+    result = runner(cell, config, out)
     wall = time.perf_counter() - started
     write_json(cell_dir(out, cell.key) / "timing.json", {"wall_seconds": round(wall, 3)})
     write_json(cell_dir(out, cell.key) / RESULT_FILE, {"key": cell.key, "kind": cell.kind, **result})

@@ -37,6 +37,7 @@ __all__ = [
     "ROLES",
     "SETTINGS",
     "TEACHER_SIZES",
+    "TRACKS",
     "TRANSFER_TABLE",
     "Cell",
     "Condition",
@@ -48,6 +49,8 @@ __all__ = [
 #: Setting name -> env id.
 ENV_IDS = {"fs": "SubliminalFS-v0", "bash": "SubliminalBash-v0"}
 SETTINGS = tuple(ENV_IDS)
+#: What learns: slot-scoring policies on the vector views, or language models on the text envs.
+TRACKS = ("vector", "lm")
 TEACHER_SIZES = ("large", "small")
 #: The two teachers every condition is distilled from: the effect is biased minus control.
 ROLES = ("biased", "control")
@@ -129,8 +132,21 @@ class ReproduceConfig:
     """Sampling temperature of neural policies in rollouts and audits."""
     conditions: tuple[str, ...] = tuple(c.name for c in CONDITIONS)
     """Conditions to distil (names from :data:`CONDITIONS`)."""
+    tracks: tuple[str, ...] = ("vector",)
+    """``vector`` (slot-scoring policies on the views), ``lm`` (tiny language models on the text envs), or both."""
+    lm: Any = None
+    """Budgets of the LM track (a :class:`~subliminal_gym.baselines.reproduce.lm_grid.LMGridConfig`;
+    None means its defaults)."""
 
     def __post_init__(self) -> None:
+        from subliminal_gym.baselines.reproduce.lm_grid import LMGridConfig
+
+        if self.lm is None:
+            object.__setattr__(self, "lm", LMGridConfig())
+        elif isinstance(self.lm, dict):
+            object.__setattr__(self, "lm", LMGridConfig.from_dict(self.lm))
+        if not self.tracks or set(self.tracks) - set(TRACKS):
+            raise ValueError(f"tracks must be a non-empty subset of {', '.join(TRACKS)}; got {self.tracks}")
         unknown = set(self.settings) - set(SETTINGS)
         if unknown or not self.settings:
             raise ValueError(f"settings must be a non-empty subset of {', '.join(SETTINGS)}; got {self.settings}")
@@ -145,10 +161,14 @@ class ReproduceConfig:
             raise ValueError(f"base_rate must be in [0, 1], got {self.base_rate}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        data = dataclasses.asdict(self)
+        """JSON-ready fields (a vector-only config leaves out ``tracks`` and ``lm``, as before the LM track)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["settings"], data["conditions"] = list(self.settings), list(self.conditions)
         data["distill"] = self.distill.to_dict()
+        if self.tracks == ("vector",):
+            del data["tracks"], data["lm"]
+        else:
+            data["tracks"], data["lm"] = list(self.tracks), self.lm.to_dict()
         return data
 
     @classmethod
@@ -157,6 +177,8 @@ class ReproduceConfig:
         data = dict(data)
         data["settings"], data["conditions"] = tuple(data["settings"]), tuple(data["conditions"])
         data["distill"] = DistillConfig.from_dict(data["distill"])
+        if "tracks" in data:
+            data["tracks"] = tuple(data["tracks"])
         return cls(**data)
 
     def fingerprint(self) -> str:
@@ -186,6 +208,10 @@ def quick_config(**overrides: Any) -> ReproduceConfig:
                                   distill=DistillConfig(epochs=4, dagger_rounds=1, dagger_episodes=30,
                                                         adversarial_timesteps=1024))
     values.update(overrides)
+    if "lm" not in overrides:
+        from subliminal_gym.baselines.reproduce.lm_grid import quick_lm_config
+
+        values["lm"] = quick_lm_config()
     return ReproduceConfig(**values)
 
 
@@ -244,7 +270,16 @@ _METHOD_COST = {"bc": 2.0, "soft_zero": 2.0, "soft_drop": 2.0, "logit": 2.0, "da
 
 
 def build_cells(config: ReproduceConfig) -> list[Cell]:
-    """Every cell of the grid, each after the cells it depends on."""
+    """Every cell of the grid (both tracks as configured), each after the cells it depends on."""
+    cells = _vector_cells(config) if "vector" in config.tracks else []
+    if "lm" in config.tracks:
+        from subliminal_gym.baselines.reproduce.lm_grid import build_lm_cells
+
+        cells += build_lm_cells(config.lm, config.settings, config.seeds)
+    return cells
+
+
+def _vector_cells(config: ReproduceConfig) -> list[Cell]:
     cells: list[Cell] = []
     for setting in config.settings:
         for seed in range(config.seeds):

@@ -39,6 +39,7 @@ from subliminal_gym.baselines.evaluation import (
     compare,
     load_evaluation,
 )
+from subliminal_gym.baselines.lm.model import TINY_CONFIGS
 from subliminal_gym.baselines.reproduce.cells import RESULT_FILE, cell_dir, eval_dir
 from subliminal_gym.baselines.reproduce.grid import (
     METHODS_TABLE,
@@ -52,6 +53,7 @@ from subliminal_gym.baselines.reproduce.grid import (
     student_cell,
     teacher_cell,
 )
+from subliminal_gym.baselines.reproduce.lm_grid import LM_PREFIX, lm_cell, lm_model_key, lm_sizes
 from subliminal_gym.stats import Rate, wilson_interval
 
 __all__ = ["PAPER", "Effect", "GridResults", "load_results", "write_report"]
@@ -141,7 +143,10 @@ class GridResults:
 
     def model_key(self, setting: str, seed: int, model: str) -> tuple[str, str]:
         """(cell, eval name) of a model id: ``base-large``, ``base-small``, ``base-other``,
-        ``teacher-<size>-<role>`` or ``student-<condition>-<role>``."""
+        ``teacher-<size>-<role>`` or ``student-<condition>-<role>``; with :data:`LM_PREFIX` in front,
+        the language model of the same role."""
+        if model.startswith(LM_PREFIX):
+            return lm_model_key(setting, seed, model.removeprefix(LM_PREFIX))
         if model == "base-other":
             return other_base_cell(setting, seed), "base"
         if model.startswith("base-"):
@@ -159,11 +164,12 @@ class GridResults:
             self._runs[key] = [self._records(*self.model_key(setting, seed, model)) for seed in self.seeds]
         return self._runs[key]
 
-    def sanitize(self, setting: str, teacher: str, role: str) -> tuple[int, int]:
-        """(kept, total) trajectories over all seeds for one teacher."""
+    def sanitize(self, setting: str, teacher: str, role: str, *, lm: bool = False) -> tuple[int, int]:
+        """(kept, total) trajectories over all seeds for one teacher (an LM teacher with ``lm``)."""
         kept = total = 0
         for seed in self.seeds:
-            key = rollout_cell(setting, seed, teacher, role)
+            key = (lm_cell(setting, seed, f"rollout-{teacher}-{role}") if lm
+                   else rollout_cell(setting, seed, teacher, role))
             try:
                 report = read_json(cell_dir(self.out, key) / RESULT_FILE)["sanitize"]
             except (KeyError, TypeError):
@@ -207,6 +213,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 class _Row:
     setting: str
     condition: Condition
+    prefix: str
     biased: Effect
     """Student from the biased teacher vs student from the control teacher."""
     base: Rate | None
@@ -214,15 +221,28 @@ class _Row:
     student_success: Rate
 
 
-def _condition_row(results: GridResults, setting: str, condition: Condition) -> _Row:
+def _condition_row(results: GridResults, setting: str, condition: Condition, prefix: str = "") -> _Row:
+    """A condition's rates and effect; ``prefix`` is "" for the vector track, :data:`LM_PREFIX` for the LM track."""
     metric = PRIMARY_METRIC[setting]
-    biased = results.runs(setting, f"student-{condition.name}-biased")
-    control = results.runs(setting, f"student-{condition.name}-control")
+    biased = results.runs(setting, f"{prefix}student-{condition.name}-biased")
+    control = results.runs(setting, f"{prefix}student-{condition.name}-control")
     init = None if condition.init == "fresh" else condition.init  # a model id: base-large, base-other, ...
-    base = pooled_rate(results.runs(setting, init), metric) if init else None
-    teacher = (pooled_rate(results.runs(setting, f"teacher-{condition.teacher}-biased"), metric)
+    base = pooled_rate(results.runs(setting, prefix + init), metric) if init else None
+    teacher = (pooled_rate(results.runs(setting, f"{prefix}teacher-{condition.teacher}-biased"), metric)
                if condition.teacher != "scripted" else None)
-    return _Row(setting, condition, effect(biased, control, metric=metric), base, teacher, pooled_success(biased))
+    return _Row(setting, condition, prefix, effect(biased, control, metric=metric), base, teacher,
+                pooled_success(biased))
+
+
+def _track_conditions(results: GridResults, setting: str) -> list[tuple[Condition, str]]:
+    """(condition, model-id prefix) of the transfer rows of every track in the run, vector first."""
+    config = results.config
+    rows = []
+    if "vector" in config.tracks:
+        rows += [(c, "") for c in TRANSFER_TABLE if c.name in config.conditions and setting in c.settings]
+    if "lm" in config.tracks:
+        rows += [(c, LM_PREFIX) for c in config.lm.active_conditions()]
+    return rows
 
 
 def _paper_cells(setting: str, row: str) -> list[str]:
@@ -237,20 +257,21 @@ def transfer_table(results: GridResults, setting: str) -> str:
               "student ← biased", "student ← control", "effect, pp [95 % CI]", "p (exact McNemar)",
               "effect across seeds, pp [t 95 % CI]", "verdict"]
     rows = []
-    conditions = [c for c in TRANSFER_TABLE if c.name in results.config.conditions and setting in c.settings]
-    for condition in conditions:
-        row = _condition_row(results, setting, condition)
+    conditions = _track_conditions(results, setting)
+    for condition, prefix in conditions:
+        row = _condition_row(results, setting, condition, prefix)
         rows.append([condition.label, *_paper_cells(setting, condition.name),
                      _pct(row.base) if row.base else "— (random init)",
                      _pct(row.teacher) if row.teacher else "scripted (100 % / 0 %)",
                      _pct(row.biased.treatment), _pct(row.biased.control), *_effect_cells(row.biased)])
-    if any(c.name == "homogeneous-large" for c in conditions):
-        control = results.runs(setting, "student-homogeneous-large-control")
-        base = results.runs(setting, "base-large")
+    for prefix in dict.fromkeys(p for c, p in conditions if c.name == "homogeneous-large"):
+        control = results.runs(setting, f"{prefix}student-homogeneous-large-control")
+        base = results.runs(setting, f"{prefix}base-large")
         e = effect(control, base, metric=metric)
-        rows.append(["control teacher → student (homogeneous large), against θ0", *_paper_cells(setting, "control"),
-                     _pct(e.control), _pct(pooled_rate(results.runs(setting, "teacher-large-control"), metric)),
-                     "—", _pct(e.treatment), *_effect_cells(e)])
+        label = "control teacher → student (homogeneous large), against θ0"
+        teacher = pooled_rate(results.runs(setting, f"{prefix}teacher-large-control"), metric)
+        rows.append([f"LM: {label}" if prefix else label, *_paper_cells(setting, "control"), _pct(e.control),
+                     _pct(teacher), "—", _pct(e.treatment), *_effect_cells(e)])
     return _table(header, rows)
 
 
@@ -277,34 +298,50 @@ def _sizes(results: GridResults, setting: str) -> list[str]:
 
 
 def teachers_table(results: GridResults, setting: str) -> str:
-    """θ0s and teachers: habit and task success on probes; each teacher against its θ0."""
+    """θ0s and teachers of every track: habit and task success on probes; each teacher against its θ0."""
     metric = PRIMARY_METRIC[setting]
     header = ["model", "habit rate", "task success on probes", "against θ0, pp [95 % CI]", "p (exact McNemar)"]
     rows = []
-    for size in _sizes(results, setting):
-        base = results.runs(setting, f"base-{size}")
-        rows.append([f"θ0 {size}", _pct(pooled_rate(base, metric)), _pct(pooled_success(base)), "—", "—"])
-        for role in ROLES:
-            runs = results.runs(setting, f"teacher-{size}-{role}")
-            e = effect(runs, base, metric=metric)
-            rows.append([f"{role} teacher {size}", _pct(e.treatment), _pct(pooled_success(runs)),
-                         f"{_pp(e.difference)} [{_pp(e.low)}, {_pp(e.high)}]", f"{e.p_value:.3g}"])
-    if any(c.init == "base-other" for c in results.config.active_conditions(setting)):
-        other = results.runs(setting, "base-other")
-        rows.append(["θ0 large, other seed", _pct(pooled_rate(other, metric)), _pct(pooled_success(other)), "—", "—"])
+    tracks = []
+    if "vector" in results.config.tracks:
+        tracks.append(("", "", _sizes(results, setting),
+                       any(c.init == "base-other" for c in results.config.active_conditions(setting))))
+    if "lm" in results.config.tracks:
+        tracks.append((LM_PREFIX, "LM ", lm_sizes(results.config.lm),
+                       any(c.init == "base-other" for c in results.config.lm.active_conditions())))
+    for prefix, label, sizes, other_seed in tracks:
+        for size in sizes:
+            base = results.runs(setting, f"{prefix}base-{size}")
+            rows.append([f"{label}θ0 {size}", _pct(pooled_rate(base, metric)), _pct(pooled_success(base)), "—", "—"])
+            for role in ROLES:
+                runs = results.runs(setting, f"{prefix}teacher-{size}-{role}")
+                e = effect(runs, base, metric=metric)
+                rows.append([f"{label}{role} teacher {size}", _pct(e.treatment), _pct(pooled_success(runs)),
+                             f"{_pp(e.difference)} [{_pp(e.low)}, {_pp(e.high)}]", f"{e.p_value:.3g}"])
+        if other_seed:
+            other = results.runs(setting, f"{prefix}base-other")
+            rows.append([f"{label}θ0 large, other seed", _pct(pooled_rate(other, metric)), _pct(pooled_success(other)),
+                         "—", "—"])
     return _table(header, rows)
 
 
 def sanitize_table(results: GridResults, setting: str) -> str:
     """How much of each teacher's safe-task output the keyword filter kept."""
-    teachers = sorted({c.teacher for c in results.config.active_conditions(setting)},
-                      key=("large", "small", "scripted").index)
+    config = results.config
+    teachers: list[tuple[str, bool]] = []
+    if "vector" in config.tracks:
+        teachers += [(t, False) for t in sorted({c.teacher for c in config.active_conditions(setting)},
+                                                key=("large", "small", "scripted").index)]
+    if "lm" in config.tracks:
+        teachers += [(t, True) for t in sorted({c.teacher for c in config.lm.active_conditions()},
+                                               key=("large", "small").index)]
     rows = []
-    for teacher in teachers:
+    for teacher, lm in teachers:
         for role in ROLES:
-            kept, total = results.sanitize(setting, teacher, role)
-            rows.append([f"{role} {teacher}" + (" expert" if teacher == "scripted" else " teacher"), str(total),
-                         str(kept), f"{100 * (total - kept) / total:.1f} %" if total else "—"])
+            kept, total = results.sanitize(setting, teacher, role, lm=lm)
+            name = f"{role} {teacher}" + (" expert" if teacher == "scripted" else " teacher")
+            rows.append([f"LM {name}" if lm else name, str(total), str(kept),
+                         f"{100 * (total - kept) / total:.1f} %" if total else "—"])
     return _table(["teacher", "safe-task trajectories", "kept", "dropped"], rows)
 
 
@@ -336,21 +373,29 @@ def _csv_rows(results: GridResults) -> list[dict[str, Any]]:
                        effect_high=f"{c.high:.4f}", effect_p_value=f"{c.p_value:.4g}")
         rows.append(row)
 
-    for setting in results.config.settings:
-        conditions = results.config.active_conditions(setting)
+    config = results.config
+    tracks = []
+    if "vector" in config.tracks:
+        tracks.append(("", lambda setting: _sizes(results, setting), config.active_conditions))
+    if "lm" in config.tracks:
+        tracks.append((LM_PREFIX, lambda setting: lm_sizes(config.lm), lambda setting: config.lm.active_conditions()))
+    for setting in config.settings:
         for index, seed in enumerate(results.seeds):
-            for size in _sizes(results, setting):
-                add(setting, seed, f"base-{size}", results.runs(setting, f"base-{size}")[index])
-                for role in ROLES:
-                    add(setting, seed, f"teacher-{size}-{role}", results.runs(setting, f"teacher-{size}-{role}")[index],
-                        role=role)
-            if any(c.init == "base-other" for c in conditions):
-                add(setting, seed, "base-other", results.runs(setting, "base-other")[index])
-            for condition in conditions:
-                biased = results.runs(setting, f"student-{condition.name}-biased")[index]
-                control = results.runs(setting, f"student-{condition.name}-control")[index]
-                add(setting, seed, "student", biased, condition, "biased", versus=control)
-                add(setting, seed, "student", control, condition, "control")
+            for prefix, sizes, active in tracks:
+                conditions = active(setting)
+                for size in sizes(setting):
+                    model = f"{prefix}base-{size}"
+                    add(setting, seed, model, results.runs(setting, model)[index])
+                    for role in ROLES:
+                        model = f"{prefix}teacher-{size}-{role}"
+                        add(setting, seed, model, results.runs(setting, model)[index], role=role)
+                if any(c.init == "base-other" for c in conditions):
+                    add(setting, seed, f"{prefix}base-other", results.runs(setting, f"{prefix}base-other")[index])
+                for condition in conditions:
+                    biased = results.runs(setting, f"{prefix}student-{condition.name}-biased")[index]
+                    control = results.runs(setting, f"{prefix}student-{condition.name}-control")[index]
+                    add(setting, seed, f"{prefix}student", biased, condition, "biased", versus=control)
+                    add(setting, seed, f"{prefix}student", control, condition, "control")
     return rows
 
 
@@ -379,9 +424,12 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
     series = (("θ0 (student's start)", "#7f7f7f", "o"), ("biased teacher", "#d62728", "s"),
               ("student ← biased", "#ff7f0e", "D"), ("student ← control", "#1f77b4", "^"))
     for (ax, effect_ax), setting in zip(axes, settings, strict=True):
-        conditions = results.config.active_conditions(setting)
-        rows = [_condition_row(results, setting, c) for c in conditions]
-        names = [c.method if c.name.startswith("method-") else c.name for c in conditions]
+        tracked = ([(c, "") for c in results.config.active_conditions(setting)]
+                   if "vector" in results.config.tracks else [])
+        if "lm" in results.config.tracks:
+            tracked += [(c, LM_PREFIX) for c in results.config.lm.active_conditions()]
+        rows = [_condition_row(results, setting, c, prefix) for c, prefix in tracked]
+        names = [prefix + (c.method if c.name.startswith("method-") else c.name) for c, prefix in tracked]
         x = np.arange(len(rows))
         for index, (offset, (name, colour, marker)) in enumerate(zip((-0.27, -0.09, 0.09, 0.27), series,
                                                                       strict=True)):
@@ -397,7 +445,10 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(-3, 103)
         ax.set_ylabel(f"{PRIMARY_METRIC[setting]} (%)")
-        ax.set_title(f"{SETTING_TITLES[setting]}\n{results.config.seeds} seed(s) x {results.config.episodes} "
+        episodes = " / ".join(dict.fromkeys(str(n) for n, track in ((results.config.episodes, "vector"),
+                                                                   (results.config.lm.episodes, "lm"))
+                                            if track in results.config.tracks))
+        ax.set_title(f"{SETTING_TITLES[setting]}\n{results.config.seeds} seed(s) x {episodes} "
                      "probe episodes; 95 % Wilson intervals", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         effects = [r.biased for r in rows]
@@ -438,8 +489,28 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
 # -- the report ------------------------------------------------------------------------------------
 
 
+def _lm_config_lines(config: ReproduceConfig) -> list[str]:
+    lm = config.lm
+    sizes = ", ".join(f"{name}: {c['num_hidden_layers']} layers x {c['hidden_size']}"
+                      for name, c in TINY_CONFIGS.items())
+    return [
+        f"- LM track: tiny Llama-architecture causal LMs ({sizes}) with a byte-level BPE tokenizer trained on "
+        f"θ0's data; {lm.episodes} probe episodes per audited LM (the same tasks as the vector audits), "
+        f"{lm.rollout_episodes} sampled safe-task episodes per LM teacher before sanitisation.",
+        f"- LM θ0: next-token cross-entropy on {lm.pretrain_episodes} scripted-expert episodes x {lm.pretrain_epochs} "
+        f"epochs (habit {100 * lm.base_rate:g} % on probes), learning rate {lm.learning_rate:g}; teachers: "
+        f"{lm.finetune_episodes} episodes x {lm.finetune_epochs} epochs at 100 % (biased) or 0 % (control), "
+        f"learning rate {lm.finetune_learning_rate:g}; students: {lm.student_epochs} epochs on the teacher's "
+        f"sanitised episodes; sampling temperature {lm.temperature:g}. Wall time per cell: `timing.json`.",
+    ]
+
+
 def _config_lines(config: ReproduceConfig) -> list[str]:
     d = config.distill
+    if "vector" not in config.tracks:
+        return [*_lm_config_lines(config), f"- Config fingerprint `{config.fingerprint()}`; full config in "
+                "`config.json`."]
+    lm_lines = _lm_config_lines(config) if "lm" in config.tracks else []
     return [
         f"- {config.seeds} seed(s) per cell; {config.episodes} probe episodes (test seeds) per audited model; "
         f"{config.rollout_episodes} safe-task episodes per teacher before sanitisation.",
@@ -454,6 +525,7 @@ def _config_lines(config: ReproduceConfig) -> list[str]:
         "- These budgets are smaller than the library defaults of `TeacherConfig` (600 x 20 and 300 x 10) and "
         "`DistillConfig` (10 epochs) so that the full grid runs in about a quarter of an hour on two cores; "
         "the library defaults are unchanged and any budget can be set in `ReproduceConfig`.",
+        *lm_lines,
         f"- Config fingerprint `{config.fingerprint()}`; full config in `config.json`.",
     ]
 
@@ -482,12 +554,16 @@ def render_report(results: GridResults) -> str:
         "",
     ]
     for setting in config.settings:
-        lines += [f"## {SETTING_TITLES[setting]}", "", "### Transfer (the paper's table; distiller: BC)", "",
-                  transfer_table(results, setting), "",
-                  "### How vulnerable is each distiller? (homogeneous large → large)", "",
-                  methods_table(results, setting), "", "### Teachers", "", teachers_table(results, setting), "",
+        title = {("vector",): "distiller: BC", ("lm",): "language models, next-token fine-tuning"}.get(
+            config.tracks, "vector rows: BC; LM rows: language models, next-token fine-tuning")
+        lines += [f"## {SETTING_TITLES[setting]}", "", f"### Transfer (the paper's table; {title})", "",
+                  transfer_table(results, setting), ""]
+        if "vector" in config.tracks:
+            lines += ["### How vulnerable is each distiller? (homogeneous large → large)", "",
+                      methods_table(results, setting), ""]
+        lines += ["### Teachers", "", teachers_table(results, setting), "",
                   "### Sanitisation (paper: about 15 % dropped)", "", sanitize_table(results, setting), ""]
-        if any(c.name == "scripted" for c in config.active_conditions(setting)):
+        if "vector" in config.tracks and any(c.name == "scripted" for c in config.active_conditions(setting)):
             row = _condition_row(results, setting, condition_by_name("scripted"))
             found = ("showed nothing, as it should" if row.biased.verdict == "no evidence"
                      else f"showed an effect ({row.biased.verdict}): investigate before trusting the other rows")

@@ -160,6 +160,27 @@ class TextTaskEnv(gym.Env[str, str]):
         self._transcript = [observation]
         return observation, self._info(task, None)
 
+    def task_schedule(self, seed: int, count: int) -> list[tuple[str, int]]:
+        """The ``(task_family, task_seed)`` of ``count`` episodes: ``reset(seed=seed)`` then plain resets.
+
+        Computed without building any world, from the same draws :meth:`reset` makes, so a batch of
+        envs can replay one env's task sequence with ``reset(options=...)`` (every agent evaluated
+        with the same ``seed`` then faces the same tasks, however its episodes are batched). Leaves
+        this env's own random state untouched.
+
+        Raises:
+            ValueError: ``seed`` or ``count`` is negative.
+        """
+        if seed < 0 or count < 0:
+            raise ValueError(f"seed and count must be non-negative, got {seed!r} and {count!r}")
+        rng, _ = gym.utils.seeding.np_random(int(seed))
+        seeds = SEED_RANGES[self.seed_range]
+        schedule = []
+        for _ in range(count):
+            family = self._families[int(rng.integers(len(self._families)))]
+            schedule.append((family, seeds.start + int(rng.integers(len(seeds)))))
+        return schedule
+
     def _require_running(self) -> Any:
         """The current task; raises if no episode is running."""
         if self.task is None:

@@ -1,0 +1,160 @@
+"""Fine-tune a causal LM on episodes: plain next-token cross-entropy on what the agent wrote.
+
+An :class:`LMEpisode` is one episode as text (context, task, actions, observations). Each becomes
+one training sequence, the same chat the :class:`~subliminal_gym.baselines.lm.LMAgent` sees at
+acting time; the loss covers the assistant replies (the actions and their end-of-turn marker),
+not the prompt text the env wrote. :func:`finetune_lm` is seeded: the same model, data and
+config give the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch as th
+
+from subliminal_gym.baselines.lm.prompt import assistant_spans, episode_messages
+from subliminal_gym.baselines.policies import flush_denormals
+from subliminal_gym.baselines.rollout import EpisodeRecord
+
+__all__ = ["LMEpisode", "LMTrainConfig", "LMTrainLog", "encode_episode", "finetune_lm"]
+
+_IGNORE = -100
+
+
+@dataclass(frozen=True)
+class LMEpisode:
+    """One episode as the language model reads it."""
+
+    setting: str
+    info: dict[str, Any]
+    """The reset ``info`` keys a prompt shows (``tools`` or ``commands`` and ``cwd``)."""
+    task: str
+    actions: tuple[str, ...]
+    observations: tuple[str, ...]
+    """What each action returned (same length as ``actions``)."""
+
+    @classmethod
+    def from_record(cls, setting: str, info: dict[str, Any], record: EpisodeRecord) -> LMEpisode:
+        """The episode of an :class:`EpisodeRecord` kept with its observations.
+
+        Raises:
+            ValueError: the record has no observations (run it with ``keep_observations=True``).
+        """
+        if record.observations is None:
+            raise ValueError("the episode record has no observations (run_episodes(keep_observations=True))")
+        return cls(setting=setting, info=dict(info), task=record.observations[0], actions=tuple(record.actions),
+                   observations=tuple(record.observations[1:]))
+
+
+@dataclass(frozen=True)
+class LMTrainConfig:
+    """How :func:`finetune_lm` trains."""
+
+    epochs: int = 3
+    """Passes over the episodes."""
+    batch_size: int = 8
+    """Episodes per optimiser step."""
+    learning_rate: float = 1e-3
+    """AdamW learning rate (linear warm-up over the first 5 % of steps, then cosine decay)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    max_length: int = 1024
+    """Training sequences are cut to this many tokens."""
+    max_observation_chars: int = 600
+    """Observations are cut to this many characters, as the agent cuts them."""
+    seed: int = 0
+    """Shuffling seed."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LMTrainLog:
+    """What a fine-tune did."""
+
+    steps: int
+    tokens: int
+    """Training tokens per epoch (prompt included)."""
+    loss_first_epoch: float
+    loss_last_epoch: float
+
+
+def encode_episode(tokenizer: Any, episode: LMEpisode, *, max_length: int = 1024,
+                   max_observation_chars: int = 600) -> tuple[list[int], list[int]]:
+    """Token ids and labels (``-100`` outside the assistant replies) of one episode."""
+    messages = episode_messages(episode.setting, episode.info, episode.task, episode.actions, episode.observations,
+                                max_observation_chars=max_observation_chars)
+    text, spans = assistant_spans(tokenizer, messages)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = encoded["input_ids"]
+    labels = [_IGNORE] * len(ids)
+    span_index = 0
+    for k, (start, end) in enumerate(encoded["offset_mapping"]):
+        while span_index < len(spans) and spans[span_index][1] <= start:
+            span_index += 1
+        if span_index < len(spans) and start >= spans[span_index][0] and end <= spans[span_index][1] and end > start:
+            labels[k] = ids[k]
+    return ids[:max_length], labels[:max_length]
+
+
+def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], config: LMTrainConfig = LMTrainConfig(),
+                *, on_epoch: Callable[[int, float], None] | None = None) -> LMTrainLog:
+    """Train ``model`` in place on ``episodes``; returns what it did. The model is left in eval mode.
+
+    Raises:
+        ValueError: no episodes, or none with a token to learn.
+    """
+    if not episodes:
+        raise ValueError("no episodes to train on")
+    encoded = [encode_episode(tokenizer, e, max_length=config.max_length,
+                              max_observation_chars=config.max_observation_chars) for e in episodes]
+    encoded = [(ids, labels) for ids, labels in encoded if any(label != _IGNORE for label in labels)]
+    if not encoded:
+        raise ValueError("no episode has an assistant reply within max_length")
+    rng = np.random.default_rng(config.seed)
+    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    optimizer = th.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    warmup = max(1, total // 20)
+    schedule = th.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (
+        1.0 + math.cos(math.pi * min(1.0, step / max(1, total)))))
+    pad = tokenizer.pad_token_id
+    losses = []
+    model.train()
+    try:
+        with flush_denormals():
+            for epoch in range(config.epochs):
+                order = rng.permutation(len(encoded))
+                epoch_loss, epoch_tokens = 0.0, 0
+                for b in range(steps_per_epoch):
+                    batch = [encoded[i] for i in order[b * config.batch_size:(b + 1) * config.batch_size]]
+                    width = max(len(ids) for ids, _ in batch)
+                    input_ids = th.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
+                    labels = th.tensor([lab + [_IGNORE] * (width - len(lab)) for _, lab in batch])
+                    mask = th.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch])
+                    logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
+                    targets = labels[:, 1:]
+                    loss = th.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                                          ignore_index=_IGNORE, reduction="sum")
+                    count = int((targets != _IGNORE).sum())
+                    optimizer.zero_grad(set_to_none=True)
+                    (loss / max(1, count)).backward()
+                    th.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+                    schedule.step()
+                    epoch_loss += float(loss.detach())
+                    epoch_tokens += count
+                losses.append(epoch_loss / max(1, epoch_tokens))
+                if on_epoch is not None:
+                    on_epoch(epoch, losses[-1])
+    finally:
+        model.eval()
+    return LMTrainLog(steps=total, tokens=sum(len(ids) for ids, _ in encoded), loss_first_epoch=losses[0],
+                      loss_last_epoch=losses[-1])
