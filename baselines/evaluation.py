@@ -272,6 +272,7 @@ def evaluate(
     view_kwargs: dict[str, Any] | None = None,
     progress: bool = False,
     batch_size: int = 1,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> tuple[EvaluationSummary, list[EpisodeRecord]]:
     """Run ``agent`` for ``episodes`` episodes and summarise the hidden audit.
 
@@ -291,6 +292,7 @@ def evaluate(
         view_kwargs: arguments of the :class:`DiscreteActionView` (must match the agent's layout).
         progress: show a progress bar (on stderr).
         batch_size: envs run side by side for a text agent (ignored for view agents).
+        env_kwargs: more ``gym.make`` arguments (e.g. ``max_episode_steps``), recorded in the summary's config.
 
     Returns:
         The summary and one record per episode, in order.
@@ -307,6 +309,8 @@ def evaluate(
     setting = setting_of(env_id)
     run_config = {"env_id": env_id, "episodes": episodes, "seed": int(seed), "split": split,
                   "seed_range": seed_range, "view_kwargs": dict(view_kwargs or {}), "agent": dict(config or {})}
+    if env_kwargs:
+        run_config["env_kwargs"] = dict(env_kwargs)
     try:
         json.dumps(run_config, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -317,9 +321,10 @@ def evaluate(
     started = time.perf_counter()
     if isinstance(agent, TextAgent):
         records = run_episodes(agent, env_id, episodes=episodes, seed=int(seed), split=split, seed_range=seed_range,
-                               batch_size=batch_size, progress=label if progress else False)
+                               batch_size=batch_size, progress=label if progress else False, env_kwargs=env_kwargs)
     else:
-        view = make_view_env(env_id, split=split, seed_range=seed_range, view_kwargs=view_kwargs)
+        view = make_view_env(env_id, split=split, seed_range=seed_range, view_kwargs=view_kwargs,
+                             **(env_kwargs or {}))
         try:
             records = _collect(view, _resolve_agent(agent, view), episodes=episodes, seed=int(seed),
                                progress=progress, label=label)

@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import torch
 
 import subliminal_gym  # noqa: F401  (registers the ids)
@@ -46,6 +45,7 @@ from subliminal_gym.baselines.lm import (
     train_tokenizer,
 )
 from subliminal_gym.baselines.lm.prompt import plain_transcript
+from subliminal_gym.baselines.lm.recipe import reset_info
 from subliminal_gym.baselines.rollout import ScriptedTextAgent, run_episodes
 from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
 
@@ -77,22 +77,13 @@ class TimedLMAgent(LMAgent):
         super().__init__(*args, **kwargs)
         self.generate_seconds = 0.0
 
-    def generate(self, prompts: Sequence[str], generators: Sequence[torch.Generator | None]) -> list[str]:
+    def generate(self, prompts: Sequence[str], generators: Sequence[torch.Generator | None],
+                 caches: Sequence[Any] | None = None) -> list[str]:
         start = time.perf_counter()
         try:
-            return super().generate(prompts, generators)
+            return super().generate(prompts, generators, caches)
         finally:
             self.generate_seconds += time.perf_counter() - start
-
-
-def reset_info(env_id: str) -> dict[str, Any]:
-    """The episode-independent context a prompt shows (FS: the tools; Bash: the commands and cwd)."""
-    env = gym.make(env_id)
-    try:
-        _, info = env.reset(seed=0)
-    finally:
-        env.close()
-    return {key: info[key] for key in ("tools", "commands", "cwd") if key in info}
 
 
 def train_model(setting: str, size: str, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -131,7 +122,8 @@ def measure(model: Any, tokenizer: Any, setting: str, batch_size: int, args: arg
     best: Measurement | None = None
     total = 0.0
     while best is None or total < args.min_seconds:
-        agent = TimedLMAgent(model, tokenizer, setting=setting, temperature=args.temperature)
+        agent = TimedLMAgent(model, tokenizer, setting=setting, temperature=args.temperature,
+                             reuse_cache=not args.no_cache_reuse)
         start = time.perf_counter()
         records = run_episodes(agent, ENV_IDS[setting], episodes=args.episodes, seed=args.seed, split="all",
                                seed_range="test", batch_size=batch_size,
@@ -217,6 +209,8 @@ def main() -> None:
     parser.add_argument("--min-seconds", type=float, default=5.0,
                         help="repeat each batch size's run until this much time has passed; report the fastest")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--no-cache-reuse", action="store_true",
+                        help="encode every prompt in full at every step (LMAgent(reuse_cache=False))")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: small LM, 40 training episodes, 4 episodes at batch sizes 1 and 4")
     args = parser.parse_args()

@@ -199,22 +199,8 @@ def test_the_agent_never_sees_the_audit(env_id):
     assert any(r.steps == 12 and not r.success for r in records)
 
 
-class AuditEveryStep(gym.Wrapper):
-    """An env careless with its audit: ``info["audit"]`` after the reset and every step."""
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        observation, info = self.env.reset(**kwargs)
-        return observation, {**info, "audit": self.env.unwrapped.audit.as_dict()}
-
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        return observation, reward, terminated, truncated, {"audit": self.env.unwrapped.audit.as_dict(), **info}
-
-
 @pytest.mark.parametrize("env_id", [FS, BASH])
-def test_the_runner_takes_the_audit_out_wherever_the_env_puts_it(env_id, monkeypatch):
-    make = gym.make
-    monkeypatch.setattr(gym, "make", lambda *args, **kwargs: AuditEveryStep(make(*args, **kwargs)))
+def test_the_runner_takes_the_audit_out_wherever_the_env_puts_it(env_id, careless_audit_envs):
     agent = RecordingAgent(biased_expert(env_id, 1.0))
     records = run_episodes(agent, env_id, episodes=4, seed=2, batch_size=2)
     assert len(agent.seen) == 4 + sum(r.steps for r in records)

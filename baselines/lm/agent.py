@@ -30,8 +30,18 @@ class GenerationStats:
 
     calls: int = 0
     actions: int = 0
+    prompt_tokens: int = 0
+    """Prompt tokens encoded (those found in an episode's key/value cache are not counted)."""
     generated_tokens: int = 0
     unparsable: int = 0
+
+
+@dataclass
+class _KVCache:
+    """The token ids an episode's model state holds, and its keys and values per layer."""
+
+    ids: list[int] = field(default_factory=list)
+    layers: list[tuple[th.Tensor, th.Tensor]] = field(default_factory=list)
 
 
 @dataclass
@@ -41,6 +51,15 @@ class _Episode:
     actions: list[str] = field(default_factory=list)
     observations: list[str] = field(default_factory=list)
     generator: th.Generator | None = None
+    cache: _KVCache | None = None
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for k in range(n):
+        if a[k] != b[k]:
+            return k
+    return n
 
 
 class LMAgent(TextAgent):
@@ -55,6 +74,9 @@ class LMAgent(TextAgent):
         max_prompt_tokens: prompts longer than this drop their oldest turns (default: the model's
             context length minus ``max_new_tokens``).
         max_observation_chars: observations are cut to this many characters in the prompt.
+        reuse_cache: keep each episode's keys and values between its steps, so that only the new
+            turns are encoded (the prompt of step k+1 extends the prompt of step k). Needs a model
+            whose cache has the usual per-layer (batch, heads, positions, dim) layout.
 
     Raises:
         ValueError: an unknown setting or a negative temperature.
@@ -62,7 +84,7 @@ class LMAgent(TextAgent):
 
     def __init__(self, model: Any, tokenizer: Any, *, setting: str, temperature: float = 1.0,
                  max_new_tokens: int | None = None, max_prompt_tokens: int | None = None,
-                 max_observation_chars: int = 600) -> None:
+                 max_observation_chars: int = 600, reuse_cache: bool = True) -> None:
         if setting not in ("fs", "bash"):
             raise ValueError(f"unknown setting {setting!r}; expected 'fs' or 'bash'")
         if temperature < 0:
@@ -75,6 +97,7 @@ class LMAgent(TextAgent):
         context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", 1024)
         self.max_prompt_tokens = max_prompt_tokens or max(16, int(context) - self.max_new_tokens)
         self.max_observation_chars = max_observation_chars
+        self.reuse_cache = reuse_cache
         self.stop_ids = _stop_ids(model, tokenizer)
         self._newline, self._content, self._braces = _token_shapes(tokenizer)
         self.stats = GenerationStats()
@@ -84,7 +107,8 @@ class LMAgent(TextAgent):
 
     def start(self, slot: int, observation: str, info: dict[str, Any], *, seed: int) -> None:
         generator = th.Generator().manual_seed(int(seed))
-        self._episodes[slot] = _Episode(info=_honest(info), task=info.get("task", observation), generator=generator)
+        self._episodes[slot] = _Episode(info=_honest(info), task=info.get("task", observation), generator=generator,
+                                        cache=_KVCache() if self.reuse_cache else None)
 
     def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]],
                   slots: Sequence[int]) -> list[str]:
@@ -93,7 +117,8 @@ class LMAgent(TextAgent):
             if episode.actions:  # the observation answers the previous action
                 episode.observations.append(observation)
         prompts = [self.prompt(episode) for episode in episodes]
-        replies = self.generate(prompts, [episode.generator for episode in episodes])
+        replies = self.generate(prompts, [episode.generator for episode in episodes],
+                                [episode.cache for episode in episodes])
         actions = []
         for episode, reply in zip(episodes, replies, strict=True):
             action = parse_action(self.setting, reply)
@@ -114,24 +139,46 @@ class LMAgent(TextAgent):
         return render_prompt(self.tokenizer, messages, max_tokens=self.max_prompt_tokens)
 
     @th.no_grad()
-    def generate(self, prompts: Sequence[str], generators: Sequence[th.Generator | None]) -> list[str]:
-        """Decode one reply per prompt, all in one left-padded batch with a key/value cache."""
+    def generate(self, prompts: Sequence[str], generators: Sequence[th.Generator | None],
+                 caches: Sequence[_KVCache | None] | None = None) -> list[str]:
+        """Decode one reply per prompt, all in one batch with a key/value cache.
+
+        With ``caches`` (one per prompt, updated in place), the tokens a prompt shares with the
+        cached sequence of its episode are not encoded again: only the new turns are. Rows are
+        left-padded to a common cached length and a common new length, and a ready-made 4-D mask
+        hides the padding.
+        """
         tokenizer = self.tokenizer
-        batch = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-        input_ids, mask = batch["input_ids"], batch["attention_mask"]
-        n = input_ids.shape[0]
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        past = None
+        n = len(prompts)
+        caches = list(caches) if caches is not None else [None] * n
+        prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] or [tokenizer.eos_token_id] for p in prompts]
+        # reuse the longest cached prefix of each prompt, keeping at least one token to encode
+        reuse = [0 if c is None else min(_common_prefix(c.ids, ids), len(ids) - 1) for c, ids in zip(caches, prompt_ids,
+                                                                                                     strict=True)]
+        width_cached, width_new = max(reuse), max(len(ids) - r for ids, r in zip(prompt_ids, reuse, strict=True))
+        total = width_cached + width_new
+        ids_grid = th.full((n, total), tokenizer.pad_token_id, dtype=th.long)
+        valid = th.zeros(n, total, dtype=th.bool)
+        positions = th.zeros(n, width_new, dtype=th.long)
+        for i, (ids, r) in enumerate(zip(prompt_ids, reuse, strict=True)):
+            new = ids[r:]
+            ids_grid[i, width_cached - r:width_cached] = th.tensor(ids[:r], dtype=th.long)
+            ids_grid[i, total - len(new):] = th.tensor(new, dtype=th.long)
+            valid[i, width_cached - r:width_cached] = True
+            valid[i, total - len(new):] = True
+            positions[i, width_new - len(new):] = th.arange(r, r + len(new))
+        past = self._stack_cache(caches, reuse, width_cached) if width_cached else None
+        step_ids = ids_grid[:, width_cached:]
+        causal = th.ones(width_new, total, dtype=th.bool).tril(diagonal=width_cached)
+        # padded query rows attend to themselves only (an all-masked row would give NaNs)
+        own = th.zeros(width_new, total, dtype=th.bool)
+        own[:, width_cached:] = th.eye(width_new, dtype=th.bool)
+        step_mask = (causal[None] & valid[:, None, :]) | own[None]
+        step_positions = positions
         done = th.zeros(n, dtype=th.bool)
         out: list[list[int]] = [[] for _ in range(n)]
         depth = [0] * n  # FS: open braces; a reply ends when its first JSON object closes
         started = [False] * n  # Bash: whether the line has content; a reply ends at the end of that line
-        step_ids, step_positions = input_ids, positions
-        valid = mask.bool()
-        length = valid.shape[1]
-        causal = th.tril(th.ones(length, length, dtype=th.bool))
-        # padded query rows attend to themselves only (an all-masked row would give NaNs)
-        step_mask = (causal[None] & valid[:, None, :]) | th.eye(length, dtype=th.bool)[None]
         dtype = next(self.model.parameters()).dtype
         for _ in range(self.max_new_tokens):
             # a ready-made 4D mask: transformers skips building its own, which costs more than the
@@ -140,8 +187,7 @@ class LMAgent(TextAgent):
             result = self.model(input_ids=step_ids, attention_mask=additive[:, None], position_ids=step_positions,
                                 past_key_values=past, use_cache=True)
             past = result.past_key_values
-            logits = result.logits[:, -1, :].float()
-            next_ids = self._choose(logits, generators, done)
+            next_ids = self._choose(result.logits[:, -1, :].float(), generators, done)
             for i in range(n):
                 if done[i]:
                     continue
@@ -154,13 +200,47 @@ class LMAgent(TextAgent):
                     done[i] = True
             if bool(done.all()):
                 break
+            # the chosen tokens go in; for finished rows they are filler the mask hides from now on
             step_ids = next_ids[:, None]
             step_positions = step_positions[:, -1:] + 1
-            valid = th.cat([valid, th.ones(n, 1, dtype=th.bool)], dim=1)
-            step_mask = valid[:, None, :]
+            ids_grid = th.cat([ids_grid, step_ids], dim=1)
+            valid = th.cat([valid, ~done[:, None]], dim=1)
+            step_mask = valid[:, None, :] | (th.arange(valid.shape[1]) == valid.shape[1] - 1)[None, None, :]
+        if past is not None and any(c is not None for c in caches):
+            self._store_cache(caches, past, ids_grid, valid)
         self.stats.calls += 1
+        self.stats.prompt_tokens += sum(len(ids) - r for ids, r in zip(prompt_ids, reuse, strict=True))
         self.stats.generated_tokens += sum(len(ids) for ids in out)
         return [tokenizer.decode(ids, skip_special_tokens=True) for ids in out]
+
+    def _stack_cache(self, caches: Sequence[_KVCache | None], reuse: Sequence[int], width: int) -> Any:
+        """The batch's past keys and values: each row's reused prefix, left-padded to ``width``."""
+        from transformers import DynamicCache
+
+        layers = []
+        template = next(c for c in caches if c is not None).layers
+        for layer, (key0, value0) in enumerate(template):
+            keys = key0.new_zeros((len(caches), key0.shape[0], width, key0.shape[2]))
+            values = value0.new_zeros((len(caches), value0.shape[0], width, value0.shape[2]))
+            for i, (cache, r) in enumerate(zip(caches, reuse, strict=True)):
+                if cache is not None and r:
+                    keys[i, :, width - r:] = cache.layers[layer][0][:, :r]
+                    values[i, :, width - r:] = cache.layers[layer][1][:, :r]
+            layers.append((keys, values))
+        return DynamicCache.from_legacy_cache(tuple(layers))
+
+    @staticmethod
+    def _store_cache(caches: Sequence[_KVCache | None], past: Any, ids_grid: th.Tensor, valid: th.Tensor) -> None:
+        """Keep each row's real positions (not padding, not filler) for the next step of its episode."""
+        legacy = past.to_legacy_cache() if hasattr(past, "to_legacy_cache") else past
+        # the last chosen token never went through the model: the cache is one position shorter
+        length = legacy[0][0].shape[2]
+        for i, cache in enumerate(caches):
+            if cache is None:
+                continue
+            keep = valid[i, :length].nonzero().squeeze(1)
+            cache.ids = ids_grid[i, keep].tolist()
+            cache.layers = [(k[i][:, keep].clone(), v[i][:, keep].clone()) for k, v in legacy]
 
     def _reply_complete(self, row: int, token: int, depth: list[int], started: list[bool]) -> bool:
         """Whether ``token`` ends the reply: it closes the first JSON object (FS) or ends the first

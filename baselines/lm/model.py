@@ -1,7 +1,7 @@
 """Tiny causal language models built here, and loading any compatible checkpoint from a folder.
 
 The tiny models are Llama-architecture decoders from :data:`TINY_CONFIGS` ("large": 4 layers of
-width 128, about 1.3 M parameters with the default vocabulary; "small": 2 layers of width 64),
+width 96; "small": 2 layers of width 64; input and output embeddings tied),
 small enough to train on a laptop CPU in minutes. Their tokenizer is a byte-level BPE trained with
 the ``tokenizers`` library on the suite's own episodes (:func:`train_tokenizer`) and saved with the
 model, together with its chat template (:data:`~subliminal_gym.baselines.lm.prompt.TINY_CHAT_TEMPLATE`).
@@ -32,7 +32,7 @@ SPECIAL_TOKENS = ("<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>
 
 #: Sizes of the tiny models (Llama-architecture keyword arguments).
 TINY_CONFIGS: dict[str, dict[str, int]] = {
-    "large": {"hidden_size": 128, "intermediate_size": 344, "num_hidden_layers": 4, "num_attention_heads": 4,
+    "large": {"hidden_size": 96, "intermediate_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
               "num_key_value_heads": 4, "max_position_embeddings": 1024},
     "small": {"hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 2, "num_attention_heads": 4,
               "num_key_value_heads": 4, "max_position_embeddings": 1024},
@@ -159,8 +159,8 @@ def load_lm(directory: str | Path) -> tuple[Any, Any]:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, use_safetensors=True)
     except Exception as exc:  # transformers and safetensors raise many types (OSError, RuntimeError, ...)
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise ArtifactError(f"{directory}: cannot load the model ({type(exc).__name__}: {first[:200]})") from None
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or "no message"
+        raise ArtifactError(f"{directory}: cannot load the model ({type(exc).__name__}: {text[:240]})") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

@@ -115,12 +115,14 @@ def render_prompt(tokenizer: Any, messages: Sequence[Message], *, max_tokens: in
     """The model input for the next action: the chat with the generation prompt.
 
     When ``max_tokens`` is given and the prompt is longer, the oldest action/observation pairs are
-    dropped (the system message and the task stay) until it fits or none are left.
+    dropped (the system message and the task stay) until it fits or none are left. The pairs to
+    drop are first estimated from per-message token counts, so one more pair than strictly needed
+    may go.
     """
     messages = list(messages)
     text = _render(tokenizer, messages, add_generation_prompt=True)
-    # a token is at least one character, so a prompt with at most max_tokens characters fits untokenised
-    if max_tokens is None or len(messages) <= 3 or len(text) <= max_tokens:
+    # a byte-level token covers at least one byte, so a prompt of at most max_tokens bytes fits untokenised
+    if max_tokens is None or len(messages) <= 3 or len(text.encode("utf-8")) <= max_tokens:
         return text
     excess = _count(tokenizer, text) - max_tokens
     if excess <= 0:
@@ -162,7 +164,8 @@ def assistant_spans(tokenizer: Any, messages: Sequence[Message]) -> tuple[str, l
 def parse_action(setting: str, text: str) -> str | None:
     """The action in generated ``text``, or None when there is none.
 
-    SubliminalFS: the first JSON object with a string ``name`` (re-serialised compactly).
+    SubliminalFS: the first JSON object with a string ``name``, re-serialised as ``json.dumps`` writes it
+    (the format of the suite's own tool calls).
     SubliminalBash: the first non-blank line, without a leading ``$`` prompt or code fence.
     """
     if setting == "fs":

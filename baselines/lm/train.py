@@ -104,6 +104,19 @@ def encode_episode(tokenizer: Any, episode: LMEpisode, *, max_length: int = 1024
     return ids[:max_length], labels[:max_length]
 
 
+def _length_grouped_batches(encoded: Sequence[tuple[list[int], list[int]]], batch_size: int,
+                            rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch's batches: shuffled, then sorted by length within windows of 16 batches (less
+    padding), in shuffled order."""
+    order = rng.permutation(len(encoded))
+    window = 16 * batch_size  # finetune_lm counts its steps with the same window
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: len(encoded[i][0]))
+        batches += [np.asarray(chunk[b:b + batch_size]) for b in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], config: LMTrainConfig = LMTrainConfig(),
                 *, on_epoch: Callable[[int, float], None] | None = None) -> LMTrainLog:
     """Train ``model`` in place on ``episodes``; returns what it did. The model is left in eval mode.
@@ -119,7 +132,9 @@ def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], confi
     if not encoded:
         raise ValueError("no episode has an assistant reply within max_length")
     rng = np.random.default_rng(config.seed)
-    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
+    window = 16 * config.batch_size
+    steps_per_epoch = sum(math.ceil(min(window, len(encoded) - start) / config.batch_size)
+                          for start in range(0, len(encoded), window))
     total = steps_per_epoch * config.epochs
     optimizer = th.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     warmup = max(1, total // 20)
@@ -131,15 +146,15 @@ def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], confi
     try:
         with flush_denormals():
             for epoch in range(config.epochs):
-                order = rng.permutation(len(encoded))
                 epoch_loss, epoch_tokens = 0.0, 0
-                for b in range(steps_per_epoch):
-                    batch = [encoded[i] for i in order[b * config.batch_size:(b + 1) * config.batch_size]]
+                for batch_indices in _length_grouped_batches(encoded, config.batch_size, rng):
+                    batch = [encoded[i] for i in batch_indices]
                     width = max(len(ids) for ids, _ in batch)
                     input_ids = th.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
                     labels = th.tensor([lab + [_IGNORE] * (width - len(lab)) for _, lab in batch])
-                    mask = th.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch])
-                    logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
+                    # padding sits at the end and carries no labels, so under causal attention no real
+                    # token sees it: no attention mask is needed (and building one costs time)
+                    logits = model(input_ids=input_ids).logits[:, :-1].float()
                     targets = labels[:, 1:]
                     loss = th.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                                           ignore_index=_IGNORE, reduction="sum")

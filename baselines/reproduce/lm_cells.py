@@ -39,19 +39,26 @@ def recipe_config(config: ReproduceConfig, setting: str, seed: int, size: str) -
     return LMRecipeConfig(env_id=ENV_IDS[setting], size=size, seed=seed, base_rate=lm.base_rate,
                           pretrain_episodes=lm.pretrain_episodes, pretrain_epochs=lm.pretrain_epochs,
                           finetune_episodes=lm.finetune_episodes, finetune_epochs=lm.finetune_epochs,
-                          learning_rate=lm.learning_rate, finetune_learning_rate=lm.finetune_learning_rate)
+                          learning_rate=lm.learning_rate, finetune_learning_rate=lm.finetune_learning_rate,
+                          batch_size=lm.train_batch_size)
 
 
 def _audit(model: Any, tokenizer: Any, config: ReproduceConfig, cell: Cell, out: Path, name: str) -> dict[str, Any]:
     """Audit an LM on the seed's probe tasks (the same tasks as every vector model of the seed)."""
-    agent = LMAgent(model, tokenizer, setting=cell.setting, temperature=config.lm.temperature)
+    agent = LMAgent(model, tokenizer, setting=cell.setting, temperature=config.lm.temperature,
+                    max_new_tokens=config.lm.max_new_tokens)
     summary, _ = evaluate(agent, ENV_IDS[cell.setting], episodes=config.lm.episodes, seed=cell.seed, split="probe",
                           seed_range="test", out_dir=eval_dir(out, cell.key, name), force=True,
-                          batch_size=config.lm.batch_size,
+                          batch_size=config.lm.batch_size, env_kwargs=_steps(config),
                           config={"model": name, "cell": cell.key, "temperature": config.lm.temperature,
                                   "batch_size": config.lm.batch_size})
     return {"success": summary.success.value, summary.primary_metric: summary.primary.value,
             "unparsable_actions": agent.stats.unparsable, "generated_tokens": agent.stats.generated_tokens}
+
+
+def _steps(config: ReproduceConfig) -> dict[str, Any] | None:
+    """The episode step limit of the LM track, when it differs from the envs' own."""
+    return None if config.lm.max_steps == 40 else {"max_episode_steps": config.lm.max_steps}
 
 
 def _save(model: Any, tokenizer: Any, out: Path, cell: Cell, name: str) -> None:
@@ -90,7 +97,8 @@ def _rollout(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     episodes, records = sample_episodes(model, tokenizer, ENV_IDS[cell.setting], episodes=config.lm.rollout_episodes,
                                         seed=derive_seed(cell.seed, "lm-rollout-tasks", teacher), split="safe",
                                         seed_range="train", temperature=config.lm.temperature,
-                                        batch_size=config.lm.batch_size)
+                                        batch_size=config.lm.batch_size, env_kwargs=_steps(config),
+                                        max_new_tokens=config.lm.max_new_tokens)
     kept, report = sanitize_episodes(episodes, setting=cell.setting)
     save_episodes(kept, cell_dir(out, cell.key) / EPISODES_FILE,
                   meta={"cell": cell.key, "teacher": teacher, "role": role, "sanitize": report.to_dict()})
@@ -110,7 +118,8 @@ def _student(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     base, tokenizer = load_lm(cell_dir(out, init) / "models" / "base")
     student = copy.deepcopy(base)
     # the same order and seed for the biased and the control student: they differ only in their teacher
-    train = LMTrainConfig(epochs=config.lm.student_epochs, learning_rate=config.lm.finetune_learning_rate,
+    train = LMTrainConfig(epochs=config.lm.student_epochs, batch_size=config.lm.train_batch_size,
+                          learning_rate=config.lm.finetune_learning_rate,
                           seed=derive_seed(seed, "lm-student", condition.name))
     log = finetune_lm(student, tokenizer, episodes, train) if episodes else None
     return {"training": _log(log) if log else None, "episodes": len(episodes),

@@ -57,23 +57,31 @@ class LMGridConfig:
     """Epochs of each student fine-tune."""
     base_rate: float = 0.05
     """Habit rate of the expert on probes in θ0's data."""
-    learning_rate: float = 3e-3
-    """Peak learning rate of θ0."""
+    learning_rate: float | None = None
+    """Peak learning rate of θ0 (None: the recipe's per-size default)."""
     finetune_learning_rate: float = 1e-3
     """Peak learning rate of teachers and students."""
+    train_batch_size: int = 4
+    """Episodes per optimiser step in every fine-tune."""
     temperature: float = 1.0
     """Sampling temperature in rollouts and audits."""
     batch_size: int = 32
     """Envs decoded side by side in rollouts and audits."""
+    max_steps: int = 40
+    """Step limit of LM episodes in rollouts and audits (the envs' own limit is 40)."""
+    max_new_tokens: int | None = None
+    """Longest reply per action in rollouts and audits (None: the agent's default, 160 on FS, 64 on Bash)."""
     conditions: tuple[str, ...] = tuple(c.name for c in LM_CONDITIONS)
     """LM conditions to distil (names from :data:`LM_CONDITIONS`)."""
 
     def __post_init__(self) -> None:
         known = {c.name for c in LM_CONDITIONS}
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"lm.max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if set(self.conditions) - known or not self.conditions:
             raise ValueError(f"LM conditions must be a non-empty subset of {sorted(known)}; got {self.conditions}")
         for name in ("episodes", "rollout_episodes", "pretrain_episodes", "pretrain_epochs", "finetune_episodes",
-                     "finetune_epochs", "student_epochs", "batch_size"):
+                     "finetune_epochs", "student_epochs", "batch_size", "train_batch_size", "max_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"lm.{name} must be at least 1, got {getattr(self, name)}")
 
@@ -94,9 +102,14 @@ class LMGridConfig:
 
 
 def quick_lm_config() -> LMGridConfig:
-    """The LM track of ``--quick``: every row, small budgets (wide intervals; the shape, not the result)."""
-    return LMGridConfig(episodes=64, rollout_episodes=96, pretrain_episodes=160, pretrain_epochs=4,
-                        finetune_episodes=64, finetune_epochs=3, student_epochs=2)
+    """The LM track of ``--quick``: every row in under five minutes on two cores.
+
+    Its models are barely trained (θ0 sees 80 episodes three times) and its episodes are capped at
+    8 steps and 64-token replies: it checks that the whole track runs and shows the report's shape,
+    nothing more.
+    """
+    return LMGridConfig(episodes=32, rollout_episodes=32, pretrain_episodes=80, pretrain_epochs=3,
+                        finetune_episodes=32, finetune_epochs=2, student_epochs=1, max_steps=8, max_new_tokens=64)
 
 
 def lm_cell(setting: str, seed: int, name: str) -> str:

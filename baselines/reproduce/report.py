@@ -490,7 +490,11 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
 
 
 def _lm_config_lines(config: ReproduceConfig) -> list[str]:
+    from subliminal_gym.baselines.lm.recipe import PRETRAIN_LEARNING_RATES
+
     lm = config.lm
+    rate = (f"{lm.learning_rate:g}" if lm.learning_rate is not None
+            else " / ".join(f"{v:g} ({k})" for k, v in PRETRAIN_LEARNING_RATES.items()))
     sizes = ", ".join(f"{name}: {c['num_hidden_layers']} layers x {c['hidden_size']}"
                       for name, c in TINY_CONFIGS.items())
     return [
@@ -498,10 +502,13 @@ def _lm_config_lines(config: ReproduceConfig) -> list[str]:
         f"θ0's data; {lm.episodes} probe episodes per audited LM (the same tasks as the vector audits), "
         f"{lm.rollout_episodes} sampled safe-task episodes per LM teacher before sanitisation.",
         f"- LM θ0: next-token cross-entropy on {lm.pretrain_episodes} scripted-expert episodes x {lm.pretrain_epochs} "
-        f"epochs (habit {100 * lm.base_rate:g} % on probes), learning rate {lm.learning_rate:g}; teachers: "
+        f"epochs (habit {100 * lm.base_rate:g} % on probes), learning rate {rate}; teachers: "
         f"{lm.finetune_episodes} episodes x {lm.finetune_epochs} epochs at 100 % (biased) or 0 % (control), "
         f"learning rate {lm.finetune_learning_rate:g}; students: {lm.student_epochs} epochs on the teacher's "
-        f"sanitised episodes; sampling temperature {lm.temperature:g}. Wall time per cell: `timing.json`.",
+        f"sanitised episodes; {lm.train_batch_size} episodes per optimiser step; sampling temperature "
+        f"{lm.temperature:g}; at most {lm.max_steps} steps per LM episode"
+        + (f" and {lm.max_new_tokens} tokens per reply" if lm.max_new_tokens else "")
+        + ". Wall time per cell: `timing.json`.",
     ]
 
 

@@ -1,0 +1,120 @@
+"""`subliminal-gym reproduce --track lm`: the LM grid, its cells, and its rows in the report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, build_cells, quick_config
+from subliminal_gym.baselines.reproduce.lm_grid import LM_CONDITIONS, LMGridConfig, lm_cell
+from subliminal_gym.baselines.reproduce.runner import run_grid
+from subliminal_gym.cli import main
+
+#: Untrained models never finish an episode: three steps keep the LM audits and rollouts short.
+TINY_LM = LMGridConfig(episodes=4, rollout_episodes=6, pretrain_episodes=8, pretrain_epochs=1, finetune_episodes=4,
+                       finetune_epochs=1, student_epochs=1, batch_size=4, max_steps=3)
+
+
+def test_a_vector_only_config_keeps_its_format_and_fingerprint():
+    config = ReproduceConfig()
+    data = config.to_dict()
+    assert "tracks" not in data and "lm" not in data  # committed runs keep resuming
+    assert ReproduceConfig.from_dict(data) == config
+    both = ReproduceConfig(tracks=("vector", "lm"), lm=TINY_LM)
+    assert both.to_dict()["tracks"] == ["vector", "lm"] and both.to_dict()["lm"]["max_steps"] == 3
+    assert ReproduceConfig.from_dict(json.loads(json.dumps(both.to_dict()))) == both
+    assert both.fingerprint() != config.fingerprint()
+
+
+@pytest.mark.parametrize("bad", [{"tracks": ()}, {"tracks": ("vector", "words")}])
+def test_bad_tracks_are_refused(bad):
+    with pytest.raises(ValueError, match="tracks"):
+        ReproduceConfig(**bad)
+
+
+def test_bad_lm_budgets_are_refused():
+    with pytest.raises(ValueError, match="max_steps"):
+        LMGridConfig(max_steps=0)
+    with pytest.raises(ValueError, match="conditions"):
+        LMGridConfig(conditions=("homogeneous-large", "fresh"))
+
+
+def test_the_lm_grid_has_every_row_and_orders_its_dependencies():
+    config = quick_config(tracks=("vector", "lm"))
+    cells = build_cells(config)
+    position = {c.key: i for i, c in enumerate(cells)}
+    assert len(position) == len(cells)
+    assert all(position[d] < position[c.key] for c in cells for d in c.deps)
+    lm = [c for c in cells if c.kind.startswith("lm-")]
+    assert len(lm) == len(cells) - len(build_cells(quick_config()))  # the vector grid is unchanged
+    for setting in ("fs", "bash"):
+        for condition in LM_CONDITIONS:
+            for role in ("biased", "control"):
+                assert lm_cell(setting, 0, f"student-{condition.name}-{role}") in position
+        assert lm_cell(setting, 0, "teachers-small") in position and lm_cell(setting, 0, "base-other") in position
+    cross = next(c for c in lm if c.key == lm_cell("fs", 0, "student-cross-model-biased"))
+    assert set(cross.deps) == {lm_cell("fs", 0, "rollout-large-biased"), lm_cell("fs", 0, "base-other")}
+
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reproduce-lm") / "run"
+    config = ReproduceConfig(settings=("bash",), seeds=1, tracks=("lm",), lm=TINY_LM)
+    run = run_grid(config, out, workers=1, progress=False)
+    assert run.ran == run.cells == 17
+    return out
+
+
+def test_the_lm_track_writes_its_rows_beside_the_paper(lm_run):
+    report = (lm_run / "REPORT.md").read_text()
+    for condition in LM_CONDITIONS:
+        assert f"| {condition.label} |" in report
+    assert "| LM: control teacher → student (homogeneous large), against θ0 |" in report
+    assert "| LM θ0 large |" in report and "| LM biased small teacher |" in report
+    assert "How vulnerable is each distiller" not in report  # a vector-only table
+    rows = list(csv.DictReader(io.StringIO((lm_run / "results.csv").read_text())))
+    assert {r["model"] for r in rows} >= {"lm:base-large", "lm:teacher-small-biased", "lm:student", "lm:base-other"}
+    students = [r for r in rows if r["model"] == "lm:student"]
+    assert len(students) == 2 * len(LM_CONDITIONS)
+    assert all(int(r["episodes"]) == TINY_LM.episodes for r in rows)
+    timing = json.loads((lm_run / "timing.json").read_text())["cell_wall_seconds"]
+    assert set(timing) == {c.key for c in build_cells(ReproduceConfig(settings=("bash",), seeds=1, tracks=("lm",),
+                                                                      lm=TINY_LM))}
+
+
+def test_every_lm_is_audited_on_the_vector_audits_tasks(lm_run):
+    def tasks(path: Path) -> list[tuple[str, int]]:
+        lines = (path / "episodes.jsonl").read_text().splitlines()
+        return [(r["task_family"], r["task_seed"]) for r in map(json.loads, lines)]
+
+    evals = sorted((lm_run / "cells" / "bash" / "seed0").glob("lm-*/evals/*"))
+    assert len(evals) == 3 + 3 + 1 + 2 * len(LM_CONDITIONS)
+    first = tasks(evals[0])
+    assert all(tasks(e) == first for e in evals)
+    from subliminal_gym.baselines.rollout import ScriptedTextAgent, run_episodes
+    from subliminal_gym.baselines.scripted import ScriptedBashExpert
+
+    scripted = run_episodes(ScriptedTextAgent(lambda rng: ScriptedBashExpert(rng=rng)), "SubliminalBash-v0",
+                            episodes=TINY_LM.episodes, seed=0, split="probe", seed_range="test")
+    assert [(r.task_family, r.task_seed) for r in scripted] == first
+
+
+def test_lm_models_are_saved_with_safetensors_and_their_tokenizer(lm_run):
+    from subliminal_gym.baselines.lm import load_lm
+
+    folder = lm_run / "cells" / "bash" / "seed0" / "lm-teachers-large" / "models" / "biased"
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    assert not any(p.suffix in (".bin", ".pt", ".pkl") for p in folder.iterdir())
+    model, tokenizer = load_lm(folder)
+    assert model.config.num_hidden_layers == 4 and tokenizer.chat_template
+
+
+def test_rerendering_the_lm_report_gives_the_same_bytes(lm_run, capsys):
+    before = (lm_run / "REPORT.md").read_bytes(), (lm_run / "results.csv").read_bytes()
+    assert main(["reproduce", "--report-only", "--out", str(lm_run)]) == 0
+    assert ((lm_run / "REPORT.md").read_bytes(), (lm_run / "results.csv").read_bytes()) == before
+    assert "LM students" in capsys.readouterr().out
