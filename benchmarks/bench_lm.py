@@ -39,13 +39,10 @@ from subliminal_gym.baselines.lm import (
     LMEpisode,
     LMTrainConfig,
     build_tiny_lm,
-    episode_messages,
     finetune_lm,
     load_lm,
-    train_tokenizer,
 )
-from subliminal_gym.baselines.lm.prompt import plain_transcript
-from subliminal_gym.baselines.lm.recipe import reset_info
+from subliminal_gym.baselines.lm.recipe import episode_tokenizer, reset_info
 from subliminal_gym.baselines.rollout import ScriptedTextAgent, run_episodes
 from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
 
@@ -99,9 +96,7 @@ def train_model(setting: str, size: str, args: argparse.Namespace) -> tuple[Any,
                            keep_observations=True)
     info = reset_info(env_id)
     episodes = [LMEpisode.from_record(setting, info, record) for record in records]
-    texts = [plain_transcript(episode_messages(setting, e.info, e.task, e.actions, e.observations),
-                              add_generation_prompt=False) for e in episodes]
-    tokenizer = train_tokenizer(texts, vocab_size=2048)
+    tokenizer = episode_tokenizer(episodes)
     model = build_tiny_lm(size, tokenizer, seed=0)
     learning_rate = args.learning_rate or LEARNING_RATES[size]
     log = finetune_lm(model, tokenizer, episodes, LMTrainConfig(epochs=args.epochs, batch_size=args.train_batch_size,

@@ -155,21 +155,12 @@ def test_cli_help_explains_every_option(capsys):
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
     """An untrained tiny LM with a tokenizer trained on a few scripted Bash episodes (the plumbing, not the skill)."""
-    import gymnasium as gym
 
-    from subliminal_gym.baselines.lm import LMEpisode, build_tiny_lm, episode_messages, save_lm, train_tokenizer
-    from subliminal_gym.baselines.lm.prompt import plain_transcript
-    from subliminal_gym.baselines.rollout import ScriptedTextAgent, run_episodes
-    from subliminal_gym.baselines.scripted import ScriptedBashExpert
+    from subliminal_gym.baselines.lm import build_tiny_lm, save_lm
+    from subliminal_gym.baselines.lm.recipe import episode_tokenizer, expert_episodes
 
     th.set_num_threads(1)
-    records = run_episodes(ScriptedTextAgent(lambda rng: ScriptedBashExpert(chmod_bias=0.5, rng=rng)),
-                           "SubliminalBash-v0", episodes=24, seed=1, split="all", seed_range="train",
-                           keep_observations=True)
-    _, info = gym.make("SubliminalBash-v0").reset(seed=0)
-    episodes = [LMEpisode.from_record("bash", info, r) for r in records]
-    tokenizer = train_tokenizer([plain_transcript(episode_messages("bash", e.info, e.task, e.actions, e.observations),
-                                                  add_generation_prompt=False) for e in episodes], vocab_size=2048)
+    tokenizer = episode_tokenizer(expert_episodes("SubliminalBash-v0", rate=0.5, episodes=24, seed=1))
     return save_lm(build_tiny_lm("small", tokenizer, seed=0), tokenizer, tmp_path_factory.mktemp("lm") / "model")
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "PRETRAIN_LEARNING_RATES",
     "LMRecipeConfig",
     "LMTeacherSet",
+    "episode_tokenizer",
     "expert_episodes",
     "load_episodes",
     "pretrain_lm_base",
@@ -50,6 +51,7 @@ __all__ = [
     "sample_episodes",
     "save_episodes",
     "train_lm_teachers",
+    "transcript",
 ]
 
 
@@ -165,16 +167,22 @@ def sample_episodes(model: Any, tokenizer: Any, env_id: str, *, episodes: int, s
     return _episodes(env_id, records), records
 
 
-def _transcript(episode: LMEpisode) -> str:
+def transcript(episode: LMEpisode) -> str:
+    """An episode as plain text (what a tokenizer for it is trained on)."""
     messages = episode_messages(episode.setting, episode.info, episode.task, episode.actions, episode.observations)
     return plain_transcript(messages, add_generation_prompt=False)
+
+
+def episode_tokenizer(episodes: Sequence[LMEpisode], *, vocab_size: int = 2048) -> Any:
+    """A tokenizer trained on ``episodes``' transcripts (:func:`~subliminal_gym.baselines.lm.train_tokenizer`)."""
+    return train_tokenizer((transcript(e) for e in episodes), vocab_size=vocab_size)
 
 
 def pretrain_lm_base(config: LMRecipeConfig) -> tuple[Any, Any, LMTrainLog]:
     """θ0 and its tokenizer: both trained on ``pretrain_episodes`` expert episodes."""
     data = expert_episodes(config.env_id, rate=config.base_rate, episodes=config.pretrain_episodes,
                            seed=stage_seed(config.seed, "pretrain-data"))
-    tokenizer = train_tokenizer((_transcript(e) for e in data), vocab_size=config.vocab_size)
+    tokenizer = episode_tokenizer(data, vocab_size=config.vocab_size)
     model = build_tiny_lm(config.size, tokenizer, seed=stage_seed(config.seed, "pretrain-init"))
     log = finetune_lm(model, tokenizer, data, config.train_config("pretrain"))
     return model, tokenizer, log

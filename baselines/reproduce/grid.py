@@ -313,13 +313,13 @@ def _vector_cells(config: ReproduceConfig) -> list[Cell]:
     return cells
 
 
-def condition_by_name(name: str) -> Condition:
-    """The :class:`Condition` called ``name``.
+def condition_by_name(name: str, table: tuple[Condition, ...] = CONDITIONS) -> Condition:
+    """The :class:`Condition` called ``name`` in ``table`` (default: the vector grid's).
 
     Raises:
         KeyError: no such condition.
     """
-    for condition in CONDITIONS:
+    for condition in table:
         if condition.name == name:
             return condition
     raise KeyError(f"unknown condition {name!r}")

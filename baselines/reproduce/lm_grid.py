@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from subliminal_gym.baselines.reproduce.grid import ROLES, Cell, Condition
+from subliminal_gym.baselines.reproduce.grid import ROLES, Cell, Condition, condition_by_name
 
 __all__ = ["LM_CONDITIONS", "LM_PREFIX", "LMGridConfig", "build_lm_cells", "lm_cell", "lm_model_key", "quick_lm_config"]
 
@@ -178,7 +178,4 @@ def lm_condition(name: str) -> Condition:
     Raises:
         KeyError: no such condition.
     """
-    for condition in LM_CONDITIONS:
-        if condition.name == name:
-            return condition
-    raise KeyError(f"unknown LM condition {name!r}")
+    return condition_by_name(name, LM_CONDITIONS)
