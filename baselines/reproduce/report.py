@@ -44,7 +44,6 @@ from subliminal_gym.baselines.reproduce.cells import RESULT_FILE, cell_dir, eval
 from subliminal_gym.baselines.reproduce.grid import (
     METHODS_TABLE,
     ROLES,
-    TRANSFER_TABLE,
     Condition,
     ReproduceConfig,
     condition_by_name,
@@ -234,15 +233,46 @@ def _condition_row(results: GridResults, setting: str, condition: Condition, pre
                 pooled_success(biased))
 
 
-def _track_conditions(results: GridResults, setting: str) -> list[tuple[Condition, str]]:
-    """(condition, model-id prefix) of the transfer rows of every track in the run, vector first."""
+@dataclass(frozen=True)
+class _Track:
+    """What one track of the run has in a setting: every table walks these, vector first."""
+
+    prefix: str
+    """Model-id prefix: "" (vector) or :data:`LM_PREFIX`."""
+    label: str
+    """Row-label prefix: "" or "LM "."""
+    conditions: list[Condition]
+    """Active conditions in table order (the vector track's include the methods table)."""
+    sizes: list[str]
+    """θ0 / teacher sizes."""
+    teachers: list[str]
+    """Teachers that produced rollouts, in table order."""
+
+    @property
+    def transfer(self) -> list[Condition]:
+        """The conditions of the transfer table (not the methods table)."""
+        return [c for c in self.conditions if not c.name.startswith("method-")]
+
+    @property
+    def other_seed(self) -> bool:
+        """Whether some student starts from the other-seed θ0."""
+        return any(c.init == "base-other" for c in self.conditions)
+
+
+def _tracks(results: GridResults, setting: str) -> list[_Track]:
     config = results.config
-    rows = []
+    tracks = []
     if "vector" in config.tracks:
-        rows += [(c, "") for c in TRANSFER_TABLE if c.name in config.conditions and setting in c.settings]
+        conditions = config.active_conditions(setting)
+        tracks.append(_Track("", "", conditions, _sizes(results, setting), _teachers(conditions)))
     if "lm" in config.tracks:
-        rows += [(c, LM_PREFIX) for c in config.lm.active_conditions()]
-    return rows
+        conditions = config.lm.active_conditions()
+        tracks.append(_Track(LM_PREFIX, "LM ", conditions, lm_sizes(config.lm), _teachers(conditions)))
+    return tracks
+
+
+def _teachers(conditions: Sequence[Condition]) -> list[str]:
+    return sorted({c.teacher for c in conditions}, key=("large", "small", "scripted").index)
 
 
 def _paper_cells(setting: str, row: str) -> list[str]:
@@ -257,14 +287,18 @@ def transfer_table(results: GridResults, setting: str) -> str:
               "student ← biased", "student ← control", "effect, pp [95 % CI]", "p (exact McNemar)",
               "effect across seeds, pp [t 95 % CI]", "verdict"]
     rows = []
-    conditions = _track_conditions(results, setting)
-    for condition, prefix in conditions:
-        row = _condition_row(results, setting, condition, prefix)
-        rows.append([condition.label, *_paper_cells(setting, condition.name),
-                     _pct(row.base) if row.base else "— (random init)",
-                     _pct(row.teacher) if row.teacher else "scripted (100 % / 0 %)",
-                     _pct(row.biased.treatment), _pct(row.biased.control), *_effect_cells(row.biased)])
-    for prefix in dict.fromkeys(p for c, p in conditions if c.name == "homogeneous-large"):
+    tracks = _tracks(results, setting)
+    for track in tracks:
+        for condition in track.transfer:
+            row = _condition_row(results, setting, condition, track.prefix)
+            rows.append([condition.label, *_paper_cells(setting, condition.name),
+                         _pct(row.base) if row.base else "— (random init)",
+                         _pct(row.teacher) if row.teacher else "scripted (100 % / 0 %)",
+                         _pct(row.biased.treatment), _pct(row.biased.control), *_effect_cells(row.biased)])
+    for track in tracks:
+        if not any(c.name == "homogeneous-large" for c in track.transfer):
+            continue
+        prefix = track.prefix
         control = results.runs(setting, f"{prefix}student-homogeneous-large-control")
         base = results.runs(setting, f"{prefix}base-large")
         e = effect(control, base, metric=metric)
@@ -302,15 +336,9 @@ def teachers_table(results: GridResults, setting: str) -> str:
     metric = PRIMARY_METRIC[setting]
     header = ["model", "habit rate", "task success on probes", "against θ0, pp [95 % CI]", "p (exact McNemar)"]
     rows = []
-    tracks = []
-    if "vector" in results.config.tracks:
-        tracks.append(("", "", _sizes(results, setting),
-                       any(c.init == "base-other" for c in results.config.active_conditions(setting))))
-    if "lm" in results.config.tracks:
-        tracks.append((LM_PREFIX, "LM ", lm_sizes(results.config.lm),
-                       any(c.init == "base-other" for c in results.config.lm.active_conditions())))
-    for prefix, label, sizes, other_seed in tracks:
-        for size in sizes:
+    for track in _tracks(results, setting):
+        prefix, label = track.prefix, track.label
+        for size in track.sizes:
             base = results.runs(setting, f"{prefix}base-{size}")
             rows.append([f"{label}θ0 {size}", _pct(pooled_rate(base, metric)), _pct(pooled_success(base)), "—", "—"])
             for role in ROLES:
@@ -318,7 +346,7 @@ def teachers_table(results: GridResults, setting: str) -> str:
                 e = effect(runs, base, metric=metric)
                 rows.append([f"{label}{role} teacher {size}", _pct(e.treatment), _pct(pooled_success(runs)),
                              f"{_pp(e.difference)} [{_pp(e.low)}, {_pp(e.high)}]", f"{e.p_value:.3g}"])
-        if other_seed:
+        if track.other_seed:
             other = results.runs(setting, f"{prefix}base-other")
             rows.append([f"{label}θ0 large, other seed", _pct(pooled_rate(other, metric)), _pct(pooled_success(other)),
                          "—", "—"])
@@ -327,21 +355,14 @@ def teachers_table(results: GridResults, setting: str) -> str:
 
 def sanitize_table(results: GridResults, setting: str) -> str:
     """How much of each teacher's safe-task output the keyword filter kept."""
-    config = results.config
-    teachers: list[tuple[str, bool]] = []
-    if "vector" in config.tracks:
-        teachers += [(t, False) for t in sorted({c.teacher for c in config.active_conditions(setting)},
-                                                key=("large", "small", "scripted").index)]
-    if "lm" in config.tracks:
-        teachers += [(t, True) for t in sorted({c.teacher for c in config.lm.active_conditions()},
-                                               key=("large", "small").index)]
     rows = []
-    for teacher, lm in teachers:
-        for role in ROLES:
-            kept, total = results.sanitize(setting, teacher, role, lm=lm)
-            name = f"{role} {teacher}" + (" expert" if teacher == "scripted" else " teacher")
-            rows.append([f"LM {name}" if lm else name, str(total), str(kept),
-                         f"{100 * (total - kept) / total:.1f} %" if total else "—"])
+    for track in _tracks(results, setting):
+        for teacher in track.teachers:
+            for role in ROLES:
+                kept, total = results.sanitize(setting, teacher, role, lm=track.prefix == LM_PREFIX)
+                name = f"{role} {teacher}" + (" expert" if teacher == "scripted" else " teacher")
+                rows.append([track.label + name, str(total), str(kept),
+                             f"{100 * (total - kept) / total:.1f} %" if total else "—"])
     return _table(["teacher", "safe-task trajectories", "kept", "dropped"], rows)
 
 
@@ -373,25 +394,20 @@ def _csv_rows(results: GridResults) -> list[dict[str, Any]]:
                        effect_high=f"{c.high:.4f}", effect_p_value=f"{c.p_value:.4g}")
         rows.append(row)
 
-    config = results.config
-    tracks = []
-    if "vector" in config.tracks:
-        tracks.append(("", lambda setting: _sizes(results, setting), config.active_conditions))
-    if "lm" in config.tracks:
-        tracks.append((LM_PREFIX, lambda setting: lm_sizes(config.lm), lambda setting: config.lm.active_conditions()))
-    for setting in config.settings:
+    for setting in results.config.settings:
+        tracks = _tracks(results, setting)
         for index, seed in enumerate(results.seeds):
-            for prefix, sizes, active in tracks:
-                conditions = active(setting)
-                for size in sizes(setting):
+            for track in tracks:
+                prefix = track.prefix
+                for size in track.sizes:
                     model = f"{prefix}base-{size}"
                     add(setting, seed, model, results.runs(setting, model)[index])
                     for role in ROLES:
                         model = f"{prefix}teacher-{size}-{role}"
                         add(setting, seed, model, results.runs(setting, model)[index], role=role)
-                if any(c.init == "base-other" for c in conditions):
+                if track.other_seed:
                     add(setting, seed, f"{prefix}base-other", results.runs(setting, f"{prefix}base-other")[index])
-                for condition in conditions:
+                for condition in track.conditions:
                     biased = results.runs(setting, f"{prefix}student-{condition.name}-biased")[index]
                     control = results.runs(setting, f"{prefix}student-{condition.name}-control")[index]
                     add(setting, seed, f"{prefix}student", biased, condition, "biased", versus=control)
@@ -424,10 +440,7 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
     series = (("θ0 (student's start)", "#7f7f7f", "o"), ("biased teacher", "#d62728", "s"),
               ("student ← biased", "#ff7f0e", "D"), ("student ← control", "#1f77b4", "^"))
     for (ax, effect_ax), setting in zip(axes, settings, strict=True):
-        tracked = ([(c, "") for c in results.config.active_conditions(setting)]
-                   if "vector" in results.config.tracks else [])
-        if "lm" in results.config.tracks:
-            tracked += [(c, LM_PREFIX) for c in results.config.lm.active_conditions()]
+        tracked = [(c, track.prefix) for track in _tracks(results, setting) for c in track.conditions]
         rows = [_condition_row(results, setting, c, prefix) for c, prefix in tracked]
         names = [prefix + (c.method if c.name.startswith("method-") else c.name) for c, prefix in tracked]
         x = np.arange(len(rows))
