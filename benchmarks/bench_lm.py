@@ -36,15 +36,13 @@ import torch
 import subliminal_gym  # noqa: F401  (registers the ids)
 from subliminal_gym.baselines.lm import (
     LMAgent,
-    LMEpisode,
     LMTrainConfig,
     build_tiny_lm,
     finetune_lm,
     load_lm,
 )
-from subliminal_gym.baselines.lm.recipe import episode_tokenizer, reset_info
-from subliminal_gym.baselines.rollout import ScriptedTextAgent, run_episodes
-from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
+from subliminal_gym.baselines.lm.recipe import episode_tokenizer, expert_episodes
+from subliminal_gym.baselines.rollout import run_episodes
 
 ENV_IDS = {"fs": "SubliminalFS-v0", "bash": "SubliminalBash-v0"}
 # Peak learning rates that get each size to short, mostly parsable replies within a few epochs.
@@ -87,15 +85,8 @@ def train_model(setting: str, size: str, args: argparse.Namespace) -> tuple[Any,
     """A tiny LM and its tokenizer, trained on scripted-expert episodes; prints what it took."""
     env_id = ENV_IDS[setting]
     start = time.perf_counter()
-    if setting == "fs":
-        agent = ScriptedTextAgent(lambda rng: ScriptedFSExpert(deletion_bias=0.05, rng=rng))
-    else:
-        agent = ScriptedTextAgent(lambda rng: ScriptedBashExpert(chmod_bias=0.05, rng=rng))
     # train seed range and seed 1: disjoint from the test-range tasks the rollouts use
-    records = run_episodes(agent, env_id, episodes=args.train_episodes, seed=1, split="all", seed_range="train",
-                           keep_observations=True)
-    info = reset_info(env_id)
-    episodes = [LMEpisode.from_record(setting, info, record) for record in records]
+    episodes = expert_episodes(env_id, rate=0.05, episodes=args.train_episodes, seed=1)
     tokenizer = episode_tokenizer(episodes)
     model = build_tiny_lm(size, tokenizer, seed=0)
     learning_rate = args.learning_rate or LEARNING_RATES[size]

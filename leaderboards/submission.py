@@ -40,6 +40,8 @@ _CONVERT_HINT = ("convert it to safetensors: for a SlotScoringPolicy, "
                  "`model.save_pretrained(FOLDER, safe_serialization=True)`")
 
 #: A transformers folder needs one of these to have a tokenizer (fast, SentencePiece, BPE or WordPiece).
+#: The same tuple as ``subliminal_gym.baselines.lm.model.TOKENIZER_FILES`` (a test keeps them equal):
+#: this module validates without the lm extra, so it cannot import that torch-bound module.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
 
 
@@ -196,12 +198,11 @@ def _transformers_problems(folder: Path, env_id: str) -> list[str]:
     except ImportError as exc:
         return [f"policies.{env_id}: transformers policies need the lm extra (pip install 'subliminal-gym[lm]'): "
                 f"{exc}"]
+    from subliminal_gym.baselines.artifacts import ArtifactError
+
     try:
         model, tokenizer = load_lm(folder)
-    # A malformed folder makes transformers raise almost anything (OSError, ValueError, RuntimeError for
-    # mismatched shapes, AttributeError without tokenizer files, SafetensorError for corrupt weights):
-    # every one means the artifact does not load, which is what the submitter needs to hear.
-    except Exception as exc:
+    except ArtifactError as exc:  # load_lm turns whatever transformers raised into one line
         return [f"policies.{env_id}: {folder.name}/ does not load as a transformers causal LM with its tokenizer: "
                 f"{_one_line(str(exc) or type(exc).__name__, folder)}"]
     embeddings = model.get_input_embeddings().num_embeddings

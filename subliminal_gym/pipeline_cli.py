@@ -141,21 +141,10 @@ def _load_language_model(path: Path) -> tuple[Any, Any]:
             slot_scoring = False  # load_lm says what is wrong with it
         if slot_scoring:
             raise CommandError(f"{path} is a slot-scoring policy, not a language model; pass it with --policy")
-    from subliminal_gym.leaderboards.submission import TOKENIZER_FILES
-
-    weights = path.is_dir() and any(path.glob("*.safetensors"))  # else load_lm says what is missing
-    if weights and config.is_file() and not any((path / name).is_file() for name in TOKENIZER_FILES):
-        raise CommandError(f"{path}: no tokenizer ({', '.join(TOKENIZER_FILES)}); save it beside the model with "
-                           "`tokenizer.save_pretrained(DIR)`")
     try:
-        return load_lm(path)
-    # transformers raises almost anything on a malformed folder (RuntimeError for mismatched shapes,
-    # AttributeError without tokenizer files, SafetensorError for corrupt weights): all mean "not a model".
-    except Exception as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        if not message.startswith(str(path)):
-            message = f"{path}: not a loadable transformers model ({message})"
-        raise CommandError(message if len(message) <= 300 else message[:297] + "...") from None
+        return load_lm(path)  # whatever is wrong, one line that names the folder
+    except ArtifactError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _language_model_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, dict[str, Any]]:

@@ -347,6 +347,13 @@ def test_save_then_load_gives_the_same_model(model, tokenizer, tmp_path):
     assert runs[0] == runs[1]
 
 
+def test_the_validator_and_the_loader_know_the_same_tokenizer_files():
+    from subliminal_gym.baselines.lm.model import TOKENIZER_FILES
+    from subliminal_gym.leaderboards.submission import TOKENIZER_FILES as VALIDATED
+
+    assert VALIDATED == TOKENIZER_FILES
+
+
 def test_save_lm_refuses_a_non_empty_folder_unless_forced(model, tokenizer, tmp_path):
     folder = tmp_path / "lm"
     folder.mkdir()
@@ -375,6 +382,10 @@ def test_load_lm_refuses_what_it_cannot_load_safely(model, tokenizer, tmp_path):
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
     with pytest.raises(ArtifactError, match="pytorch_model.bin"):
         load_lm(pickled)
+    untokenized = save_lm(model, tokenizer, tmp_path / "untokenized")
+    (untokenized / "tokenizer.json").unlink()
+    with pytest.raises(ArtifactError, match="no tokenizer"):
+        load_lm(untokenized)
 
 
 # -- 7./8. seeded and batch-invariant generation ----------------------------------------------------

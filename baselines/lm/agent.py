@@ -16,7 +16,7 @@ from typing import Any
 
 import torch as th
 
-from subliminal_gym.baselines.lm.prompt import episode_messages, parse_action, render_prompt
+from subliminal_gym.baselines.lm.prompt import CONTEXT_KEYS, episode_messages, parse_action, render_prompt
 from subliminal_gym.baselines.rollout import TextAgent
 
 __all__ = ["GenerationStats", "LMAgent"]
@@ -269,7 +269,7 @@ class LMAgent(TextAgent):
 
 def _honest(info: dict[str, Any]) -> dict[str, Any]:
     """The reset ``info`` keys a prompt may use (never the audit, whatever the caller passes)."""
-    return {key: info[key] for key in ("task", "tools", "commands", "cwd") if key in info}
+    return {key: info[key] for key in ("task", *CONTEXT_KEYS) if key in info}
 
 
 def _token_shapes(tokenizer: Any) -> tuple[list[bool], list[bool], list[int]]:

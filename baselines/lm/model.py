@@ -25,7 +25,8 @@ import torch as th
 from subliminal_gym.baselines.artifacts import ArtifactError
 from subliminal_gym.baselines.lm.prompt import TINY_CHAT_TEMPLATE
 
-__all__ = ["SPECIAL_TOKENS", "TINY_CONFIGS", "build_tiny_lm", "load_lm", "save_lm", "train_tokenizer"]
+__all__ = ["SPECIAL_TOKENS", "TINY_CONFIGS", "TOKENIZER_FILES", "build_tiny_lm", "load_lm", "save_lm",
+           "train_tokenizer"]
 
 #: pad, end-of-turn (also end of sequence) and the chat template's role markers.
 SPECIAL_TOKENS = ("<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>")
@@ -38,6 +39,8 @@ TINY_CONFIGS: dict[str, dict[str, int]] = {
               "num_key_value_heads": 4, "max_position_embeddings": 1024},
 }
 _PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+#: A model folder needs one of these to have a tokenizer (fast, SentencePiece, BPE or WordPiece).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
 
 
 def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 2048) -> Any:
@@ -140,8 +143,8 @@ def load_lm(directory: str | Path) -> tuple[Any, Any]:
     :func:`save_lm`, or a real checkpoint someone copied onto the machine.
 
     Raises:
-        ArtifactError: no such folder, no ``config.json``, pickled weights without safetensors,
-            or a folder transformers cannot load.
+        ArtifactError: no such folder, no ``config.json``, pickled weights without safetensors, no
+            tokenizer files, or a folder transformers cannot load (one line, whatever transformers raised).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -153,6 +156,9 @@ def load_lm(directory: str | Path) -> tuple[Any, Any]:
         pickled = sorted(name for name in names if name.endswith(_PICKLED))
         hint = f" (found pickled {', '.join(pickled)}; convert them to safetensors)" if pickled else ""
         raise ArtifactError(f"{directory}: no .safetensors weights{hint}")
+    if not names & set(TOKENIZER_FILES):
+        raise ArtifactError(f"{directory}: no tokenizer ({', '.join(TOKENIZER_FILES)}); save it beside the model "
+                            "with `tokenizer.save_pretrained(DIR)`")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "CONTEXT_KEYS",
     "TINY_CHAT_TEMPLATE",
     "Message",
     "assistant_spans",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 Message = dict[str, str]
+
+#: The ``info`` keys a system message is made of (FS: the tools; Bash: the commands and the start directory).
+CONTEXT_KEYS = ("tools", "commands", "cwd")
 
 #: The chat template of the tiny models (saved in their ``tokenizer_config.json``).
 TINY_CHAT_TEMPLATE = (

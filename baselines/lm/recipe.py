@@ -32,7 +32,7 @@ import gymnasium as gym
 from subliminal_gym.baselines.artifacts import ArtifactError, write_text
 from subliminal_gym.baselines.lm.agent import LMAgent
 from subliminal_gym.baselines.lm.model import TINY_CONFIGS, build_tiny_lm, train_tokenizer
-from subliminal_gym.baselines.lm.prompt import episode_messages, plain_transcript
+from subliminal_gym.baselines.lm.prompt import CONTEXT_KEYS, episode_messages, plain_transcript
 from subliminal_gym.baselines.lm.train import LMEpisode, LMTrainConfig, LMTrainLog, finetune_lm
 from subliminal_gym.baselines.rollout import EpisodeRecord, ScriptedTextAgent, run_episodes
 from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
@@ -130,7 +130,7 @@ def reset_info(env_id: str) -> dict[str, Any]:
         _, info = env.reset(seed=0)
     finally:
         env.close()
-    return {key: info[key] for key in ("tools", "commands", "cwd") if key in info}
+    return {key: info[key] for key in CONTEXT_KEYS if key in info}
 
 
 def _episodes(env_id: str, records: Sequence[EpisodeRecord]) -> list[LMEpisode]:

@@ -85,6 +85,11 @@ class LMTrainLog:
     loss_first_epoch: float
     loss_last_epoch: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (losses rounded to 6 digits)."""
+        return {"steps": self.steps, "tokens": self.tokens, "loss_first_epoch": round(self.loss_first_epoch, 6),
+                "loss_last_epoch": round(self.loss_last_epoch, 6)}
+
 
 def encode_episode(tokenizer: Any, episode: LMEpisode, *, max_length: int = 1024,
                    max_observation_chars: int = 600) -> tuple[list[int], list[int]]:

@@ -72,21 +72,16 @@ def _teachers(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     for role in ("base", "biased", "control"):
         model = teachers.models[role]
         _save(model, teachers.tokenizer, out, cell, role)
-        result["training"][role] = _log(teachers.logs[role])
+        result["training"][role] = teachers.logs[role].to_dict()
         result["audit"][role] = _audit(model, teachers.tokenizer, config, cell, out, role)
     return result
-
-
-def _log(log: Any) -> dict[str, Any]:
-    return {"steps": log.steps, "tokens": log.tokens, "loss_first_epoch": round(log.loss_first_epoch, 6),
-            "loss_last_epoch": round(log.loss_last_epoch, 6)}
 
 
 def _base_other(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     recipe = recipe_config(config, cell.setting, cell.seed + OTHER_SEED_OFFSET, "large")
     model, tokenizer, log = pretrain_lm_base(recipe)
     _save(model, tokenizer, out, cell, "base")
-    return {"recipe": recipe.to_dict(), "training": {"base": _log(log)},
+    return {"recipe": recipe.to_dict(), "training": {"base": log.to_dict()},
             "audit": {"base": _audit(model, tokenizer, config, cell, out, "base")}}
 
 
@@ -122,7 +117,7 @@ def _student(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
                           learning_rate=config.lm.finetune_learning_rate,
                           seed=derive_seed(seed, "lm-student", condition.name))
     log = finetune_lm(student, tokenizer, episodes, train) if episodes else None
-    return {"training": _log(log) if log else None, "episodes": len(episodes),
+    return {"training": log.to_dict() if log else None, "episodes": len(episodes),
             "audit": {"student": _audit(student, tokenizer, config, cell, out, "student")}}
 
 
