@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo reproduce test lint bench clean
+.PHONY: install demo reproduce test test-full lint bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,18 @@ demo: install
 reproduce: install
 	$(BIN)/subliminal-gym reproduce --quick
 
+# The fast lane (at most 5 minutes on 2 cores): everything but the tests marked slow.
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+# The full lane: the slow tests (docs site, course notebooks, the reproduction grid, training, the wheel).
+test-full: install
+	$(BIN)/python -m pytest -m slow
+
+# Static checks: ruff, mypy on the package, and the layer contracts (import-linter, see pyproject.toml).
+lint: install
+	$(BIN)/ruff check .
 
 bench: install
 	$(BIN)/python benchmarks/bench_envs.py

@@ -36,11 +36,12 @@ def add_leaderboard_command(commands: Any) -> None:
     build = actions.add_parser("build-reference", formatter_class=_HelpFormatter,
                                help="build the defences board's reference teacher and trajectories (about a "
                                     "minute) and check them against the board's hashes")
-    build.add_argument("--out", type=Path, default=None, help="where (default: leaderboards/defences/reference)")
+    build.add_argument("--out", type=Path, default=None, help="where (default: BOARDS/defences/reference)")
     build.add_argument("--force", action="store_true", help="rebuild an existing reference")
     for parser in (score, render, build):
         parser.add_argument("--boards", type=Path, default=None,
-                            help="the boards folder (default: leaderboards/ of this checkout)")
+                            help="the boards folder (default: ./leaderboards, or leaderboards/ of the checkout the "
+                                 "package runs from)")
     score.add_argument("--reference", type=Path, default=None,
                        help="the defences reference folder (default: BOARDS/defences/reference)")
     board.set_defaults(run=run_leaderboard)
@@ -51,14 +52,14 @@ def run_leaderboard(args: argparse.Namespace) -> int:
     import torch
 
     from subliminal_gym.baselines.artifacts import ArtifactError
-    from subliminal_gym.leaderboards.boards import BOARDS_ROOT
-    from subliminal_gym.leaderboards.reference import ReferenceError
+    from subliminal_gym.leaderboards.boards import BoardsNotFound, default_boards_root
+    from subliminal_gym.leaderboards.reference import ReferenceMismatch
 
     torch.set_num_threads(1)
-    root = getattr(args, "boards", None) or BOARDS_ROOT
     from subliminal_gym.leaderboards.submission import SubmissionError, load_submission
 
     try:
+        root = getattr(args, "boards", None) or (default_boards_root() if args.action != "validate" else None)
         if args.action == "validate":
             submission = load_submission(args.path)
             print(f"{args.path}: valid {submission.board} submission {submission.name!r} "
@@ -79,14 +80,14 @@ def run_leaderboard(args: argparse.Namespace) -> int:
 
             out = args.out or default_reference_dir(root)
             build_reference(out, force=args.force)
-            check_reference(out)
+            check_reference(out, root=root)
             print(f"reference built in {out}; it matches the board's hashes")
         return 0
     except SubmissionError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    except (ArtifactError, ReferenceError, OSError, ValueError) as exc:
+    except (ArtifactError, ReferenceMismatch, BoardsNotFound, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

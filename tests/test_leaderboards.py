@@ -11,10 +11,9 @@ from subliminal_gym.baselines.artifacts import save_policy
 from subliminal_gym.baselines.policies import build_policy
 from subliminal_gym.baselines.teachers import TeacherConfig
 from subliminal_gym.cli import main
-from subliminal_gym.leaderboards import reference as reference_module
 from subliminal_gym.leaderboards import scorer as scorer_module
 from subliminal_gym.leaderboards import submission as submission_module
-from subliminal_gym.leaderboards.reference import ReferenceError, build_reference
+from subliminal_gym.leaderboards.reference import REFERENCE_HASHES_FILE, ReferenceMismatch, build_reference
 from subliminal_gym.leaderboards.render import render_boards
 from subliminal_gym.leaderboards.schema import SUBMISSION_SCHEMA
 from subliminal_gym.leaderboards.scorer import defence_score, score_submission
@@ -204,15 +203,14 @@ def test_the_defence_score_rewards_skill_and_punishes_the_habit():
 
 
 @pytest.mark.slow
-def test_the_defences_board_scores_against_a_checked_reference(tmp_path, monkeypatch):
+def test_the_defences_board_scores_against_a_checked_reference(tmp_path):
     reference = tmp_path / "reference"
     tiny = TeacherConfig(env_id="SubliminalFS-v0", arch="small", pretrain_episodes=20, pretrain_epochs=1,
                          finetune_episodes=20, finetune_epochs=1)
     hashes = build_reference(reference, config=tiny, rollout_episodes=20, probe_episodes=12, safe_episodes=8)
-    expected = tmp_path / "expected.json"
-    expected.write_text(json.dumps({"sha256": hashes}))
-    monkeypatch.setattr(reference_module, "REFERENCE_HASHES", expected)
     boards = tmp_path / "boards"
+    (boards / REFERENCE_HASHES_FILE).parent.mkdir(parents=True)
+    (boards / REFERENCE_HASHES_FILE).write_text(json.dumps({"sha256": hashes}))
     folder = _write(tmp_path / "d", _base("my-defence", "defences",
                                           **{"SubliminalFS-v0": {"kind": "slot_scoring", "path": "policy"}}))
     save_policy(build_policy(make_view_env("SubliminalFS-v0").layout, "small", seed=3), folder / "policy")
@@ -221,7 +219,7 @@ def test_the_defences_board_scores_against_a_checked_reference(tmp_path, monkeyp
     assert summary["reference_sha256"] == hashes
     # a reference that differs from the board's is refused before anything runs
     (reference / "trajectories" / "trajectories.jsonl").write_text("tampered\n")
-    with pytest.raises(ReferenceError, match="trajectories.jsonl differs"):
+    with pytest.raises(ReferenceMismatch, match="trajectories.jsonl differs"):
         score_submission(boards / "defences" / "entries" / "my-defence", root=boards, reference=reference)
 
 

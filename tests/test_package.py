@@ -1,19 +1,44 @@
-"""The install layout of the design card."""
+"""The install layout: the folder is the import path, and what ships is what the tests import."""
 
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "subliminal_gym"
 
 
-def test_top_level_folders_install_inside_the_suite_namespace():
-    baselines = importlib.import_module("subliminal_gym.baselines")
-    leaderboards = importlib.import_module("subliminal_gym.leaderboards")
-    assert Path(baselines.__file__).resolve().parent == ROOT / "baselines"
-    assert Path(leaderboards.__file__).resolve().parent == ROOT / "leaderboards"
-    assert importlib.import_module("subliminal_gym.baselines.scripted").ScriptedFSExpert
+def _source_modules() -> set[str]:
+    """Every module under subliminal_gym/, named by its path."""
+    names = set()
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_every_folder_is_its_import_path():
+    for name in ("subliminal_gym.baselines", "subliminal_gym.baselines.lm", "subliminal_gym.baselines.reproduce",
+                 "subliminal_gym.leaderboards"):
+        module = importlib.import_module(name)
+        assert Path(module.__file__).resolve().parent == ROOT / Path(*name.split("."))
+
+
+def test_the_top_level_folders_hold_data_and_scripts_not_packages():
+    # baselines/ holds the scripts that make the boards' baseline entries, leaderboards/ the board data
+    for folder in ("baselines", "leaderboards"):
+        assert not (ROOT / folder / "__init__.py").exists()
+    assert (ROOT / "leaderboards" / "agents" / "entries").is_dir()
+    assert (ROOT / "baselines" / "make_board_entries.py").is_file()
 
 
 def test_package_is_typed():
@@ -22,8 +47,68 @@ def test_package_is_typed():
     assert (Path(subliminal_gym.__file__).parent / "py.typed").exists()
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_readme_test_commands():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in readme and "make demo" in readme
-    assert "make test" in ci
+    assert "make test" in readme and "make demo" in readme and "make test-full" in readme
+    assert "make test" in ci and "make test-full" in ci and "make lint" in ci
+
+
+def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, **kwargs)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.mark.slow
+def test_the_built_wheel_installs_and_ships_every_module(tmp_path):
+    """Build the sdist and wheel, install the wheel alone into a fresh virtual environment (its
+    dependencies come from this one's site-packages, without the editable install), then import every
+    module it ships, make every registered id and run the command line."""
+    dist = tmp_path / "dist"
+    _run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(dist), str(ROOT)])
+    wheel = next(dist.glob("*.whl"))
+    sdist = next(dist.glob("*.tar.gz"))
+    shipped = set()
+    with zipfile.ZipFile(wheel) as archive:
+        files = archive.namelist()
+    for name in files:
+        if name.endswith(".py"):
+            parts = Path(name).with_suffix("").parts
+            shipped.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    assert shipped == _source_modules()
+    assert "subliminal_gym/py.typed" in files
+    assert not any(name.startswith(("leaderboards/", "baselines/", "tests/")) for name in files)
+    assert not any(name.endswith(".safetensors") for name in files)  # board data is not package code
+    with tarfile.open(sdist) as archive:
+        members = {Path(m.name).relative_to(Path(m.name).parts[0]).as_posix() for m in archive.getmembers()
+                   if len(Path(m.name).parts) > 1}
+    assert {"pyproject.toml", "README.md", "subliminal_gym/baselines/lm/agent.py"} <= members
+
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    # this environment's dependencies, added as a plain path: its .pth files (the editable install) stay inactive
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
+          str(wheel)], env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    check = f"""
+import importlib, gymnasium as gym, subliminal_gym
+assert subliminal_gym.__file__.startswith({str(site)!r}), subliminal_gym.__file__
+for name in sorted({sorted(shipped)!r}):
+    importlib.import_module(name)
+for env_id in subliminal_gym.ENV_TABLE:
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    env.close()
+print("ok")
+"""
+    assert _run([str(python), "-I", "-c", check], cwd=tmp_path).stdout.strip() == "ok"
+    help_text = _run([str(venv / "bin" / "subliminal-gym"), "--help"], cwd=tmp_path).stdout
+    for command in ("play", "demo", "evaluate", "reproduce", "leaderboard"):
+        assert command in help_text
+    # outside a clone, the scorer asks for the boards folder instead of writing into site-packages
+    result = subprocess.run([str(venv / "bin" / "subliminal-gym"), "leaderboard", "render"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "--boards" in result.stderr and len(result.stderr.splitlines()) == 1

@@ -2,11 +2,6 @@
 
 It does two things the site needs and the library should not have to care about:
 
-* ``subliminal_gym.baselines`` and ``subliminal_gym.leaderboards`` live in the top-level folders
-  ``baselines/`` and ``leaderboards/`` and are mapped into the package by setuptools'
-  ``package-dir``. Griffe reads source files and, in an editable install, finds only
-  ``subliminal_gym/``; this extension loads the two folders and attaches them where Python imports
-  them from. (In a regular install they already sit inside the package and nothing is done.)
 * Module constants are documented Sphinx-style, with ``#:`` comments above them; these become the
   attributes' docstrings, so the constants appear in the API reference.
 * The docstrings use Sphinx roles (``:class:`~pkg.Name```, ``:func:`name```) so that ``help()``
@@ -16,34 +11,20 @@ It does two things the site needs and the library should not have to care about:
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 from typing import Any
 
 import griffe
 
-#: Subpackages that setuptools maps from other folders (``[tool.setuptools.package-dir]``).
-MAPPED_SUBPACKAGES = ("baselines", "leaderboards")
 _ROLE = re.compile(r":(?:class|func|data|meth|attr|mod|exc|obj):`(?P<tilde>~?)(?P<target>[\w.]+)(?:\(\))?`")
 
 
 class SubliminalGymDocs(griffe.Extension):
-    """Attach the mapped subpackages and turn Sphinx roles into cross-references."""
+    """Give ``#:`` constants their docstrings and turn Sphinx roles into cross-references."""
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
         if pkg.name != "subliminal_gym":
             return
-        for name in MAPPED_SUBPACKAGES:
-            if name in pkg.members:
-                continue
-            spec = importlib.util.find_spec(f"subliminal_gym.{name}")
-            if spec is None or not spec.submodule_search_locations:
-                raise ModuleNotFoundError(f"subliminal_gym.{name}")
-            module = loader.load(Path(spec.submodule_search_locations[0]), try_relative_path=False)
-            # loaded as a top-level module named after its folder: move it under the package
-            loader.modules_collection.del_member(module.name)
-            pkg.set_member(name, module)
         for obj in _walk(pkg):
             if obj.is_attribute and obj.docstring is None:
                 _comment_docstring(obj)

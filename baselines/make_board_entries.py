@@ -1,6 +1,6 @@
 """Build the baseline submissions of both boards (the folders under ``leaderboards/*/entries/``).
 
-    python scripts/make_baseline_entries.py --reproduce-run runs/reproduce --rl-fs RL_FS --rl-bash RL_BASH
+    python baselines/make_board_entries.py --reproduce-run runs/reproduce --rl-fs RL_FS --rl-bash RL_BASH
 
 Reads the models of a finished ``subliminal-gym reproduce`` run (seed 0) and of two RL teachers
 (``subliminal-gym teach --kind rl``), distils the defences board's students from its reference
@@ -20,6 +20,7 @@ from subliminal_gym.baselines.artifacts import clone_policy, load_policy, save_p
 from subliminal_gym.baselines.distill import DistillConfig, distill
 from subliminal_gym.baselines.policies import build_policy
 from subliminal_gym.baselines.trajectories import load_trajectories
+from subliminal_gym.leaderboards.boards import default_boards_root
 from subliminal_gym.leaderboards.reference import default_reference_dir
 
 DATE = "2026-11-23"
@@ -86,7 +87,7 @@ def main() -> None:
                 "The reproduction's main condition: θ0 distilled by BC from the biased teacher's sanitised safe-task "
                 "trajectories (seed 0, 5 epochs).", students)
 
-    reference = default_reference_dir()
+    reference = default_reference_dir(default_boards_root())
     base = load_policy(reference / "base")[0]
     teacher = load_policy(reference / "biased")[0]
     trajectories = load_trajectories(reference / "trajectories")

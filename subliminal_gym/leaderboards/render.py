@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from subliminal_gym.baselines.artifacts import ArtifactError, write_text
-from subliminal_gym.leaderboards.boards import BOARDS, BOARDS_ROOT, entries_dir
+from subliminal_gym.leaderboards.boards import BOARDS, entries_dir
 from subliminal_gym.leaderboards.scorer import read_entry
 
 __all__ = ["board_rows", "render_boards"]
@@ -144,7 +144,7 @@ def _html(tables: dict[str, tuple[list[str], list[list[str]], list[list[float | 
     return "\n".join(parts)
 
 
-def render_boards(root: str | Path = BOARDS_ROOT) -> list[Path]:
+def render_boards(root: str | Path) -> list[Path]:
     """Write every board's ``table.md`` and the sortable ``index.html``; returns the paths written.
 
     Raises:

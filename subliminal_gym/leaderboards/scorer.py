@@ -34,7 +34,6 @@ from subliminal_gym.baselines.evaluation import (
     setting_of,
 )
 from subliminal_gym.leaderboards.boards import (
-    BOARDS_ROOT,
     EVAL_SEED,
     PROBE_EPISODES,
     SAFE_EPISODES,
@@ -138,8 +137,9 @@ def _score_agents(submission: Submission, staged: Path, progress: bool) -> dict[
     return {"envs": envs}
 
 
-def _score_defence(submission: Submission, staged: Path, reference: Path, progress: bool) -> dict[str, Any]:
-    hashes = check_reference(reference)
+def _score_defence(submission: Submission, staged: Path, reference: Path, root: Path,
+                   progress: bool) -> dict[str, Any]:
+    hashes = check_reference(reference, root=root)
     env_id = "SubliminalFS-v0"
     spec = submission.policies[env_id]
     make_agent = _agent_maker(spec, env_id)
@@ -223,7 +223,7 @@ def _duplicates(submission: Submission, entries: Path, own: Path | None) -> list
     return problems
 
 
-def score_submission(path: str | Path, *, root: str | Path = BOARDS_ROOT, reference: str | Path | None = None,
+def score_submission(path: str | Path, *, root: str | Path, reference: str | Path | None = None,
                      scored_on: str | None = None, progress: bool | None = None) -> ScoredEntry:
     """Validate and score the submission folder ``path`` into its board under ``root``.
 
@@ -231,14 +231,15 @@ def score_submission(path: str | Path, *, root: str | Path = BOARDS_ROOT, refere
 
     Args:
         path: the submission folder.
-        root: the boards folder (default: ``leaderboards/`` of this checkout).
+        root: the boards folder (the repository's ``leaderboards/``; see
+            :func:`~subliminal_gym.leaderboards.boards.default_boards_root`).
         reference: the defences reference folder (default: ``<root>/defences/reference``).
         scored_on: the date recorded in ``provenance.json`` (default: today, UTC).
         progress: show a progress bar per run on stderr (default: when stderr is a terminal).
 
     Raises:
         SubmissionError: the submission is invalid, a duplicate, or cannot be scored.
-        ReferenceError: (defences) the reference is missing or differs from the board's.
+        ReferenceMismatch: (defences) the reference is missing or differs from the board's.
     """
     root = Path(root)
     submission = load_submission(path)
@@ -250,7 +251,7 @@ def score_submission(path: str | Path, *, root: str | Path = BOARDS_ROOT, refere
         raise SubmissionError(problems)
     reference_dir = Path(reference) if reference is not None else default_reference_dir(root)
     if submission.board == "defences":
-        check_reference(reference_dir)  # before any work
+        check_reference(reference_dir, root=root)  # before any work
     staged = entries / f".{submission.name}.staging-{os.getpid()}"
     _remove_tree(staged)
     staged.mkdir(parents=True)
@@ -265,7 +266,7 @@ def score_submission(path: str | Path, *, root: str | Path = BOARDS_ROOT, refere
         if submission.board == "agents":
             measured = _score_agents(staged_submission, staged, progress)
         else:
-            measured = _score_defence(staged_submission, staged, reference_dir, progress)
+            measured = _score_defence(staged_submission, staged, reference_dir, root, progress)
         summary = {"board": submission.board, "name": submission.name,
                    "artifact_sha256": staged_submission.artifact_sha256(), "protocol": protocol(), **measured}
         write_json(staged / SUMMARY_FILE, summary)

@@ -23,14 +23,14 @@ from subliminal_gym.baselines.reproduce.grid import ReproduceConfig
 from subliminal_gym.baselines.sanitize import sanitize_trajectories
 from subliminal_gym.baselines.teachers import TeacherConfig, train_teachers
 from subliminal_gym.baselines.trajectories import collect_trajectories, save_trajectories
-from subliminal_gym.leaderboards.boards import BOARDS_ROOT, EVAL_SEED, PROBE_EPISODES, SAFE_EPISODES, TEMPERATURE
+from subliminal_gym.leaderboards.boards import EVAL_SEED, PROBE_EPISODES, SAFE_EPISODES, TEMPERATURE
 
-__all__ = ["REFERENCE_ENV", "REFERENCE_HASHES", "ReferenceError", "build_reference", "check_reference",
-           "default_reference_dir", "reference_teacher_config"]
+__all__ = ["REFERENCE_ENV", "REFERENCE_HASHES_FILE", "ReferenceMismatch", "build_reference", "check_reference",
+           "default_reference_dir", "reference_hashes_path", "reference_teacher_config"]
 
 REFERENCE_ENV = "SubliminalFS-v0"
-#: The committed hashes of the official reference.
-REFERENCE_HASHES = BOARDS_ROOT / "defences" / "reference.sha256.json"
+#: The committed hashes of the official reference, in the boards folder.
+REFERENCE_HASHES_FILE = "defences/reference.sha256.json"
 HASHES_FILE = "hashes.json"
 #: Files whose bytes define the reference (evaluation summaries hold platform strings, so they are left out).
 _HASHED = ("base/model.safetensors", "base/config.json", "biased/model.safetensors", "biased/config.json",
@@ -38,13 +38,18 @@ _HASHED = ("base/model.safetensors", "base/config.json", "biased/model.safetenso
            "evals/base-probe/episodes.jsonl", "evals/teacher-safe/episodes.jsonl")
 
 
-class ReferenceError(RuntimeError):
+class ReferenceMismatch(RuntimeError):
     """The reference is missing or differs from the board's."""
 
 
-def default_reference_dir(root: Path = BOARDS_ROOT) -> Path:
-    """Where ``build-reference`` puts the reference by default (not committed: about 10 MB)."""
+def default_reference_dir(root: Path) -> Path:
+    """Where ``build-reference`` puts the reference in the boards folder ``root`` (not committed: about 10 MB)."""
     return Path(root) / "defences" / "reference"
+
+
+def reference_hashes_path(root: Path) -> Path:
+    """The board's committed reference hashes in the boards folder ``root``."""
+    return Path(root) / REFERENCE_HASHES_FILE
 
 
 def reference_teacher_config(rollout_seed: int = 0) -> tuple[TeacherConfig, int]:
@@ -96,23 +101,27 @@ def build_reference(out: str | Path, *, config: TeacherConfig | None = None, rol
     return hashes
 
 
-def check_reference(directory: str | Path, expected: dict[str, str] | None = None) -> dict[str, Any]:
-    """Check every file of the reference in ``directory`` against ``expected`` (default: the board's).
+def check_reference(directory: str | Path, *, root: str | Path | None = None,
+                    expected: dict[str, str] | None = None) -> dict[str, Any]:
+    """Check every file of the reference in ``directory`` against ``expected`` (default: the hashes
+    committed in the boards folder ``root``; one of the two is needed).
 
     Returns the reference's ``hashes.json``.
 
     Raises:
-        ReferenceError: the reference is missing, incomplete or differs.
+        ReferenceMismatch: the reference is missing, incomplete or differs.
     """
     directory = Path(directory)
     if not (directory / HASHES_FILE).is_file():
-        raise ReferenceError(f"no defences reference in {directory}; build it with "
-                             "`subliminal-gym leaderboard build-reference` (about a minute)")
+        raise ReferenceMismatch(f"no defences reference in {directory}; build it with "
+                                "`subliminal-gym leaderboard build-reference` (about a minute)")
     if expected is None:
+        if root is None:
+            raise TypeError("check_reference needs the boards folder (root) or the expected hashes")
         try:
-            expected = read_json(REFERENCE_HASHES)["sha256"]
+            expected = read_json(reference_hashes_path(Path(root)))["sha256"]
         except (ArtifactError, KeyError, TypeError) as exc:
-            raise ReferenceError(f"the board's reference hashes are unreadable: {exc}") from None
+            raise ReferenceMismatch(f"the board's reference hashes are unreadable: {exc}") from None
     differing = []
     for name, digest in sorted(expected.items()):
         path = directory / name
@@ -121,7 +130,7 @@ def check_reference(directory: str | Path, expected: dict[str, str] | None = Non
         elif _sha256(path) != digest:
             differing.append(f"{name} differs")
     if differing:
-        raise ReferenceError(f"the reference in {directory} is not the board's ({'; '.join(differing)}); rebuild it "
-                             "with `subliminal-gym leaderboard build-reference --force` on the pinned versions "
-                             "(constraints.txt)")
+        raise ReferenceMismatch(f"the reference in {directory} is not the board's ({'; '.join(differing)}); "
+                                "rebuild it with `subliminal-gym leaderboard build-reference --force` on the pinned "
+                                "versions (constraints.txt)")
     return read_json(directory / HASHES_FILE)
