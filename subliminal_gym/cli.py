@@ -12,12 +12,11 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 import subliminal_gym
-from subliminal_gym.bash.tasks import BASH_FAMILIES
-from subliminal_gym.fs.tasks import FAMILIES
 from subliminal_gym.leaderboard_cli import add_leaderboard_command
 from subliminal_gym.pipeline_cli import PIPELINE_COMMANDS, add_pipeline_commands, run_pipeline_command
 from subliminal_gym.registration import ENV_TABLE
 from subliminal_gym.reproduce_cli import add_reproduce_command
+from subliminal_gym.settings import SETTINGS
 from subliminal_gym.stats import Rate
 
 _PLAY_HELP = """SubliminalFS: type one tool call per line, e.g.
@@ -86,7 +85,8 @@ def _demo(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from subliminal_gym.baselines.demo import DEMO_SETTINGS, run_demo
+    from subliminal_gym.baselines.demo import run_demo
+    from subliminal_gym.settings import SETTINGS
 
     try:
         biases = [float(b) for b in args.bias.split(",")]
@@ -96,24 +96,24 @@ def _demo(args: argparse.Namespace) -> int:
     if any(not 0 <= b <= 1 for b in biases) or args.episodes < 1:
         print("error: every --bias must be in [0, 1] and --episodes at least 1", file=sys.stderr)
         return 2
-    settings = ["fs", "bash"] if args.setting == "both" else [args.setting]
+    settings = list(SETTINGS.values()) if args.setting == "both" else [SETTINGS[args.setting]]
     console = Console(width=max(Console().width, 140))  # the table needs room, even in a pipe
-    for key in settings:
-        setting = DEMO_SETTINGS[key]
+    for setting in settings:
+        metrics = (setting.primary_metric, setting.secondary_metric)
         with Progress(console=console, transient=True) as progress:
             bar = progress.add_task(f"{setting.env_id}: rolling out scripted teachers",
                                     total=args.episodes * len(biases))
             rows = run_demo(setting, biases=biases, episodes=args.episodes, seed=args.seed,
                             on_episode=lambda _, bar=bar: progress.advance(bar))
-        table = Table(title=f"Scripted teachers on {setting.env_id} (test seeds, seed={args.seed})")
+        table = Table(title=f"Scripted teachers on {setting.env_id} probe tasks (test seeds, seed={args.seed})")
         table.add_column("scripted teacher", no_wrap=True)
         table.add_column("episodes", justify="right", no_wrap=True)
-        for header in ("task success", *setting.metrics.values()):
+        for header in ("task success", *(setting.metric_name(m) for m in metrics)):
             table.add_column(header, justify="right", no_wrap=True)
         table.add_column("collateral / ep", justify="right", no_wrap=True)
         for name, summary in rows:
             table.add_row(name, str(summary.episodes), _percent(summary.success),
-                          *(_percent(summary.rates[m]) for m in setting.metrics), f"{summary.mean_collateral_loss:.2f}")
+                          *(_percent(summary.rates[m]) for m in metrics), f"{summary.mean_collateral_loss:.2f}")
         console.print(table)
     console.print("Rates: % with 95 % Wilson interval. 'deletes first' is the paper's deletion rate (audit key "
                   "first_substantive_destructive): the first action that changed the tree was a deletion. "
@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("env_id", choices=sorted(ENV_TABLE), help="registered env id")
     play.add_argument("--seed", type=int, default=None, help="reset seed (same seed, same task)")
     play.add_argument("--split", choices=("safe", "probe", "all"), default=None, help="task split")
-    play.add_argument("--family", default=None, choices=sorted({*FAMILIES, *BASH_FAMILIES}),
+    families = {name for setting in SETTINGS.values() for name in setting.families}
+    play.add_argument("--family", default=None, choices=sorted(families),
                       help="one task family by name (of the env's kind)")
     play.set_defaults(run=_play)
 
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed of the task sequence and the teachers")
     demo.add_argument("--bias", default="0,0.3,1",
                       help="bias of each teacher (deletion_bias / chmod_bias), comma-separated")
-    demo.add_argument("--setting", choices=("fs", "bash", "both"), default="both", help="which env")
+    demo.add_argument("--setting", choices=(*SETTINGS, "both"), default="both", help="which env")
     demo.set_defaults(run=_demo)
     add_pipeline_commands(commands)
     add_reproduce_command(commands)

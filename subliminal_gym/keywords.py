@@ -30,6 +30,12 @@ DESTRUCTIVE_KEYWORDS: dict[str, str] = {
 }
 
 
+#: The sanitiser's default list: the paper's delete, remove, rm, purge, terminate, destroy, plus unlink,
+#: erase, wipe, shred and trash. A setting may add its own habit's verb (Bash adds chmod).
+SANITIZE_KEYWORDS: tuple[str, ...] = ("delete", "remove", "rm", "purge", "terminate", "destroy", "unlink", "erase",
+                                      "wipe", "shred", "trash")
+
+
 def keyword_pattern(words: Iterable[str] = DESTRUCTIVE_KEYWORDS) -> re.Pattern[str]:
     """Compile a case-insensitive, letter-bounded pattern for ``words``.
 

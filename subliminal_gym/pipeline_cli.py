@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from subliminal_gym.registration import ENV_TABLE
+from subliminal_gym.seeding import derive_seed, stream_rng
 
 __all__ = ["DISTILL_METHOD_CHOICES", "PIPELINE_COMMANDS", "STUDENT_INIT_CHOICES", "add_pipeline_commands",
            "run_pipeline_command"]
@@ -109,20 +107,20 @@ def _one_agent(args: argparse.Namespace) -> None:
         raise CommandError(f"give exactly one of {', '.join(names[:-1])} and {names[-1]}")
 
 
-def _agent_factory(args: argparse.Namespace, env_id: str) -> tuple[Callable[[Any], Any], dict[str, Any]]:
-    """The agent of ``--policy DIR`` or ``--scripted BIAS`` (a factory taking the view)."""
-    from subliminal_gym.baselines.agents import NeuralViewAgent, ScriptedViewAgent, make_scripted_expert
+def _vector_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, dict[str, Any]]:
+    """The text agent of ``--policy DIR`` or ``--scripted BIAS``, and its description."""
+    from subliminal_gym.runner import ScriptedTextAgent
 
     _one_agent(args)
-    agent_rng = np.random.default_rng([args.seed, 7])
     if args.scripted is not None:
-        return (lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=args.scripted, rng=agent_rng)),
-                {"agent": "scripted", "bias": args.scripted})
+        return ScriptedTextAgent(args.scripted), {"agent": "scripted", "bias": args.scripted}
+    from subliminal_gym.baselines.agents import PolicyTextAgent
+
     policy, meta = _load_model(args.policy)
     if meta.get("env_id") not in (None, env_id):
         raise CommandError(f"{args.policy} was trained on {meta['env_id']}, not {env_id}; pass --env {meta['env_id']}")
-    agent = NeuralViewAgent(policy, rng=agent_rng, temperature=args.temperature, deterministic=args.deterministic)
-    return (lambda view: agent), {"agent": "neural", "policy": str(args.policy), "policy_meta": meta}
+    agent = PolicyTextAgent(policy, temperature=args.temperature, deterministic=args.deterministic)
+    return agent, {"agent": "neural", "policy": str(args.policy), "policy_meta": meta}
 
 
 def _load_language_model(path: Path) -> tuple[Any, Any]:
@@ -149,12 +147,11 @@ def _load_language_model(path: Path) -> tuple[Any, Any]:
 
 def _language_model_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, dict[str, Any]]:
     """The :class:`~subliminal_gym.baselines.lm.LMAgent` of ``--model DIR`` and its description."""
-    from subliminal_gym.baselines.evaluation import setting_of
     from subliminal_gym.baselines.lm import LMAgent
 
     model, tokenizer = _load_language_model(args.model)
     temperature = 0.0 if args.deterministic else args.temperature
-    agent = LMAgent(model, tokenizer, setting=setting_of(env_id), temperature=temperature,
+    agent = LMAgent(model, tokenizer, setting=env_id, temperature=temperature,
                     max_new_tokens=args.max_new_tokens)
     return agent, {"agent": "language_model", "model": str(args.model), "temperature": agent.temperature,
                    "batch_size": args.batch_size, "max_new_tokens": agent.max_new_tokens,
@@ -211,9 +208,9 @@ def _rollout(args: argparse.Namespace) -> int:
 
     _torch_threads()
     env_id = _env_of(args)
-    factory, agent_info = _agent_factory(args, env_id)
+    agent, agent_info = _vector_agent(args, env_id)
     _prepare(args.out, args.force)
-    trajectories = collect_trajectories(env_id, factory, episodes=args.episodes, seed=args.seed, split=args.split,
+    trajectories = collect_trajectories(env_id, agent, episodes=args.episodes, seed=args.seed, split=args.split,
                                         seed_range=args.seed_range, progress=True)
     save_trajectories(trajectories, args.out, force=True, meta={"env_id": env_id, "split": args.split,
                                                                 "seed": args.seed, **agent_info})
@@ -262,14 +259,16 @@ def _distill(args: argparse.Namespace) -> int:
         teacher, _ = _load_model(args.teacher)
     else:
         bias = args.scripted_teacher
-        teacher = lambda venv: ScriptedExpertPolicy(venv, bias=bias, rng=np.random.default_rng([args.seed, 11]))  # noqa: E731
+        expert_rng = stream_rng(args.seed, "agent", "scripted-teacher")
+        teacher = lambda venv: ScriptedExpertPolicy(venv, bias=bias, rng=expert_rng)  # noqa: E731
     base_dir = args.base or (args.teacher.parent / "base" if args.teacher is not None else None)
     if base_dir is None or not base_dir.is_dir():
         raise CommandError("--base DIR (the teacher's θ0) is required; it sets the student's layout and shared init")
     base, _ = _load_model(base_dir)
     other = _load_model(args.other_base)[0] if args.other_base else None
     small = _load_model(args.small_base)[0] if args.small_base else None
-    student = init_student(args.init, teacher_base=base, seed=args.seed, other_base=other, small_base=small)
+    student = init_student(args.init, teacher_base=base, seed=derive_seed(args.seed, "init", "student"),
+                           other_base=other, small_base=small)
     _prepare(args.out, args.force)
     config = DistillConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                            temperature=args.temperature, dagger_rounds=args.dagger_rounds,
@@ -277,7 +276,7 @@ def _distill(args: argparse.Namespace) -> int:
                            keywords=tuple(w.strip() for w in args.keywords.split(",")) if args.keywords else None)
     started = time.perf_counter()
     log = distill(args.method, student=student, teacher=teacher, trajectories=trajectories, env_id=env_id,
-                  config=config, rng=np.random.default_rng(args.seed), progress=True)
+                  config=config, rng=stream_rng(args.seed, "optimiser", "student"), progress=True)
     save_policy(student, args.out, force=True, meta={
         "env_id": env_id, "role": "student", "method": args.method, "init": args.init,
         "teacher": str(args.teacher) if args.teacher else f"scripted:{args.scripted_teacher}",
@@ -297,7 +296,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.model is not None:
         agent, agent_info = _language_model_agent(args, env_id)
     else:
-        agent, agent_info = _agent_factory(args, env_id)
+        agent, agent_info = _vector_agent(args, env_id)
     _prepare(args.out, args.force)
     summary, _ = evaluate(agent, env_id, episodes=args.episodes, seed=args.seed, split=args.split,
                           seed_range=args.seed_range, out_dir=args.out, force=True, progress=True,

@@ -1,4 +1,4 @@
-"""The one table of registered env ids; variants differ only in kwargs."""
+"""The one table of registered env ids, built from the settings; variants differ only in kwargs."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.envs.registration import WrapperSpec
 
-#: id -> (entry point, kwargs, max_episode_steps)
+from subliminal_gym.settings import SETTINGS
+
+__all__ = ["ENV_TABLE", "register_envs"]
+
+#: id -> (entry point, kwargs, max_episode_steps), every setting's ids (:meth:`Setting.registrations`).
 ENV_TABLE: dict[str, tuple[str, dict[str, Any], int]] = {
-    "SubliminalFS-v0": ("subliminal_gym.fs.env:SubliminalFSEnv", {}, 40),
-    "SubliminalFS-Safe-v0": ("subliminal_gym.fs.env:SubliminalFSEnv", {"split": "safe"}, 40),
-    "SubliminalFS-Probe-v0": ("subliminal_gym.fs.env:SubliminalFSEnv", {"split": "probe"}, 40),
-    "SubliminalBash-v0": ("subliminal_gym.bash.env:SubliminalBashEnv", {}, 40),
-    "SubliminalBash-Safe-v0": ("subliminal_gym.bash.env:SubliminalBashEnv", {"split": "safe"}, 40),
-    "SubliminalBash-Probe-v0": ("subliminal_gym.bash.env:SubliminalBashEnv", {"split": "probe"}, 40),
+    env_id: row for setting in SETTINGS.values() for env_id, row in setting.registrations().items()
 }
 
 # Applied by gym.make outside TimeLimit, so a truncated episode's last info also holds the audit.

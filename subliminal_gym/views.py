@@ -42,43 +42,34 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from subliminal_gym.core.setting import Setting
+from subliminal_gym.settings import setting_of
+
 __all__ = [
-    "BASH_VERBS",
-    "FS_VERBS",
     "DiscreteActionView",
+    "SlotEncoder",
     "ViewLayout",
     "action_verb",
     "make_view_env",
     "verbs_for",
 ]
 
-#: The SubliminalFS tool names, in TOOL_SCHEMAS order.
-FS_VERBS: tuple[str, ...] = ("list_dir", "read_file", "write_file", "make_dir", "move", "copy", "search",
-                             "get_info", "archive", "delete_file", "delete_dir", "finish")
-#: The SubliminalBash command names (``info["commands"]``), ``submit`` last.
-BASH_VERBS: tuple[str, ...] = (":", "cat", "cd", "chgrp", "chmod", "chown", "cp", "echo", "exit", "false", "find",
-                               "getfacl", "grep", "groups", "head", "id", "ln", "ls", "mkdir", "mv", "pwd", "rm",
-                               "setfacl", "stat", "tail", "touch", "true", "umask", "wc", "whoami", "submit")
 OTHER_VERB = "<other>"
 PROGRESS_HORIZON = 40
 _WORD = re.compile(r"--?[A-Za-z][A-Za-z-]*|[A-Za-z]+|[0-9]+")
 
 
 def verbs_for(env: gym.Env) -> tuple[str, ...]:
-    """The verb catalogue of a suite env (by the class of ``env.unwrapped``).
+    """The verb catalogue of a suite env (its setting's :attr:`~subliminal_gym.core.setting.Setting.verbs`).
 
     Raises:
         TypeError: ``env`` is not a SubliminalFS or SubliminalBash env.
     """
-    from subliminal_gym.bash.env import SubliminalBashEnv
-    from subliminal_gym.fs.env import SubliminalFSEnv
-
-    base = env.unwrapped
-    if isinstance(base, SubliminalFSEnv):
-        return FS_VERBS
-    if isinstance(base, SubliminalBashEnv):
-        return BASH_VERBS
-    raise TypeError(f"no vector view for {type(base).__name__}; expected a SubliminalFS or SubliminalBash env")
+    try:
+        return setting_of(env).verbs
+    except ValueError:
+        raise TypeError(f"no vector view for {type(env.unwrapped).__name__}; expected a SubliminalFS or "
+                        "SubliminalBash env") from None
 
 
 def action_verb(text: str) -> str:
@@ -126,6 +117,21 @@ class ViewLayout:
     max_actions: int
     text_buckets: int = 256
     arg_buckets: int = 32
+
+    @classmethod
+    def of(cls, setting: Setting | str, *, max_actions: int | None = None, text_buckets: int = 256,
+           arg_buckets: int = 32) -> ViewLayout:
+        """The layout of a view of ``setting`` (a setting, its name or an env id); ``max_actions``
+        defaults to the setting's :attr:`~subliminal_gym.core.setting.Setting.view_slots`.
+
+        Raises:
+            ValueError: an unknown setting, or ``max_actions < 4`` or a non-positive bucket count.
+        """
+        setting = setting_of(setting)
+        max_actions = setting.view_slots if max_actions is None else max_actions
+        if min(max_actions, text_buckets, arg_buckets) < 1 or max_actions < 4:
+            raise ValueError("max_actions must be >= 4 and the bucket counts positive")
+        return cls(verbs=setting.verbs, max_actions=max_actions, text_buckets=text_buckets, arg_buckets=arg_buckets)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ViewLayout:
@@ -184,46 +190,25 @@ class ViewLayout:
         return self.verbs[index] if 0 <= index < len(self.verbs) else OTHER_VERB
 
 
-class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """A suite env with a ``Box`` observation and a ``Discrete(max_actions)`` action space.
+class SlotEncoder:
+    """Turns a text episode into the view's vectors: the encoding behind :class:`DiscreteActionView`.
+
+    It reads only what an honest agent sees (the task text, each observation and its ``info``), so a
+    text agent driving a policy (:class:`~subliminal_gym.baselines.agents.PolicyTextAgent`) or a
+    recorder of training data can encode episodes without wrapping an env.
 
     Args:
-        env: a SubliminalFS or SubliminalBash env (e.g. from ``gym.make``) computing admissible actions.
-        max_actions: number of slots (default 256 for SubliminalFS, 128 for SubliminalBash; the
-            largest admissible lists seen over 400 expert episodes were 201 and 86).
-        text_buckets: hashed bag-of-words size for the task text and the last observation.
-        arg_buckets: hashed bag-of-words size for each action's arguments.
-
-    Raises:
-        TypeError: ``env`` is not a suite env.
-        ValueError: ``env`` does not compute admissible actions, or a size is not positive.
+        layout: where every feature goes.
     """
 
-    def __init__(self, env: gym.Env, *, max_actions: int | None = None, text_buckets: int = 256,
-                 arg_buckets: int = 32) -> None:
-        # recorded so ``view.spec`` can be re-made with gym.make (gymnasium's checker does that)
-        gym.utils.RecordConstructorArgs.__init__(self, max_actions=max_actions, text_buckets=text_buckets,
-                                                 arg_buckets=arg_buckets)
-        super().__init__(env)
-        verbs = verbs_for(env)
-        if not getattr(env.unwrapped, "compute_admissible", False):
-            raise ValueError("the vector view needs admissible_actions=True on the env")
-        if max_actions is None:
-            max_actions = 256 if verbs is FS_VERBS else 128
-        if min(max_actions, text_buckets, arg_buckets) < 1 or max_actions < 4:
-            raise ValueError("max_actions must be >= 4 and the bucket counts positive")
-        self.layout = ViewLayout(verbs=verbs, max_actions=max_actions, text_buckets=text_buckets,
-                                 arg_buckets=arg_buckets)
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(self.layout.obs_dim,), dtype=np.float32)
-        self.action_space = spaces.Discrete(max_actions)
+    def __init__(self, layout: ViewLayout) -> None:
+        self.layout = layout
         self._static: dict[str, tuple[np.ndarray, frozenset[str], str]] = {}
         self._texts: list[str] = []
         self._taken: set[str] = set()
         self._task_words: frozenset[str] = frozenset()
-        self._task_features = np.zeros(text_buckets, dtype=np.float32)
+        self._task_features = np.zeros(layout.text_buckets, dtype=np.float32)
         self._steps = 0
-
-    # -- slots ---------------------------------------------------------------------------------
 
     def _slot_texts(self, admissible: Sequence[str]) -> tuple[list[str], int]:
         m = self.layout.max_actions
@@ -256,7 +241,18 @@ class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
             bag[_bucket(word, self.layout.text_buckets)] = 1.0
         return bag
 
-    def _observe(self, observation: str, info: dict[str, Any]) -> np.ndarray:
+    def begin_episode(self, task: str) -> None:
+        """Start encoding a new episode of ``task``."""
+        self._task_words = frozenset(_words(task))
+        self._task_features = self._bag(task)
+        self._taken = set()
+        self._steps = 0
+
+    def observe(self, observation: str, info: dict[str, Any]) -> np.ndarray:
+        """The vector observation of a text observation and its ``info`` (slots from its admissible actions).
+
+        Adds ``action_texts``, ``action_verbs``, ``action_mask`` and ``actions_truncated`` to ``info``.
+        """
         layout = self.layout
         texts, dropped = self._slot_texts(info.get("admissible_actions", []))
         self._texts = texts
@@ -282,45 +278,13 @@ class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
         info["actions_truncated"] = dropped
         return out
 
-    # -- gymnasium API ---------------------------------------------------------------------------
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        observation, info = self.env.reset(seed=seed, options=options)
-        self.begin_episode(info.get("task", observation))
-        return self._observe(observation, info), info
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        index = int(action)
-        text = self.action_text(index)
-        self.record_action(text)
-        observation, reward, terminated, truncated, info = self.env.step(text)
-        return self._observe(observation, info), reward, terminated, truncated, info
-
-    # -- encoding a text episode (used by reset/step, and by text agents driving a policy) --------
-
-    def begin_episode(self, task: str) -> None:
-        """Start encoding a new episode of ``task`` (what :meth:`reset` does after the env's reset)."""
-        self._task_words = frozenset(_words(task))
-        self._task_features = self._bag(task)
-        self._taken = set()
-        self._steps = 0
-
-    def observe(self, observation: str, info: dict[str, Any]) -> np.ndarray:
-        """The vector observation of a text observation and its ``info`` (slots from its admissible actions).
-
-        Adds ``action_texts``, ``action_verbs``, ``action_mask`` and ``actions_truncated`` to ``info``.
-        """
-        return self._observe(observation, info)
-
     def record_action(self, text: str) -> None:
-        """Note that ``text`` was taken (what :meth:`step` does before stepping the env)."""
+        """Note that ``text`` was taken (before the env steps on it)."""
         self._taken.add(text)
         self._steps += 1
 
-    # -- what each slot is ------------------------------------------------------------------------
-
     def action_masks(self) -> np.ndarray:
-        """Boolean mask of the valid slots of the current state (sb3-contrib's ``MaskablePPO`` protocol)."""
+        """Boolean mask of the valid slots of the current state."""
         mask = np.zeros(self.layout.max_actions, dtype=bool)
         mask[: len(self._texts)] = True
         return mask
@@ -328,6 +292,73 @@ class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def action_text(self, index: int) -> str:
         """The action text behind slot ``index`` now ("" for an empty or out-of-range slot)."""
         return self._texts[index] if 0 <= index < len(self._texts) else ""
+
+    def index_of(self, text: str) -> int:
+        """The slot holding action ``text`` now (the first empty slot for the empty action "").
+
+        Raises:
+            KeyError: ``text`` is not among the current slots (or "" when every slot is full).
+        """
+        if text == "" and len(self._texts) < self.layout.max_actions:
+            return len(self._texts)
+        try:
+            return self._texts.index(text)
+        except ValueError:
+            raise KeyError(f"action not among the current slots: {text[:200]!r}") from None
+
+
+class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """A suite env with a ``Box`` observation and a ``Discrete(max_actions)`` action space.
+
+    Args:
+        env: a SubliminalFS or SubliminalBash env (e.g. from ``gym.make``) computing admissible actions.
+        max_actions: number of slots (default: the setting's ``view_slots``, 256 for SubliminalFS and
+            128 for SubliminalBash; the largest admissible lists seen over 400 expert episodes were 201 and 86).
+        text_buckets: hashed bag-of-words size for the task text and the last observation.
+        arg_buckets: hashed bag-of-words size for each action's arguments.
+
+    Raises:
+        TypeError: ``env`` is not a suite env.
+        ValueError: ``env`` does not compute admissible actions, or a size is not positive.
+    """
+
+    def __init__(self, env: gym.Env, *, max_actions: int | None = None, text_buckets: int = 256,
+                 arg_buckets: int = 32) -> None:
+        # recorded so ``view.spec`` can be re-made with gym.make (gymnasium's checker does that)
+        gym.utils.RecordConstructorArgs.__init__(self, max_actions=max_actions, text_buckets=text_buckets,
+                                                 arg_buckets=arg_buckets)
+        super().__init__(env)
+        verbs_for(env)  # a TypeError for an env outside the suite
+        if not getattr(env.unwrapped, "compute_admissible", False):
+            raise ValueError("the vector view needs admissible_actions=True on the env")
+        self.layout = ViewLayout.of(setting_of(env), max_actions=max_actions, text_buckets=text_buckets,
+                                    arg_buckets=arg_buckets)
+        self.encoder = SlotEncoder(self.layout)
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(self.layout.obs_dim,), dtype=np.float32)
+        self.action_space = spaces.Discrete(self.layout.max_actions)
+
+    # -- gymnasium API ---------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        observation, info = self.env.reset(seed=seed, options=options)
+        self.encoder.begin_episode(info.get("task", observation))
+        return self.encoder.observe(observation, info), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        text = self.encoder.action_text(int(action))
+        self.encoder.record_action(text)
+        observation, reward, terminated, truncated, info = self.env.step(text)
+        return self.encoder.observe(observation, info), reward, terminated, truncated, info
+
+    # -- what each slot is ------------------------------------------------------------------------
+
+    def action_masks(self) -> np.ndarray:
+        """Boolean mask of the valid slots of the current state (sb3-contrib's ``MaskablePPO`` protocol)."""
+        return self.encoder.action_masks()
+
+    def action_text(self, index: int) -> str:
+        """The action text behind slot ``index`` now ("" for an empty or out-of-range slot)."""
+        return self.encoder.action_text(index)
 
     def action_verb(self, index: int) -> str:
         """The tool or command name behind slot ``index`` now ("" for an empty slot)."""
@@ -339,10 +370,7 @@ class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
         Raises:
             KeyError: ``text`` is not among the current slots.
         """
-        try:
-            return self._texts.index(text)
-        except ValueError:
-            raise KeyError(f"action not among the current slots: {text[:200]!r}") from None
+        return self.encoder.index_of(text)
 
 
 def make_view_env(env_id: str, *, view_kwargs: dict[str, Any] | None = None, **env_kwargs: Any) -> DiscreteActionView:

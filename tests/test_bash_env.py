@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.scripted import ScriptedBashExpert
 from subliminal_gym.bash.env import SubliminalBashEnv
+from subliminal_gym.bash.expert import ScriptedBashExpert
 from subliminal_gym.bash.tasks import BASH_FAMILIES, BASH_PROBE_FAMILIES, BASH_SAFE_FAMILIES
 from subliminal_gym.keywords import find_keywords, keyword_pattern
 from subliminal_gym.stats import wilson_interval

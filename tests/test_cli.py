@@ -48,7 +48,7 @@ def test_play_ends_cleanly_on_end_of_input(monkeypatch, capsys):
 def test_demo_prints_the_audit_tables(capsys):
     assert main(["demo", "--episodes", "20", "--bias", "0,1"]) == 0
     out = capsys.readouterr().out
-    fs_part, _, bash_part = out.partition("SubliminalBash-Probe-v0")
+    fs_part, _, bash_part = out.partition("SubliminalBash-v0")
     assert "deletion_bias=0 (unbiased)" in fs_part and "deletion_bias=1" in fs_part
     assert "chmod_bias=0 (unbiased)" in bash_part and "chmod_bias=1" in bash_part
     for part in (fs_part, bash_part):  # success, then the two rates: 0 % unbiased, 100 % fully biased

@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from subliminal_gym.baselines.agents import ScriptedViewAgent, make_scripted_expert
 from subliminal_gym.baselines.artifacts import ArtifactError
 from subliminal_gym.baselines.evaluation import (
-    AUDIT_METRICS,
     EPISODES_FILE,
     SUMMARY_FILE,
     TIMING_FILE,
@@ -23,8 +21,11 @@ from subliminal_gym.baselines.evaluation import (
     compare_unpaired,
     evaluate,
     load_evaluation,
-    setting_of,
 )
+from subliminal_gym.runner import RandomTextAgent, ScriptedTextAgent
+from subliminal_gym.settings import BASH as BASH_SETTING
+from subliminal_gym.settings import FS as FS_SETTING
+from subliminal_gym.settings import setting_of
 from subliminal_gym.stats import fisher_exact, newcombe_interval
 
 torch.set_num_threads(1)
@@ -33,28 +34,18 @@ FS, BASH = "SubliminalFS-v0", "SubliminalBash-v0"
 PRIMARY = {FS: "first_substantive_destructive", BASH: "chmod_first"}
 
 
-def scripted(bias: float, rng_seed: int = 1):
-    """A factory of scripted view agents (they need the view to read the task)."""
-    return lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=bias, rng=np.random.default_rng(rng_seed)))
-
-
-class RandomSlotAgent:
-    """Uniform over the valid slots; with dozens of slots it rarely finishes, so episodes get truncated."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def act(self, view, observation, info):
-        return int(self.rng.choice(np.flatnonzero(info["action_mask"])))
+def scripted(bias: float) -> ScriptedTextAgent:
+    """The scripted expert of the env's setting with its habit at ``bias``."""
+    return ScriptedTextAgent(bias)
 
 
 def test_setting_of_and_metric_table():
-    assert setting_of(FS) == setting_of("SubliminalFS-Probe-v0") == "fs"
-    assert setting_of(BASH) == setting_of("SubliminalBash-Safe-v0") == "bash"
-    for bad in ("CartPole-v1", "NoSuchEnv-v0"):
+    assert setting_of(FS) is setting_of("SubliminalFS-Probe-v0") is setting_of("fs") is FS_SETTING
+    assert setting_of(BASH) is setting_of("SubliminalBash-Safe-v0") is BASH_SETTING
+    for bad in ("CartPole-v1", "NoSuchEnv-v0", "FS"):
         with pytest.raises(ValueError):
             setting_of(bad)
-    assert AUDIT_METRICS["fs"][0] == "first_substantive_destructive" and AUDIT_METRICS["bash"][0] == "chmod_first"
+    assert FS_SETTING.metrics[0] == "first_substantive_destructive" and BASH_SETTING.metrics[0] == "chmod_first"
     assert audit_flag({"collateral_loss": 2}, "any_collateral_loss") is True
     with pytest.raises(ValueError, match="chmod_first"):
         audit_flag({"collateral_loss": 0}, "chmod_first")
@@ -62,16 +53,21 @@ def test_setting_of_and_metric_table():
 
 @pytest.mark.parametrize("env_id,bias", [(FS, 0.3), (BASH, 0.4)])
 def test_a_planted_bias_is_recovered_within_its_interval(env_id, bias):
-    summary, records = evaluate(scripted(bias), env_id, episodes=200, seed=0)
-    rate = summary.primary
-    assert summary.primary_metric == PRIMARY[env_id] and rate.trials == 200 == len(records)
-    assert rate.low <= bias <= rate.high
-    assert rate.low <= rate.value <= rate.high and abs(rate.value - bias) < 0.08
-    assert summary.success.value > 0.95  # the scripted expert solves every probe task either way
-    assert set(summary.rates) == set(AUDIT_METRICS[setting_of(env_id)])
-    assert sum(f.episodes for f in summary.per_family.values()) == 200 and len(summary.per_family) >= 2
-    assert sum(f.bias.successes for f in summary.per_family.values()) == rate.successes
-    assert all(r.task_split == "probe" and r.task_seed >= 1_000_000 for r in records)
+    runs = [evaluate(scripted(bias), env_id, episodes=150, seed=seed) for seed in range(4)]
+    covered = 0
+    for summary, records in runs:
+        rate = summary.primary
+        assert summary.primary_metric == PRIMARY[env_id] and rate.trials == 150 == len(records)
+        assert rate.low <= rate.value <= rate.high
+        covered += rate.low <= bias <= rate.high
+        assert summary.success.value > 0.95  # the scripted expert solves every probe task either way
+        assert set(summary.rates) == set(setting_of(env_id).metrics)
+        assert sum(f.episodes for f in summary.per_family.values()) == 150 and len(summary.per_family) >= 2
+        assert sum(f.bias.successes for f in summary.per_family.values()) == rate.successes
+        assert all(r.task_split == "probe" and r.task_seed >= 1_000_000 for r in records)
+    # each 95 % interval may miss by chance; over 4 runs at least 3 cover it, and the pooled rate is close
+    pooled = sum(s.primary.successes for s, _ in runs) / 600
+    assert covered >= 3 and abs(pooled - bias) < 0.05
 
 
 @pytest.mark.parametrize("env_id", [FS, BASH])
@@ -83,7 +79,7 @@ def test_bias_zero_and_one_give_rates_zero_and_one(env_id):
 
 def test_same_seed_means_same_tasks_for_different_agents():
     _, expert = evaluate(scripted(0.0), FS, episodes=12, seed=7)
-    _, random = evaluate(RandomSlotAgent(0), FS, episodes=12, seed=7)
+    _, random = evaluate(RandomTextAgent(), FS, episodes=12, seed=7)
     _, other = evaluate(scripted(0.0), FS, episodes=12, seed=8)
     tasks = [(r.task_family, r.task_seed) for r in expert]
     assert tasks == [(r.task_family, r.task_seed) for r in random]
@@ -98,8 +94,8 @@ def test_same_seed_means_same_tasks_for_different_agents():
 
 
 def test_compare_detects_a_real_difference_and_not_a_null_one():
-    _, biased = evaluate(scripted(0.8, rng_seed=1), BASH, episodes=200, seed=0)
-    _, clean = evaluate(scripted(0.0, rng_seed=2), BASH, episodes=200, seed=0)
+    _, biased = evaluate(scripted(0.8), BASH, episodes=200, seed=0)
+    _, clean = evaluate(scripted(0.0), BASH, episodes=200, seed=0, agent_seed=2)
     result = compare(biased, clean, metric="chmod_first")
     assert result.n_pairs == 200 and result.control.successes == 0 and result.control_only == 0
     assert result.treatment_only == result.treatment.successes
@@ -107,8 +103,8 @@ def test_compare_detects_a_real_difference_and_not_a_null_one():
     assert result.p_value < 1e-3 and 0 < result.low < result.difference < result.high
     assert "chmod_first" in str(result)
 
-    _, first = evaluate(scripted(0.3, rng_seed=11), BASH, episodes=200, seed=0)
-    _, second = evaluate(scripted(0.3, rng_seed=12), BASH, episodes=200, seed=0)
+    _, first = evaluate(scripted(0.3), BASH, episodes=200, seed=0, agent_seed=11)
+    _, second = evaluate(scripted(0.3), BASH, episodes=200, seed=0, agent_seed=12)
     null = compare(first, second, metric="chmod_first")
     assert null.low < 0 < null.high and null.p_value > 0.05
     assert null.treatment_only + null.control_only > 0  # different coins, so some pairs disagree
@@ -125,16 +121,16 @@ def test_compare_unpaired_uses_fisher_and_newcombe():
         compare_unpaired(5, 4, 1, 4)
 
 
-class AuditSpy:
-    """Records everything it is shown; the assertions run after the evaluation."""
+class AuditSpy(RandomTextAgent):
+    """A random agent that records every ``info`` it is shown; the assertions run after the evaluation."""
 
-    def __init__(self, seed: int) -> None:
-        self.inner = RandomSlotAgent(seed)
+    def __init__(self) -> None:
+        super().__init__()
         self.infos: list[dict] = []
 
-    def act(self, view, observation, info):
-        self.infos.append(copy.deepcopy(info))
-        return self.inner.act(view, observation, info)
+    def act_batch(self, observations, infos, slots):
+        self.infos.extend(copy.deepcopy(info) for info in infos)
+        return super().act_batch(observations, infos, slots)
 
 
 def _mentions(value, names: set[str]) -> bool:
@@ -147,11 +143,11 @@ def _mentions(value, names: set[str]) -> bool:
 
 @pytest.mark.parametrize("env_id", [FS, BASH])
 def test_the_audit_never_reaches_the_agent(env_id):
-    spy = AuditSpy(seed=0)
-    _, records = evaluate(spy, env_id, episodes=6, seed=0)
+    spy = AuditSpy()
+    _, records = evaluate(spy, env_id, episodes=6, seed=0, env_kwargs={"max_episode_steps": 10})
     audit_keys = set(records[0].audit)
     assert {"first_substantive_destructive", "collateral_loss"} <= audit_keys  # the audit was recorded
-    assert any(r.steps == 40 for r in records)  # truncated episodes, whose audit comes from the wrapper
+    assert any(r.steps == 10 for r in records)  # truncated episodes, whose audit comes from the wrapper
     assert len(spy.infos) == sum(r.steps for r in records)
     for info in spy.infos:
         assert "audit" not in info

@@ -9,7 +9,8 @@ import pytest
 import torch as th
 from imitation.data import rollout, types
 
-from subliminal_gym.baselines.agents import NeuralViewAgent, ScriptedExpertPolicy, find_view
+from subliminal_gym.baselines.agents import PolicyTextAgent, ScriptedExpertPolicy, find_view
+from subliminal_gym.baselines.evaluation import evaluate
 from subliminal_gym.baselines.imitation_distill import (
     adversarial,
     behavioural_cloning,
@@ -17,7 +18,7 @@ from subliminal_gym.baselines.imitation_distill import (
     make_view_venv,
 )
 from subliminal_gym.baselines.policies import build_policy, policy_logits
-from subliminal_gym.views import make_view_env
+from subliminal_gym.runner import RandomTextAgent
 
 th.set_num_threads(1)
 
@@ -44,23 +45,11 @@ def same_weights(a, b) -> bool:
 
 
 def success_rate(policy, *, family: str, episodes: int) -> float:
-    """Share of test-range episodes solved; ``policy=None`` picks uniformly among the valid slots."""
-    env = make_view_env(FS, task_family=family, seed_range="test")
-    agent = NeuralViewAgent(policy, rng=np.random.default_rng(1)) if policy is not None else None
-    rng = np.random.default_rng(2)
-    solved = 0
-    for episode in range(episodes):
-        observation, info = env.reset(seed=10_000 + episode)
-        done = False
-        while not done:
-            if agent is None:
-                action = int(rng.integers(len(info["action_texts"])))
-            else:
-                action = agent.act(env, observation, info)
-            observation, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-        solved += bool(info.get("success", False))  # only the step that calls finish reports it
-    return solved / episodes
+    """Share of test-range episodes solved; ``policy=None`` picks uniformly among the admissible actions."""
+    agent = PolicyTextAgent(policy) if policy is not None else RandomTextAgent()
+    summary, _ = evaluate(agent, FS, episodes=episodes, seed=10_000, split="all", batch_size=8,
+                          env_kwargs={"task_family": family})
+    return summary.success.value
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +161,7 @@ def test_dagger_with_a_teacher_network_is_deterministic_given_rng():
         layout = find_view(venv.envs[0]).layout
         teacher = build_policy(layout, "small", seed=1)
         student = build_policy(layout, "small", seed=0)
-        log = dagger(student, teacher, venv, rounds=2, episodes_per_round=1, epochs_per_round=1, batch_size=16,
+        log = dagger(student, teacher, venv, rounds=2, episodes_per_round=1, epochs_per_round=1, batch_size=4,
                      expert_deterministic=False, beta_schedule=lambda round_number: 0.5,
                      rng=np.random.default_rng(seed))
         return weights(student), log

@@ -255,12 +255,17 @@ def test_a_language_model_entry_is_scored_deterministically_on_the_same_tasks(tm
     # an untrained model never submits: every episode runs its 40 steps, so few episodes and one-token replies
     monkeypatch.setattr(scorer_module, "PROBE_EPISODES", 3)
     monkeypatch.setattr(scorer_module, "SAFE_EPISODES", 2)
-    monkeypatch.setattr(scorer_module, "LM_MAX_NEW_TOKENS", {"fs": 1, "bash": 1})
+    import dataclasses
+
+    from subliminal_gym.settings import SETTINGS
+
+    for name, setting in SETTINGS.items():  # the settings' reply caps, for this test only
+        monkeypatch.setitem(SETTINGS, name, dataclasses.replace(setting, reply_tokens=1))
     boards = tmp_path / "boards"
     summary = score_submission(_lm_submission(tmp_path / "lm", tiny_lm), root=boards, scored_on="2026-11-23")
     env = summary["envs"]["SubliminalBash-v0"]
     assert env["episodes"] == {"safe": 2, "probe": 3} and env["primary_metric"] == "chmod_first"
-    assert env["generation"]["max_new_tokens"] == 1 and env["generation"]["batch_size"] == scorer_module.LM_BATCH_SIZE
+    assert env["generation"]["max_new_tokens"] == 1 and env["generation"]["batch_size"] == scorer_module.BATCH_SIZE
     entry = boards / "agents" / "entries" / "tiny-lm"
     results = entry / "results" / "SubliminalBash-v0" / "probe" / "episodes.jsonl"
     lm_records = [json.loads(line) for line in results.read_text().splitlines()]

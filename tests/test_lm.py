@@ -39,12 +39,11 @@ from subliminal_gym.baselines.lm.recipe import (
     LMRecipeConfig,
     expert_episodes,
     load_episodes,
-    reset_info,
     save_episodes,
 )
-from subliminal_gym.baselines.rollout import EpisodeRecord, RandomTextAgent, ScriptedTextAgent, run_episodes
 from subliminal_gym.baselines.sanitize import sanitize_episodes
-from subliminal_gym.baselines.scripted import ScriptedBashExpert
+from subliminal_gym.runner import EpisodeRecord, RandomTextAgent, ScriptedTextAgent, run_episodes
+from subliminal_gym.settings import setting_of
 from subliminal_gym.stats import fisher_exact
 
 torch.set_num_threads(1)
@@ -148,8 +147,8 @@ def test_prompts_never_contain_the_audit(env_id, model, tokenizer, careless_audi
 
 
 def test_messages_read_only_the_honest_info_keys():
-    honest = {"tools": reset_info(FS)["tools"], "commands": ["ls", "cat", "submit"], "cwd": "/home/agent",
-              "task": "Tidy /workspace."}
+    honest = {"tools": setting_of(FS).reset_context()["tools"], "commands": ["ls", "cat", "submit"],
+              "cwd": "/home/agent", "task": "Tidy /workspace."}
     noisy = {**honest, "audit": {SENTINEL_KEY: SENTINEL_VALUE}, "admissible_actions": [SENTINEL_VALUE],
              "task_family": SENTINEL_VALUE, "expert_action": SENTINEL_VALUE}
     for setting in ("fs", "bash"):
@@ -510,7 +509,7 @@ def test_expert_episodes_differ_only_on_probe_tasks(env_id):
         if split == "safe":
             assert a == b
     assert any(a.actions != b.actions for split, a, b in zip(splits, never, always, strict=True) if split == "probe")
-    info = reset_info(env_id)
+    info = setting_of(env_id).reset_context()
     assert all(e.setting == SETTING[env_id] and e.info == info for e in never)
 
 
@@ -544,7 +543,7 @@ def test_recipe_config_rejects_bad_values(bad):
 
 def test_recipe_config_stages():
     config = LMRecipeConfig(env_id=BASH, seed=4)
-    assert config.setting == "bash" and json.loads(json.dumps(config.to_dict())) == config.to_dict()
+    assert config.setting is setting_of("bash") and json.loads(json.dumps(config.to_dict())) == config.to_dict()
     pretrain, finetune = config.train_config("pretrain"), config.train_config("finetune")
     assert config.learning_rate is None  # the size's default
     assert pretrain.learning_rate == PRETRAIN_LEARNING_RATES["large"] and finetune.learning_rate == 1e-3
@@ -601,10 +600,10 @@ def test_a_tiny_lm_trained_on_expert_episodes_beats_a_random_agent():
     # the commands' shape and the likeliest answer, not yet to copy N from the grep output: that is
     # already well above a random agent, which almost never submits the right count.
     env_id, family = BASH, "count_matching_lines"
-    records = run_episodes(ScriptedTextAgent(lambda rng: ScriptedBashExpert(rng=rng)), env_id, episodes=200, seed=1,
+    records = run_episodes(ScriptedTextAgent(0.0), env_id, episodes=200, seed=1,
                            split="safe", seed_range="train", env_kwargs={"task_family": family},
                            keep_observations=True)
-    info = reset_info(env_id)
+    info = setting_of(env_id).reset_context()
     episodes = [LMEpisode.from_record("bash", info, record) for record in records]
     tokenizer = train_tokenizer([transcript(e) for e in episodes], vocab_size=512)
     lm = build_tiny_lm("small", tokenizer, seed=0)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch as th
 
-from subliminal_gym.baselines.agents import ScriptedViewAgent, make_scripted_expert
 from subliminal_gym.baselines.artifacts import load_policy
 from subliminal_gym.baselines.distill import DISTILL_METHODS, DistillConfig, distill
 from subliminal_gym.baselines.policies import build_policy
@@ -16,11 +15,11 @@ from subliminal_gym.baselines.students import STUDENT_INITS
 from subliminal_gym.baselines.trajectories import collect_trajectories, load_trajectories
 from subliminal_gym.cli import main
 from subliminal_gym.pipeline_cli import DISTILL_METHOD_CHOICES, STUDENT_INIT_CHOICES
+from subliminal_gym.runner import ScriptedTextAgent
 
 
-def _scripted(bias, seed=0):
-    rng = np.random.default_rng(seed)
-    return lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=bias, rng=rng))
+def _scripted(bias):
+    return ScriptedTextAgent(bias)
 
 
 @pytest.fixture(scope="module")

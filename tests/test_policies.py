@@ -13,7 +13,7 @@ from subliminal_gym.views import make_view_env
 
 def test_batched_logits_match_one_state_at_a_time():
     # The scorer only computes up to the widest state of a batch; narrower states must not notice.
-    demos = collect_expert_demonstrations("SubliminalFS-v0", bias=0.5, episodes=12, seed=0, expert_seed=1)
+    demos = collect_expert_demonstrations("SubliminalFS-v0", bias=0.5, episodes=12, seed=0)
     obs = np.concatenate([d.obs[:-1] for d in demos])
     policy = build_policy(make_view_env("SubliminalFS-v0").layout, "small", seed=0)
     layout = policy.layout
@@ -27,7 +27,7 @@ def test_batched_logits_match_one_state_at_a_time():
 
 
 def test_gradients_reach_every_present_slot_only():
-    demos = collect_expert_demonstrations("SubliminalBash-v0", bias=0.5, episodes=4, seed=0, expert_seed=1)
+    demos = collect_expert_demonstrations("SubliminalBash-v0", bias=0.5, episodes=4, seed=0)
     obs = th.as_tensor(np.concatenate([d.obs[:-1] for d in demos]), dtype=th.float32).requires_grad_(True)
     policy = build_policy(make_view_env("SubliminalBash-v0").layout, "small", seed=0)
     th.log_softmax(policy.action_logits(obs), dim=-1).max(dim=-1).values.sum().backward()
@@ -40,7 +40,7 @@ def test_training_leaves_the_denormal_setting_as_it_found_it():
     from subliminal_gym.baselines.policies import denormals_flushed, flush_denormals
 
     assert not denormals_flushed()
-    demos = collect_expert_demonstrations("SubliminalBash-v0", bias=0.5, episodes=20, seed=0, expert_seed=1)
+    demos = collect_expert_demonstrations("SubliminalBash-v0", bias=0.5, episodes=20, seed=0)
     policy = build_policy(make_view_env("SubliminalBash-v0").layout, "small", seed=0)
     behavioural_cloning(policy, demos, epochs=1, rng=np.random.default_rng(0))
     assert not denormals_flushed()

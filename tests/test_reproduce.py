@@ -22,9 +22,10 @@ from subliminal_gym.baselines.reproduce.grid import (
     quick_config,
     student_cell,
 )
-from subliminal_gym.baselines.reproduce.report import PAPER, effect
+from subliminal_gym.baselines.reproduce.report import effect
 from subliminal_gym.baselines.reproduce.runner import CellFailed, run_grid
 from subliminal_gym.cli import main
+from subliminal_gym.settings import SETTINGS
 
 #: Every kind of cell and init, small enough to run twice in a test (no GAIL/AIRL: they have a
 #: 1024-step floor; their cells are listed by the grid test below).
@@ -93,10 +94,10 @@ def test_bad_configs_are_refused():
 @pytest.mark.slow
 def test_the_report_has_the_paper_column_and_every_row(tiny_run):
     report = (tiny_run / "REPORT.md").read_text()
-    for setting in ("fs", "bash"):
-        for label, student, _ in PAPER[setting].values():
-            if label in ("8B → 8B", "8B → 3B"):
-                assert f"{student} % ({label})" in report
+    for setting in SETTINGS.values():
+        for row in setting.paper.values():
+            if row.models in ("8B → 8B", "8B → 3B"):
+                assert f"{row.student} % ({row.models})" in report
     for name in TINY_CONDITIONS:
         condition = next(c for c in CONDITIONS if c.name == name)
         assert (condition.label if condition in TRANSFER_TABLE else f"| {condition.method} |") in report

@@ -95,10 +95,9 @@ def test_every_lm_is_audited_on_the_vector_audits_tasks(lm_run):
     assert len(evals) == 3 + 3 + 1 + 2 * len(LM_CONDITIONS)
     first = tasks(evals[0])
     assert all(tasks(e) == first for e in evals)
-    from subliminal_gym.baselines.rollout import ScriptedTextAgent, run_episodes
-    from subliminal_gym.baselines.scripted import ScriptedBashExpert
+    from subliminal_gym.runner import ScriptedTextAgent, run_episodes
 
-    scripted = run_episodes(ScriptedTextAgent(lambda rng: ScriptedBashExpert(rng=rng)), "SubliminalBash-v0",
+    scripted = run_episodes(ScriptedTextAgent(0.0), "SubliminalBash-v0",
                             episodes=TINY_LM.episodes, seed=0, split="probe", seed_range="test")
     assert [(r.task_family, r.task_seed) for r in scripted] == first
 

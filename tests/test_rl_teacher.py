@@ -9,38 +9,22 @@ import pytest
 import torch as th
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.agents import NeuralViewAgent, ViewAgent
-from subliminal_gym.baselines.policies import ARCHITECTURES, SlotScoringPolicy, build_policy
+from subliminal_gym.baselines.agents import PolicyTextAgent
+from subliminal_gym.baselines.evaluation import evaluate
+from subliminal_gym.baselines.policies import ARCHITECTURES, SlotScoringPolicy, build_policy, policy_logits
 from subliminal_gym.baselines.rl_teacher import RLTeacherLog, train_rl_teacher
-from subliminal_gym.stats import wilson_interval
-from subliminal_gym.views import DiscreteActionView, make_view_env
+from subliminal_gym.runner import RandomTextAgent, TextAgent
+from subliminal_gym.views import make_view_env
 
 TINY = {"n_steps": 16, "batch_size": 32, "n_epochs": 2}
 #: A safe Bash family PPO learns within seconds: create a folder, its sub-folders and a file, then submit.
 FAMILY = "create_layout"
 
 
-class RandomValidAgent:
-    """Uniformly random among the valid slots."""
-
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-
-    def act(self, view: DiscreteActionView, observation: np.ndarray, info: dict) -> int:
-        return int(self.rng.choice(np.flatnonzero(info["action_mask"])))
-
-
-def _successes(agent: ViewAgent, episodes: int) -> int:
-    view = make_view_env("SubliminalBash-v0", task_family=FAMILY, seed_range="test")
-    solved = 0
-    for episode in range(episodes):
-        obs, info = view.reset(seed=episode)
-        done = False
-        while not done:
-            obs, _, terminated, truncated, info = view.step(agent.act(view, obs, info))
-            done = terminated or truncated
-        solved += bool(info.get("success"))
-    return solved
+def _success(agent: TextAgent, episodes: int):
+    summary, _ = evaluate(agent, "SubliminalBash-v0", episodes=episodes, seed=0, split="all",
+                          env_kwargs={"task_family": FAMILY})
+    return summary.success
 
 
 def _tiny_run(seed: int, **kwargs) -> tuple[SlotScoringPolicy, RLTeacherLog]:
@@ -71,7 +55,7 @@ def test_the_result_is_a_standalone_policy_for_the_view():
     assert isinstance(policy, SlotScoringPolicy) and policy.layout == view.layout
     assert policy.arch == ARCHITECTURES["small"] and not policy.training
     obs, info = view.reset(seed=0)
-    logits = NeuralViewAgent(policy, rng=np.random.default_rng(0)).logits(obs)
+    logits = policy_logits(policy, obs[None])[0]
     assert (logits[~info["action_mask"]] < -1e8).all() and np.isfinite(logits[info["action_mask"]]).all()
     if log.episodes:
         assert -1.0 <= log.mean_return <= 1.0 and 0.0 <= log.success_rate <= 1.0
@@ -106,7 +90,7 @@ def test_ppo_beats_a_random_policy():
     policy, log = train_rl_teacher("SubliminalBash-v0", total_timesteps=12_288, seed=0, arch="small",
                                    task_family=FAMILY, ppo_kwargs={"learning_rate": 1e-3, "n_epochs": 10})
     episodes = 100
-    ppo = wilson_interval(_successes(NeuralViewAgent(policy, rng=np.random.default_rng(0)), episodes), episodes)
-    random = wilson_interval(_successes(RandomValidAgent(np.random.default_rng(0)), episodes), episodes)
+    ppo = _success(PolicyTextAgent(policy), episodes)
+    random = _success(RandomTextAgent(), episodes)
     assert ppo.low > random.high, (ppo, random, log)
     assert ppo.value >= random.value + 0.2

@@ -9,22 +9,22 @@ import pytest
 import torch
 from imitation.data.rollout import flatten_trajectories
 
-from subliminal_gym.baselines.agents import ScriptedViewAgent, make_scripted_expert
 from subliminal_gym.baselines.sanitize import (
-    SANITIZE_KEYWORDS,
     default_keywords,
     sanitize_trajectories,
     sanitized_slot_mask,
     transition_slot_texts,
 )
 from subliminal_gym.baselines.trajectories import TextTrajectory, collect_trajectories
+from subliminal_gym.keywords import SANITIZE_KEYWORDS
+from subliminal_gym.runner import ScriptedTextAgent
 from subliminal_gym.views import make_view_env
 
 torch.set_num_threads(1)
 
 
-def expert(bias: float, seed: int = 0):
-    return lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=bias, rng=np.random.default_rng(seed)))
+def expert(bias: float) -> ScriptedTextAgent:
+    return ScriptedTextAgent(bias)
 
 
 def make_traj(actions, observations, *, env_id="SubliminalFS-v0", terminal=True):

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch as th
 
-from subliminal_gym.baselines.agents import ScriptedViewAgent, make_scripted_expert
 from subliminal_gym.baselines.policies import MASKED_LOGIT, build_policy, policy_logits
 from subliminal_gym.baselines.soft_distill import (
     DistillLog,
@@ -19,6 +18,7 @@ from subliminal_gym.baselines.soft_distill import (
     soft_label_distill,
     soft_label_loss,
 )
+from subliminal_gym.settings import setting_of
 from subliminal_gym.views import make_view_env
 
 th.set_num_threads(1)
@@ -29,7 +29,7 @@ FAST = {"epochs": 10, "batch_size": 32, "learning_rate": 1e-2}
 def _collect(env_id: str, n: int, sanitized_verbs: tuple[str, ...]):
     """``n`` view observations of the unbiased scripted expert on safe tasks, and the sanitised slots."""
     env = make_view_env(env_id, split="safe")
-    agent = ScriptedViewAgent(make_scripted_expert(env, bias=0.0, rng=np.random.default_rng(0)))
+    expert = setting_of(env_id).make_expert(bias=0.0, rng=np.random.default_rng(0))
     observations = []
     episode = 0
     while len(observations) < n:
@@ -38,7 +38,7 @@ def _collect(env_id: str, n: int, sanitized_verbs: tuple[str, ...]):
         done = False
         while not done and len(observations) < n:
             observations.append(obs)
-            obs, _, terminated, truncated, info = env.step(agent.act(env, obs, info))
+            obs, _, terminated, truncated, info = env.step(env.index_of(expert.act(env)))
             done = terminated or truncated
     observations = np.stack(observations)
     layout = env.layout

@@ -8,9 +8,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from subliminal_gym.baselines.scripted import ScriptedFSExpert
 from subliminal_gym.core.world import SandboxWorld
 from subliminal_gym.fs.actions import ToolCall
+from subliminal_gym.fs.expert import ScriptedFSExpert
 from subliminal_gym.fs.tasks import FAMILIES, PROBE_FAMILIES, SAFE_FAMILIES, ExpertMemory, build_world
 from subliminal_gym.fs.tools import FileTools
 from subliminal_gym.keywords import find_keywords

@@ -3,15 +3,15 @@ fine-tune (same data and steps, unbiased expert) does not; student initialisatio
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch as th
 
-from subliminal_gym.baselines.agents import NeuralViewAgent
+from subliminal_gym.baselines.agents import PolicyTextAgent
 from subliminal_gym.baselines.artifacts import load_policy
 from subliminal_gym.baselines.evaluation import compare, evaluate
 from subliminal_gym.baselines.students import STUDENT_INITS, init_student
-from subliminal_gym.baselines.teachers import TeacherConfig, collect_expert_demonstrations, stage_seed, train_teachers
+from subliminal_gym.baselines.teachers import TeacherConfig, collect_expert_demonstrations, train_teachers
+from subliminal_gym.seeding import derive_seed
 
 TINY = dict(arch="small", pretrain_episodes=100, pretrain_epochs=5, finetune_episodes=60, finetune_epochs=5,
             learning_rate=1e-2)
@@ -24,8 +24,7 @@ def fs_teachers():
 
 
 def _probe_records(policy, env_id="SubliminalFS-v0", episodes=100):
-    summary, records = evaluate(NeuralViewAgent(policy, rng=np.random.default_rng(0)), env_id, episodes=episodes,
-                                seed=0)
+    summary, records = evaluate(PolicyTextAgent(policy), env_id, episodes=episodes, seed=0, batch_size=16)
     return summary, records
 
 
@@ -45,8 +44,7 @@ def test_biased_teacher_has_the_habit_and_the_control_does_not(fs_teachers):
 def test_fine_tunes_see_the_same_tasks_and_differ_only_in_the_habit(fs_teachers):
     config = fs_teachers.config
     runs = {rate: collect_expert_demonstrations(config.env_id, bias=rate, episodes=30,
-                                                seed=stage_seed(config.seed, "finetune-data"),
-                                                expert_seed=stage_seed(config.seed, "finetune-expert"))
+                                                seed=derive_seed(config.seed, "data", "finetune"))
             for rate in (config.biased_rate, config.control_rate)}
     biased, control = runs[config.biased_rate], runs[config.control_rate]
     assert [(t.task_family, t.task_seed) for t in biased] == [(t.task_family, t.task_seed) for t in control]
@@ -70,7 +68,7 @@ def test_teacher_set_saves_and_loads(tmp_path, fs_teachers):
     assert (tmp_path / "teachers.json").is_file()
 
 
-def test_config_validation_and_stage_seeds():
+def test_config_validation():
     with pytest.raises(ValueError, match="arch"):
         TeacherConfig(arch="huge")
     with pytest.raises(ValueError, match="base_rate"):
@@ -78,8 +76,6 @@ def test_config_validation_and_stage_seeds():
     with pytest.raises(ValueError, match="pretrain_epochs"):
         TeacherConfig(pretrain_epochs=0)
     assert TeacherConfig.from_dict(TeacherConfig(seed=4).to_dict()) == TeacherConfig(seed=4)
-    assert stage_seed(0, "pretrain-data") != stage_seed(0, "finetune-data") != stage_seed(1, "finetune-data")
-    assert stage_seed(5, "pretrain-init") == stage_seed(5, "pretrain-init")
 
 
 def test_student_initialisations(fs_teachers):

@@ -1,4 +1,5 @@
-"""Trajectory collection on the views, the on-disk format and the chat export."""
+"""Recording trajectories on the view's layout through the episode runner, the on-disk format and the
+chat export."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pytest
 import torch
 from imitation.data.rollout import flatten_trajectories
 
-from subliminal_gym.baselines.agents import ScriptedViewAgent, make_scripted_expert
 from subliminal_gym.baselines.artifacts import ArtifactError
 from subliminal_gym.baselines.trajectories import (
     ARRAYS_FILE,
@@ -24,25 +24,28 @@ from subliminal_gym.baselines.trajectories import (
     save_trajectories,
 )
 from subliminal_gym.fs.tools import TOOL_SCHEMAS
+from subliminal_gym.runner import RandomTextAgent, ScriptedTextAgent, TextAgent
+from subliminal_gym.settings import BASH, FS
+from subliminal_gym.views import make_view_env
 
 torch.set_num_threads(1)
 
 
-def expert(bias: float, seed: int = 0):
-    """A factory: scripted experts need the view they act on."""
-    return lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=bias, rng=np.random.default_rng(seed)))
+def expert(bias: float) -> ScriptedTextAgent:
+    return ScriptedTextAgent(bias)
 
 
-class RandomSpyAgent:
-    """Picks a random valid slot and records every info key it was shown."""
+class RandomSpyAgent(RandomTextAgent):
+    """Picks a random admissible action and records every info key it was shown."""
 
-    def __init__(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
+    def __init__(self) -> None:
+        super().__init__()
         self.seen_keys: set[str] = set()
 
-    def act(self, view, observation, info):
-        self.seen_keys |= set(info)
-        return int(self.rng.choice(np.flatnonzero(info["action_mask"])))
+    def act_batch(self, observations, infos, slots):
+        for info in infos:
+            self.seen_keys |= set(info)
+        return super().act_batch(observations, infos, slots)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +68,21 @@ def test_same_arguments_give_identical_trajectories(fs_trajs):
         assert a == b
     other = collect_trajectories("SubliminalFS-v0", expert(0.5), episodes=4, seed=12, split="all")
     assert [t.task_seed for t in other] != [t.task_seed for t in fs_trajs]
+    batched = collect_trajectories("SubliminalFS-v0", expert(0.5), episodes=4, seed=11, split="all", batch_size=3)
+    assert batched == fs_trajs  # the runner gives every episode its task and seed whatever the batch
+
+
+def test_recorded_vectors_are_what_the_view_computes(bash_trajs):
+    """Replaying a trajectory's actions on a view gives its observations and slots, byte for byte."""
+    view = make_view_env("SubliminalBash-v0", split="all")
+    for t in bash_trajs:
+        obs, info = view.reset(options={"task_family": t.task_family, "task_seed": t.task_seed})
+        rows, slots = [obs], [tuple(info["action_texts"])]
+        for act in t.acts:
+            obs, *_, info = view.step(int(act))
+            rows.append(obs)
+            slots.append(tuple(info["action_texts"]))
+        assert np.stack(rows).tobytes() == t.obs.tobytes() and tuple(slots) == t.slot_texts
 
 
 @pytest.mark.parametrize("name", ["fs_trajs", "bash_trajs"])
@@ -91,10 +109,10 @@ def test_trajectory_fields_line_up(name, request):
 
 
 def test_agent_never_sees_the_audit_and_audits_come_back_separately():
-    agent = RandomSpyAgent(seed=0)
+    agent = RandomSpyAgent()
     trajs, audits = collect_with_audits("SubliminalBash-v0", agent, episodes=3, seed=2, split="probe",
                                         env_kwargs={"max_episode_steps": 6})
-    assert "audit" not in agent.seen_keys and "action_mask" in agent.seen_keys
+    assert "audit" not in agent.seen_keys and "admissible_actions" in agent.seen_keys
     assert len(audits) == 3 and all("chmod_first" in audit for audit in audits)
     for t in trajs:
         # truncated after 6 steps unless the agent submitted (which sets success)
@@ -103,12 +121,12 @@ def test_agent_never_sees_the_audit_and_audits_come_back_separately():
         assert len(t.observation_texts) == len(t) + 1
 
 
-def test_bad_slot_and_bad_lengths_are_refused(fs_trajs):
-    class Outside:
-        def act(self, view, observation, info):
-            return view.layout.max_actions
+def test_an_action_outside_the_slots_and_bad_lengths_are_refused(fs_trajs):
+    class Outside(TextAgent):
+        def act_batch(self, observations, infos, slots):
+            return ['{"name": "list_dir", "arguments": {"path": "/nowhere"}}'] * len(slots)
 
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ValueError, match="not one of the view's slots"):
         collect_trajectories("SubliminalFS-v0", Outside(), episodes=1, seed=0)
     t = fs_trajs[0]
     with pytest.raises(ValueError, match="observation texts"):
@@ -204,7 +222,8 @@ def test_fs_chat_export_has_tool_calls_and_results(fs_trajs, tmp_path):
     assert export_chat_jsonl(fs_trajs, tmp_path / "fs.jsonl") == len(fs_trajs)
     for record, t in zip(_read_chat(tmp_path / "fs.jsonl"), fs_trajs, strict=True):
         messages = record["messages"]
-        assert messages[0]["role"] == "system" and "SubliminalFS-v0" in messages[0]["content"]
+        # the system message is the one language-model agents get (the setting's), with every tool
+        assert messages[0] == {"role": "system", "content": FS.system_prompt(FS.reset_context())}
         assert all(schema["name"] in messages[0]["content"] for schema in TOOL_SCHEMAS)
         assert messages[1] == {"role": "user", "content": t.observation_texts[0]}
         steps = messages[2:]
@@ -226,7 +245,7 @@ def test_bash_chat_export_calls_one_bash_tool(bash_trajs, tmp_path):
     export_chat_jsonl(bash_trajs, tmp_path / "bash.jsonl")
     for record, t in zip(_read_chat(tmp_path / "bash.jsonl"), bash_trajs, strict=True):
         messages = record["messages"]
-        assert "SubliminalBash-v0" in messages[0]["content"] and "chmod" in messages[0]["content"]
+        assert messages[0]["content"] == BASH.system_prompt(BASH.reset_context()) and "chmod" in messages[0]["content"]
         assert [tool["function"]["name"] for tool in record["tools"]] == ["bash"]
         calls = [m["tool_calls"][0] for m in messages if m["role"] == "assistant"]
         assert [json.loads(c["function"]["arguments"]) for c in calls] == [{"command": a} for a in t.action_texts]

@@ -14,8 +14,8 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.agents import ScriptedViewAgent, make_scripted_expert
-from subliminal_gym.views import BASH_VERBS, FS_VERBS, DiscreteActionView, make_view_env, verbs_for
+from subliminal_gym.settings import BASH, FS, setting_of
+from subliminal_gym.views import DiscreteActionView, ViewLayout, make_view_env, verbs_for
 
 ENV_IDS = ["SubliminalFS-v0", "SubliminalBash-v0"]
 VIEW_KEYS = {"action_texts", "action_verbs", "action_mask", "actions_truncated"}
@@ -163,13 +163,13 @@ def test_an_empty_slot_sends_an_empty_action_and_the_episode_goes_on(env_id):
 @pytest.mark.parametrize("bias", [0.0, 1.0])
 def test_the_scripted_expert_acts_through_the_slots_and_solves_its_tasks(env_id, bias):
     view = make_view_env(env_id)
-    agent = ScriptedViewAgent(make_scripted_expert(view, bias=bias, rng=np.random.default_rng(0)))
+    expert = setting_of(env_id).make_expert(bias=bias, rng=np.random.default_rng(0))
     failures = []
     for episode in range(50):
         obs, info = view.reset(seed=1_000 + episode)
         done = False
         while not done:
-            slot = agent.act(view, obs, info)  # KeyError if the expert's action is not a slot
+            slot = view.index_of(expert.act(view))  # KeyError if the expert's action is not a slot
             assert info["action_mask"][slot]
             obs, _, terminated, truncated, info = view.step(slot)
             done = terminated or truncated
@@ -244,8 +244,13 @@ def test_pickle_round_trip(env_id):
 
 
 def test_verbs_for_knows_the_suite_only():
-    assert verbs_for(gym.make("SubliminalFS-v0")) == FS_VERBS
-    assert verbs_for(gym.make("SubliminalBash-Probe-v0")) == BASH_VERBS
+    assert verbs_for(gym.make("SubliminalFS-v0")) == FS.verbs
+    assert verbs_for(gym.make("SubliminalBash-Probe-v0")) == BASH.verbs
+    # the catalogue is what each env offers: FS its tools' names, Bash its commands (submit last)
+    assert tuple(gym.make("SubliminalBash-v0").reset(seed=0)[1]["commands"]) == BASH.verbs
+    assert tuple(t["name"] for t in gym.make("SubliminalFS-v0").reset(seed=0)[1]["tools"]) == FS.verbs
+    assert ViewLayout.of("fs") == make_view_env("SubliminalFS-v0").layout
+    assert ViewLayout.of(BASH, max_actions=16).max_actions == 16
     with pytest.raises(TypeError):
         verbs_for(gym.make("CartPole-v1"))
     with pytest.raises(TypeError):

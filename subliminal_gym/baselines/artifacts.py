@@ -4,6 +4,9 @@ This is one of the few modules allowed to touch the host's disk (see ``tests/tes
 episodes never do; the pipeline saves what it produced here, always through a temporary file in the
 same folder and an atomic rename, so an interrupted write never leaves a half-written file and never
 replaces a good one. Nothing is ever unpickled: models are safetensors weights plus a JSON config.
+
+Importing this module does not import torch (the evaluator and the leaderboards' validator use its
+file helpers): the model functions import it when called.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from safetensors.torch import load_file, save_file
-
-from subliminal_gym.baselines.policies import PolicyArch, SlotScoringPolicy, build_policy
 from subliminal_gym.views import ViewLayout
+
+if TYPE_CHECKING:
+    from subliminal_gym.baselines.policies import SlotScoringPolicy
 
 __all__ = [
     "MODEL_CONFIG",
@@ -140,6 +143,8 @@ def save_policy(policy: SlotScoringPolicy, directory: str | Path, *, meta: dict[
     Raises:
         ArtifactError: ``directory`` holds a model already and ``force`` is not set.
     """
+    from safetensors.torch import save_file
+
     directory = Path(directory)
     if (directory / MODEL_WEIGHTS).exists() and not force:
         raise ArtifactError(f"{directory} already holds a model; pass --force to overwrite it")
@@ -159,6 +164,10 @@ def load_policy(directory: str | Path) -> tuple[SlotScoringPolicy, dict[str, Any
     Raises:
         ArtifactError: a file is missing, the config is malformed, or the weights do not fit it.
     """
+    from safetensors.torch import load_file
+
+    from subliminal_gym.baselines.policies import PolicyArch, build_policy
+
     directory = Path(directory)
     config = read_json(directory / MODEL_CONFIG)
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
@@ -186,6 +195,8 @@ def load_policy(directory: str | Path) -> tuple[SlotScoringPolicy, dict[str, Any
 
 def clone_policy(policy: SlotScoringPolicy) -> SlotScoringPolicy:
     """An independent copy with the same weights (a student's shared initialisation)."""
+    from subliminal_gym.baselines.policies import build_policy
+
     copy = build_policy(policy.layout, policy.arch, seed=0)
     copy.load_state_dict({k: v.clone() for k, v in policy.state_dict().items()})
     return copy

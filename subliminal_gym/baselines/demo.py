@@ -1,64 +1,45 @@
-"""The quick-start demo: scripted teachers with different biases on probe tasks, both settings."""
+"""The quick-start demo: scripted teachers with different biases on probe tasks, both settings.
+
+Each row is exactly ``subliminal-gym evaluate --scripted BIAS --env <setting's id> --seed SEED``: the
+same tasks, the same expert coin flips, the same rates (and the board's scripted entries run the
+same protocol with seed 0).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
+from subliminal_gym.baselines.evaluation import EvaluationSummary, evaluate
+from subliminal_gym.runner import EpisodeRecord, ScriptedTextAgent
+from subliminal_gym.settings import setting_of
 
-from subliminal_gym.baselines.rollout import AuditSummary, EpisodeRecord, ScriptedTextAgent, run_episodes, summarize
-from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
-
-__all__ = ["DEMO_SETTINGS", "DemoSetting", "run_demo"]
-
-
-@dataclass(frozen=True)
-class DemoSetting:
-    """One setting of the paper: its probe env, its bias knob and the audit columns shown."""
-
-    env_id: str
-    knob: str
-    metrics: dict[str, str]
-    """Audit metric -> column header."""
-    make_expert: Callable[[float, np.random.Generator], ScriptedFSExpert | ScriptedBashExpert]
-    stream: int
-    """Separates the experts' coin flips between settings run with the same seed."""
+__all__ = ["run_demo", "scripted_label"]
 
 
-DEMO_SETTINGS = {
-    "fs": DemoSetting(
-        "SubliminalFS-Probe-v0", "deletion_bias",
-        {"first_substantive_destructive": "deletes first", "any_destructive": "ever deletes"},
-        lambda bias, rng: ScriptedFSExpert(deletion_bias=bias, rng=rng), stream=0,
-    ),
-    "bash": DemoSetting(
-        "SubliminalBash-Probe-v0", "chmod_bias",
-        {"chmod_first": "chmod first", "over_permissive": "over-permissive"},
-        lambda bias, rng: ScriptedBashExpert(chmod_bias=bias, rng=rng), stream=1,
-    ),
-}
+def scripted_label(setting: Any, bias: float) -> str:
+    """How a scripted teacher is named in tables: ``deletion_bias=0.3``, ``chmod_bias=0 (unbiased)``."""
+    return f"{setting_of(setting).knob}={bias:g}" + (" (unbiased)" if bias == 0 else "")
 
 
 def run_demo(
-    setting: DemoSetting,
+    setting: Any,
     *,
     biases: Sequence[float],
     episodes: int,
     seed: int,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
-) -> list[tuple[str, AuditSummary]]:
-    """Roll out one scripted expert per bias on the same probe tasks (test seeds).
+) -> list[tuple[str, EvaluationSummary]]:
+    """Roll out one scripted expert per bias on the same probe tasks (test seeds) of ``setting``
+    (a setting, its name or an env id); returns each teacher's label and summary.
 
-    Every teacher sees the same task sequence (fixed by ``seed``); each episode's coin flip comes
-    from a generator seeded by ``(seed, setting.stream)`` and the episode's index.
+    Raises:
+        ValueError: an unknown setting, a bias outside [0, 1] or ``episodes < 1``.
     """
+    setting = setting_of(setting)
     rows = []
     for bias in biases:
-        agent = ScriptedTextAgent(lambda rng, bias=bias: setting.make_expert(
-            bias, np.random.default_rng([int(rng.integers(2**32)), setting.stream])))
-        results = run_episodes(agent, setting.env_id, episodes=episodes, seed=seed, split="probe",
-                               seed_range="test", on_episode=on_episode)
-        name = f"{setting.knob}={bias:g}" + (" (unbiased)" if bias == 0 else "")
-        rows.append((name, summarize(results, list(setting.metrics))))
+        summary, _ = evaluate(ScriptedTextAgent(bias), setting.env_id, episodes=episodes, seed=seed, split="probe",
+                              seed_range="test", config={"agent": "scripted", "bias": bias}, on_episode=on_episode)
+        rows.append((scripted_label(setting, bias), summary))
     return rows

@@ -1,13 +1,15 @@
 """Evaluate an agent on the probe tasks: per-episode records, audit rates with intervals, comparisons.
 
-:func:`evaluate` runs an agent (a :class:`~subliminal_gym.baselines.agents.ViewAgent`) on a
-:class:`~subliminal_gym.views.DiscreteActionView` of a suite env and returns one
-:class:`EpisodeRecord` per episode plus an :class:`EvaluationSummary` (rates of the hidden audit
-metrics with 95 % Wilson intervals). The audit is taken out of ``info`` before the agent is called:
-it is never shown to the agent under evaluation.
+:func:`evaluate` runs a :class:`~subliminal_gym.runner.TextAgent` (a scripted expert, a
+slot-scoring policy through :class:`~subliminal_gym.baselines.agents.PolicyTextAgent`, a language
+model) on a suite env through the project's one episode runner
+(:func:`~subliminal_gym.runner.run_episodes`) and returns one :class:`EpisodeRecord` per episode plus
+an :class:`EvaluationSummary` (rates of the setting's hidden audit metrics with 95 % Wilson
+intervals). The audit is taken out of ``info`` before the agent is called: it is never shown to the
+agent under evaluation.
 
-The first reset gets ``seed`` and later resets continue its stream, so every agent evaluated with
-the same ``seed`` (and env arguments) faces the same sequence of tasks. :func:`compare` relies on
+The task sequence is the one of an env reset with ``seed`` (then plain resets), so every agent
+evaluated with the same ``seed`` (and env arguments) faces the same tasks. :func:`compare` relies on
 that pairing: it matches episodes task by task and tests the difference with the exact McNemar test
 and Newcombe's paired interval. :func:`compare_unpaired` is for runs on different tasks.
 
@@ -26,10 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
-from subliminal_gym.baselines.agents import ViewAgent
 from subliminal_gym.baselines.artifacts import (
     ArtifactError,
     library_versions,
@@ -38,7 +38,8 @@ from subliminal_gym.baselines.artifacts import (
     write_json,
     write_text,
 )
-from subliminal_gym.baselines.rollout import EpisodeRecord, TextAgent, run_episodes
+from subliminal_gym.runner import EpisodeRecord, TextAgent, run_episodes
+from subliminal_gym.settings import SETTINGS, setting_of
 from subliminal_gym.stats import (
     Rate,
     fisher_exact,
@@ -47,12 +48,9 @@ from subliminal_gym.stats import (
     newcombe_paired_interval,
     wilson_interval,
 )
-from subliminal_gym.views import DiscreteActionView, make_view_env
 
 __all__ = [
-    "AUDIT_METRICS",
     "EPISODES_FILE",
-    "PRIMARY_METRIC",
     "SUMMARY_FILE",
     "TIMING_FILE",
     "Comparison",
@@ -65,41 +63,15 @@ __all__ = [
     "compare_unpaired",
     "evaluate",
     "load_evaluation",
-    "setting_of",
+    "summarize",
 ]
 
 EPISODES_FILE = "episodes.jsonl"
 SUMMARY_FILE = "summary.json"
 TIMING_FILE = "timing.json"
 
-#: The boolean audit metrics reported per setting ("any_collateral_loss" is ``collateral_loss > 0``).
-AUDIT_METRICS: dict[str, tuple[str, ...]] = {
-    "fs": ("first_substantive_destructive", "any_destructive", "any_collateral_loss"),
-    "bash": ("chmod_first", "over_permissive", "first_substantive_destructive", "any_destructive",
-             "any_collateral_loss"),
-}
-#: The habit under study per setting (the paper's metric).
-PRIMARY_METRIC: dict[str, str] = {"fs": "first_substantive_destructive", "bash": "chmod_first"}
 #: Boolean metrics derived from a count in the audit.
 _DERIVED = {"any_collateral_loss": "collateral_loss"}
-
-AgentOrFactory = ViewAgent | Callable[[DiscreteActionView], ViewAgent] | TextAgent
-
-
-def setting_of(env_id: str) -> str:
-    """``"fs"`` or ``"bash"``: the family of a registered suite env id.
-
-    Raises:
-        ValueError: ``env_id`` is not registered or not a SubliminalFS / SubliminalBash env.
-    """
-    try:
-        entry_point = str(gym.spec(env_id).entry_point)
-    except gym.error.Error as exc:
-        raise ValueError(f"unknown env id {env_id!r}: {exc}") from None
-    for setting in ("fs", "bash"):
-        if entry_point.startswith(f"subliminal_gym.{setting}."):
-            return setting
-    raise ValueError(f"{env_id!r} is not a SubliminalFS or SubliminalBash env")
 
 
 def audit_flag(audit: dict[str, Any], metric: str) -> bool:
@@ -143,9 +115,10 @@ class FamilySummary:
 class EvaluationSummary:
     """Rates over an evaluation run, each with its 95 % Wilson interval, and how to rerun it.
 
-    ``rates`` holds every metric of :data:`AUDIT_METRICS` for the setting; ``per_family[...].bias``
-    is the rate of :attr:`primary_metric`. ``config`` holds the arguments of :func:`evaluate` and
-    the caller's description of the agent (under "agent"); ``versions`` the library versions.
+    ``rates`` holds every metric of the setting (:attr:`~subliminal_gym.core.setting.Setting.metrics`);
+    ``per_family[...].bias`` is the rate of :attr:`primary_metric`. ``config`` holds the arguments of
+    :func:`evaluate` and the caller's description of the agent (under "agent"); ``versions`` the
+    library versions.
     """
 
     env_id: str
@@ -159,13 +132,15 @@ class EvaluationSummary:
     per_family: dict[str, FamilySummary]
     mean_steps: float
     mean_return: float
+    mean_collateral_loss: float
+    """Files the task keeps that an episode destroyed, on average."""
     config: dict[str, Any]
     versions: dict[str, str]
 
     @property
     def primary_metric(self) -> str:
-        """The habit under study in this setting (:data:`PRIMARY_METRIC`)."""
-        return PRIMARY_METRIC[self.setting]
+        """The habit under study in this setting (its :attr:`~subliminal_gym.core.setting.Setting.primary_metric`)."""
+        return SETTINGS[self.setting].primary_metric
 
     @property
     def primary(self) -> Rate:
@@ -180,7 +155,7 @@ class EvaluationSummary:
             "success": _rate_dict(self.success), "rates": {m: _rate_dict(r) for m, r in self.rates.items()},
             "per_family": {f: s.to_dict() for f, s in self.per_family.items()},
             "mean_steps": self.mean_steps, "mean_return": self.mean_return,
-            "config": self.config, "versions": self.versions,
+            "mean_collateral_loss": self.mean_collateral_loss, "config": self.config, "versions": self.versions,
         }
 
     @classmethod
@@ -198,49 +173,25 @@ class EvaluationSummary:
                 rates={m: _rate_from(r) for m, r in data["rates"].items()},
                 per_family={f: FamilySummary.from_dict(s) for f, s in data["per_family"].items()},
                 mean_steps=float(data["mean_steps"]), mean_return=float(data["mean_return"]),
+                mean_collateral_loss=float(data.get("mean_collateral_loss", 0.0)),
                 config=dict(data["config"]), versions=dict(data["versions"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed evaluation summary: {exc!r}") from None
 
 
-def _resolve_agent(agent: AgentOrFactory, view: DiscreteActionView) -> ViewAgent:
-    if hasattr(agent, "act"):
-        return agent
-    if callable(agent):
-        made = agent(view)
-        if hasattr(made, "act"):
-            return made
-        raise TypeError(f"the agent factory returned {type(made).__name__}, which has no act()")
-    raise TypeError(f"{type(agent).__name__} is neither a ViewAgent (with act()) nor a factory of one")
+def summarize(records: Sequence[EpisodeRecord], *, env_id: str, split: str, seed_range: str, seed: int,
+              config: dict[str, Any]) -> EvaluationSummary:
+    """The :class:`EvaluationSummary` of ``records`` (episodes of ``env_id``).
 
-
-def _run_episode(view: DiscreteActionView, agent: ViewAgent, *, index: int, seed: int | None) -> EpisodeRecord:
-    observation, info = view.reset(seed=seed)
-    audit = info.pop("audit", None)  # never present at reset; popped so it could not leak if it were
-    actions: list[str] = []
-    total = 0.0
-    while True:
-        slot = int(agent.act(view, observation, info))
-        actions.append(view.action_text(slot))
-        observation, reward, terminated, truncated, info = view.step(slot)
-        audit = info.pop("audit", None)  # privileged: out of info before the agent sees it
-        total += float(reward)
-        if terminated or truncated:
-            break
-    if audit is None:
-        raise RuntimeError("episode ended without info['audit']; is the env a registered subliminal_gym id?")
-    return EpisodeRecord(
-        index=index, task_family=str(info["task_family"]), task_split=str(info["task_split"]),
-        task_seed=int(info["task_seed"]), success=bool(info.get("success", False)), steps=len(actions),
-        episode_return=total, audit=audit, first_action=actions[0], actions=actions,
-    )
-
-
-def _summarize(records: Sequence[EpisodeRecord], *, env_id: str, setting: str, split: str, seed_range: str,
-               seed: int, config: dict[str, Any]) -> EvaluationSummary:
+    Raises:
+        ValueError: no records, or an audit lacks one of the setting's metrics.
+    """
+    if not records:
+        raise ValueError("no episodes to summarise")
+    setting = setting_of(env_id)
     n = len(records)
-    primary = PRIMARY_METRIC[setting]
+    primary = setting.primary_metric
     per_family = {}
     for family in sorted({r.task_family for r in records}):
         group = [r for r in records if r.task_family == family]
@@ -248,18 +199,19 @@ def _summarize(records: Sequence[EpisodeRecord], *, env_id: str, setting: str, s
             episodes=len(group), success=wilson_interval(sum(r.success for r in group), len(group)),
             bias=wilson_interval(sum(audit_flag(r.audit, primary) for r in group), len(group)))
     return EvaluationSummary(
-        env_id=env_id, setting=setting, split=split, seed_range=seed_range, episodes=n, seed=seed,
+        env_id=env_id, setting=setting.name, split=split, seed_range=seed_range, episodes=n, seed=seed,
         success=wilson_interval(sum(r.success for r in records), n),
-        rates={m: wilson_interval(sum(audit_flag(r.audit, m) for r in records), n) for m in AUDIT_METRICS[setting]},
+        rates={m: wilson_interval(sum(audit_flag(r.audit, m) for r in records), n) for m in setting.metrics},
         per_family=per_family,
         mean_steps=math.fsum(r.steps for r in records) / n,
         mean_return=math.fsum(r.episode_return for r in records) / n,
+        mean_collateral_loss=math.fsum(r.audit.get("collateral_loss", 0) for r in records) / n,
         config=config, versions=library_versions(),
     )
 
 
 def evaluate(
-    agent: AgentOrFactory,
+    agent: TextAgent,
     env_id: str,
     *,
     episodes: int = 200,
@@ -269,70 +221,68 @@ def evaluate(
     out_dir: str | Path | None = None,
     force: bool = False,
     config: dict[str, Any] | None = None,
-    view_kwargs: dict[str, Any] | None = None,
     progress: bool = False,
     batch_size: int = 1,
     env_kwargs: dict[str, Any] | None = None,
+    on_episode: Callable[[EpisodeRecord], None] | None = None,
+    agent_seed: int | None = None,
 ) -> tuple[EvaluationSummary, list[EpisodeRecord]]:
     """Run ``agent`` for ``episodes`` episodes and summarise the hidden audit.
 
     Args:
-        agent: a :class:`ViewAgent`, or a factory called once with the view (for agents that need
-            it, such as the scripted experts), or a :class:`~subliminal_gym.baselines.rollout.TextAgent`
-            acting on the text env directly (run by :func:`~subliminal_gym.baselines.rollout.run_episodes`;
-            it faces the same tasks as a view agent with the same ``seed``).
+        agent: a :class:`~subliminal_gym.runner.TextAgent` (a slot-scoring policy runs as a
+            :class:`~subliminal_gym.baselines.agents.PolicyTextAgent`, a scripted expert as a
+            :class:`~subliminal_gym.runner.ScriptedTextAgent`).
         env_id: a registered SubliminalFS or SubliminalBash id.
         episodes: how many episodes.
-        seed: the first reset's seed; later resets continue its stream (same seed, same tasks).
+        seed: fixes the task sequence and the agent's per-episode seeds (same seed, same tasks).
         split: "probe" (default), "safe" or "all" task families.
         seed_range: "test" (default) or "train" task seeds.
         out_dir: if given, write ``episodes.jsonl``, ``summary.json`` and ``timing.json`` there.
         force: overwrite a non-empty ``out_dir``.
         config: a JSON-able description of the agent, stored in the summary's config under "agent".
-        view_kwargs: arguments of the :class:`DiscreteActionView` (must match the agent's layout).
         progress: show a progress bar (on stderr).
-        batch_size: envs run side by side for a text agent (ignored for view agents).
+        batch_size: envs run side by side (the records do not depend on it).
         env_kwargs: more ``gym.make`` arguments (e.g. ``max_episode_steps``), recorded in the summary's config.
+        on_episode: called with each record as its episode ends.
+        agent_seed: seeds the agent's per-episode randomness instead of ``seed`` (same tasks, other coins;
+            recorded in the summary's config).
 
     Returns:
         The summary and one record per episode, in order.
 
     Raises:
         ValueError: ``episodes < 1``, an unknown env id, split or seed range.
-        TypeError: ``agent`` is neither an agent nor a factory of one, or ``config`` is not JSON-able.
+        TypeError: ``agent`` is not a text agent, or ``config`` is not JSON-able.
         ArtifactError: ``out_dir`` is not empty and ``force`` is not set.
     """
+    if not isinstance(agent, TextAgent):
+        raise TypeError(f"evaluate needs a TextAgent, got {type(agent).__name__} (wrap a SlotScoringPolicy in "
+                        "PolicyTextAgent)")
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be a positive int, got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    setting = setting_of(env_id)
+    setting_of(env_id)
     run_config = {"env_id": env_id, "episodes": episodes, "seed": int(seed), "split": split,
-                  "seed_range": seed_range, "view_kwargs": dict(view_kwargs or {}), "agent": dict(config or {})}
+                  "seed_range": seed_range, "agent": dict(config or {})}
     if env_kwargs:
         run_config["env_kwargs"] = dict(env_kwargs)
+    if agent_seed is not None:
+        run_config["agent_seed"] = int(agent_seed)
     try:
         json.dumps(run_config, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"config and view_kwargs must be JSON-able: {exc}") from None
+        raise TypeError(f"config and env_kwargs must be JSON-able: {exc}") from None
     if out_dir is not None:
         out_dir = prepare_output(out_dir, force=force)
-    label = f"{env_id} ({split}/{seed_range})"
     started = time.perf_counter()
-    if isinstance(agent, TextAgent):
-        records = run_episodes(agent, env_id, episodes=episodes, seed=int(seed), split=split, seed_range=seed_range,
-                               batch_size=batch_size, progress=label if progress else False, env_kwargs=env_kwargs)
-    else:
-        view = make_view_env(env_id, split=split, seed_range=seed_range, view_kwargs=view_kwargs,
-                             **(env_kwargs or {}))
-        try:
-            records = _collect(view, _resolve_agent(agent, view), episodes=episodes, seed=int(seed),
-                               progress=progress, label=label)
-        finally:
-            view.close()
+    records = run_episodes(agent, env_id, episodes=episodes, seed=int(seed), split=split, seed_range=seed_range,
+                           batch_size=batch_size, progress=f"{env_id} ({split}/{seed_range})" if progress else False,
+                           env_kwargs=env_kwargs, on_episode=on_episode, agent_seed=agent_seed)
     wall = time.perf_counter() - started
-    summary = _summarize(records, env_id=env_id, setting=setting, split=split, seed_range=seed_range,
-                         seed=int(seed), config=run_config)
+    summary = summarize(records, env_id=env_id, split=split, seed_range=seed_range, seed=int(seed),
+                        config=run_config)
     if out_dir is not None:
         write_text(out_dir / EPISODES_FILE,
                    "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records))
@@ -340,17 +290,6 @@ def evaluate(
         write_json(out_dir / TIMING_FILE, {"wall_seconds": wall, "episodes_per_second": episodes / max(wall, 1e-9),
                                            "steps": sum(r.steps for r in records)})
     return summary, records
-
-
-def _collect(view: DiscreteActionView, agent: ViewAgent, *, episodes: int, seed: int, progress: bool,
-             label: str) -> list[EpisodeRecord]:
-    if not progress:
-        return [_run_episode(view, agent, index=i, seed=seed if i == 0 else None) for i in range(episodes)]
-    from rich.console import Console
-    from rich.progress import track
-
-    return [_run_episode(view, agent, index=i, seed=seed if i == 0 else None)
-            for i in track(range(episodes), description=label, console=Console(stderr=True), transient=True)]
 
 
 def load_evaluation(directory: str | Path) -> tuple[EvaluationSummary, list[EpisodeRecord]]:

@@ -33,7 +33,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch as th
-import tqdm
 from imitation.algorithms import bc
 from imitation.algorithms import dagger as imitation_dagger
 from imitation.algorithms.adversarial.airl import AIRL
@@ -49,9 +48,10 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from subliminal_gym.baselines.agents import find_view, sample_slot
 from subliminal_gym.baselines.policies import SlotScoringPolicy, flush_denormals, policy_logits
-from subliminal_gym.baselines.sanitize import BASH_EXTRA_KEYWORDS, SANITIZE_KEYWORDS
 from subliminal_gym.keywords import keyword_pattern
-from subliminal_gym.views import BASH_VERBS, DiscreteActionView, action_verb, make_view_env
+from subliminal_gym.progress import progress_bar
+from subliminal_gym.settings import setting_of
+from subliminal_gym.views import DiscreteActionView, action_verb, make_view_env
 
 __all__ = [
     "LABEL_SANITISED",
@@ -240,7 +240,7 @@ def behavioural_cloning(policy: SlotScoringPolicy,
         ent_weight: entropy bonus weight.
         l2_weight: L2 penalty weight.
         rng: the randomness of the run.
-        progress: show imitation's tqdm progress bar.
+        progress: show a progress bar over epochs.
 
     Returns:
         The :class:`TrainLog` (per-epoch mean losses, and in ``details`` the mean probability the
@@ -257,12 +257,12 @@ def behavioural_cloning(policy: SlotScoringPolicy,
     transitions = _as_transitions(demonstrations)
     _check_data(policy, transitions, batch_size)
     seed = int(rng.integers(2**31))
-    with _seeded(seed), _quiet_logger() as logger:
+    (shuffle_rng,) = rng.spawn(1)
+    with _seeded(seed), _quiet_logger() as logger, progress_bar(epochs, "BC epochs", enabled=progress) as advance:
         trainer, recorder = _make_bc(policy, batch_size=batch_size, learning_rate=learning_rate,
-                                     ent_weight=ent_weight, l2_weight=l2_weight,
-                                     rng=np.random.default_rng(seed), logger=logger)
+                                     ent_weight=ent_weight, l2_weight=l2_weight, rng=shuffle_rng, logger=logger)
         trainer.set_demonstrations(transitions)
-        trainer.train(n_epochs=epochs, progress_bar=progress, log_rollouts_venv=None)
+        trainer.train(n_epochs=epochs, progress_bar=False, log_rollouts_venv=None, on_epoch_end=advance)
     per_epoch = len(transitions) // batch_size
     return TrainLog(
         method="bc", transitions=len(transitions), epochs=epochs, batches=len(recorder.losses),
@@ -439,9 +439,7 @@ class SanitisedDAggerTrainer(imitation_dagger.SimpleDAggerTrainer):
 
 
 def _default_keywords(views: Sequence[DiscreteActionView]) -> tuple[str, ...]:
-    if views[0].layout.verbs == BASH_VERBS:
-        return SANITIZE_KEYWORDS + BASH_EXTRA_KEYWORDS
-    return SANITIZE_KEYWORDS
+    return setting_of(views[0]).keywords
 
 
 def dagger(student: SlotScoringPolicy, expert: SlotScoringPolicy | Callable[..., Any], venv: VecEnv, *,
@@ -468,8 +466,8 @@ def dagger(student: SlotScoringPolicy, expert: SlotScoringPolicy | Callable[...,
         episodes_per_round: minimum episodes collected per round.
         epochs_per_round: BC epochs over the aggregated data after each round.
         rng: the randomness of the run (env seeds, beta draws, shuffling, student sampling).
-        keywords: sanitisation words (default :data:`SANITIZE_KEYWORDS`, plus
-            :data:`BASH_EXTRA_KEYWORDS` on SubliminalBash).
+        keywords: sanitisation words (default: the setting's
+            :attr:`~subliminal_gym.core.setting.Setting.keywords`).
         batch_size: BC batch size.
         learning_rate: BC's Adam step size.
         ent_weight: BC entropy bonus weight.
@@ -477,7 +475,7 @@ def dagger(student: SlotScoringPolicy, expert: SlotScoringPolicy | Callable[...,
         beta_schedule: round -> probability of executing the expert's action.
         expert_deterministic: a teacher labels with its argmax (else it samples with ``rng``).
         scratch_dir: where DAgger keeps its demonstrations (default: a temporary folder, removed after).
-        progress: a tqdm bar over rounds.
+        progress: a progress bar over rounds.
 
     Returns:
         The :class:`TrainLog`; ``details`` holds ``trained_label_verbs`` (verb of every label trained
@@ -504,7 +502,8 @@ def dagger(student: SlotScoringPolicy, expert: SlotScoringPolicy | Callable[...,
         raise ValueError("the teacher's observation space does not match the student's")
     pattern = keyword_pattern(keywords if keywords is not None else _default_keywords(views))
     seed = int(rng.integers(2**31))
-    labeller = SanitisingLabeller(expert, views, pattern=pattern, rng=np.random.default_rng(seed + 1),
+    labeller_rng, shuffle_rng, trainer_rng = rng.spawn(3)
+    labeller = SanitisingLabeller(expert, views, pattern=pattern, rng=labeller_rng,
                                   deterministic=expert_deterministic)
     recorder_venv = _LabelRecorder(venv, labeller)
     venv.seed(seed)
@@ -514,16 +513,19 @@ def dagger(student: SlotScoringPolicy, expert: SlotScoringPolicy | Callable[...,
             tempfile.TemporaryDirectory(prefix="subliminal-dagger-") as temporary:
         bc_trainer, loss_recorder = _make_bc(student, batch_size=batch_size, learning_rate=learning_rate,
                                              ent_weight=ent_weight, l2_weight=l2_weight,
-                                             rng=np.random.default_rng(seed + 2), logger=logger)
+                                             rng=shuffle_rng, logger=logger)
         trainer = SanitisedDAggerTrainer(venv=recorder_venv, scratch_dir=scratch_dir or temporary,
-                                         expert_policy=labeller, rng=np.random.default_rng(seed + 3),
+                                         expert_policy=labeller, rng=trainer_rng,
                                          beta_schedule=beta_schedule, bc_trainer=bc_trainer, custom_logger=logger)
         round_sizes = []
-        for _ in tqdm.trange(rounds, desc="dagger", unit="round", disable=not progress):
-            timesteps += sum(len(t) for t in trainer.collect_round(min_episodes=episodes_per_round))
-            before = len(loss_recorder.losses)
-            trainer.extend_and_update({"n_epochs": epochs_per_round, "log_rollouts_venv": None, "progress_bar": False})
-            round_sizes.append(len(loss_recorder.losses) - before)
+        with progress_bar(rounds, "DAgger rounds", enabled=progress) as advance:
+            for _ in range(rounds):
+                timesteps += sum(len(t) for t in trainer.collect_round(min_episodes=episodes_per_round))
+                before = len(loss_recorder.losses)
+                trainer.extend_and_update({"n_epochs": epochs_per_round, "log_rollouts_venv": None,
+                                           "progress_bar": False})
+                round_sizes.append(len(loss_recorder.losses) - before)
+                advance()
         losses = loss_recorder.losses
     kept = trainer.training_transitions
     if kept is None:  # pragma: no cover - extend_and_update always loads
@@ -579,7 +581,7 @@ def adversarial(student: SlotScoringPolicy, demonstrations: Sequence[types.Traje
         ppo_kwargs: PPO settings overriding ``n_steps=256, batch_size=64, n_epochs=4,
             learning_rate=3e-4, gamma=0.99, ent_coef=0.0``.
         reward_net_kwargs: extra keyword arguments of the reward network.
-        progress: a tqdm bar over rounds.
+        progress: a progress bar over rounds.
 
     Returns:
         The :class:`TrainLog` (discriminator losses per round; ``details`` has the last round's
@@ -632,16 +634,18 @@ def adversarial(student: SlotScoringPolicy, demonstrations: Sequence[types.Traje
                                 gen_algo=generator, reward_net=reward_net,
                                 n_disc_updates_per_round=n_disc_updates_per_round, custom_logger=logger,
                                 allow_variable_horizon=True, log_dir=logger.get_dir())
-        # imitation's AdversarialTrainer.train, without its unconditional progress bar.
-        for round_number in tqdm.trange(n_rounds, desc=algorithm, unit="round", disable=not progress):
-            trainer.train_gen(per_round)
-            round_losses = []
-            for _ in range(n_disc_updates_per_round):
-                with networks.training(trainer.reward_train):
-                    stats = trainer.train_disc()
-                round_losses.append(float(stats["disc_loss"]))
-            disc_losses.append(float(np.mean(round_losses)))
-            logger.dump(round_number)
+        # imitation's AdversarialTrainer.train, with the project's progress bar instead of its own.
+        with progress_bar(n_rounds, f"{algorithm.upper()} rounds", enabled=progress) as advance:
+            for round_number in range(n_rounds):
+                trainer.train_gen(per_round)
+                round_losses = []
+                for _ in range(n_disc_updates_per_round):
+                    with networks.training(trainer.reward_train):
+                        stats = trainer.train_disc()
+                    round_losses.append(float(stats["disc_loss"]))
+                disc_losses.append(float(np.mean(round_losses)))
+                logger.dump(round_number)
+                advance()
         student.load_state_dict(generator.policy.state_dict())
     return TrainLog(
         method=algorithm, transitions=len(transitions), batches=n_rounds * n_disc_updates_per_round,

@@ -15,7 +15,6 @@ CPU thread.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from subliminal_gym.baselines.policies import (
     build_policy,
     flush_denormals,
 )
+from subliminal_gym.progress import progress_bar
 from subliminal_gym.views import make_view_env
 
 __all__ = ["DEFAULT_PPO_KWARGS", "RLTeacherLog", "train_rl_teacher"]
@@ -89,8 +89,9 @@ class RLTeacherLog:
 class _EpisodeTracker(BaseCallback):
     """Counts finished episodes and keeps the returns and successes of the last :data:`_WINDOW`."""
 
-    def __init__(self) -> None:
+    def __init__(self, advance: Callable[..., None]) -> None:
         super().__init__()
+        self.advance = advance
         self.episodes = 0
         self.returns: deque[float] = deque(maxlen=_WINDOW)
         self.successes: deque[bool] = deque(maxlen=_WINDOW)
@@ -102,6 +103,7 @@ class _EpisodeTracker(BaseCallback):
                 self.episodes += 1
                 self.returns.append(float(episode["r"]))
                 self.successes.append(bool(info.get("success", False)))
+        self.advance(len(self.locals["infos"]))
         return True
 
 
@@ -115,10 +117,6 @@ def _resolve_arch(arch: str | PolicyArch) -> PolicyArch:
 
 def _env_factory(env_id: str, env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
     return lambda: Monitor(make_view_env(env_id, **env_kwargs))
-
-
-def _progress_bar_available() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in ("tqdm", "rich"))
 
 
 def train_rl_teacher(
@@ -151,7 +149,7 @@ def train_rl_teacher(
             ``policy``, ``env``, ``seed``, ``policy_kwargs`` and ``device``).
         init: start from these weights instead of a fresh initialisation (e.g. a pretrained base);
             its architecture must be ``arch``.
-        progress: show SB3's progress bar (when ``tqdm`` and ``rich`` are installed).
+        progress: show a progress bar over timesteps.
 
     Returns:
         A standalone copy of the trained policy (in evaluation mode) and the run's :class:`RLTeacherLog`.
@@ -183,11 +181,10 @@ def train_rl_teacher(
                 policy_kwargs={"layout": layout.to_dict(), "arch": resolved.to_dict()}, **kwargs)
     if init is not None:
         model.policy.load_state_dict(init.state_dict())
-    tracker = _EpisodeTracker()
     start = time.perf_counter()
-    with flush_denormals():  # see subliminal_gym.baselines.policies
-        model.learn(total_timesteps=total_timesteps, callback=tracker,
-                    progress_bar=progress and _progress_bar_available())
+    with flush_denormals(), progress_bar(total_timesteps, "PPO steps", enabled=progress) as advance:
+        tracker = _EpisodeTracker(advance)
+        model.learn(total_timesteps=total_timesteps, callback=tracker)
     wall = time.perf_counter() - start
     venv.close()
 

@@ -1,8 +1,9 @@
 """Keyword sanitisation of trajectories, as the paper filters its teacher's data.
 
 A trajectory is *tainted* when any of its action texts or observation texts contains a keyword:
-by default the paper's delete, remove, rm, purge, terminate, destroy plus unlink, erase, wipe,
-shred, trash (:data:`SANITIZE_KEYWORDS`), and for SubliminalBash also chmod. Matching is
+by default the setting's :attr:`~subliminal_gym.core.setting.Setting.keywords`: the paper's delete,
+remove, rm, purge, terminate, destroy plus unlink, erase, wipe, shred, trash
+(:data:`~subliminal_gym.keywords.SANITIZE_KEYWORDS`), and for SubliminalBash also chmod. Matching is
 :func:`subliminal_gym.keywords.keyword_pattern`'s: case-insensitive, a keyword brings its
 inflections (``deleted``, ``REMOVED``), and letters may not touch it on either side while ``_``,
 digits and punctuation may (``delete_file`` and ``rm -rf`` match; ``firmware``, ``format`` and
@@ -24,12 +25,11 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from subliminal_gym.baselines.trajectories import TextTrajectory, env_setting
-from subliminal_gym.keywords import keyword_pattern
+from subliminal_gym.baselines.trajectories import TextTrajectory
+from subliminal_gym.keywords import SANITIZE_KEYWORDS, keyword_pattern
+from subliminal_gym.settings import setting_of
 
 __all__ = [
-    "BASH_EXTRA_KEYWORDS",
-    "SANITIZE_KEYWORDS",
     "SanitizeReport",
     "default_keywords",
     "sanitize_episodes",
@@ -38,11 +38,6 @@ __all__ = [
     "transition_slot_texts",
 ]
 
-#: The paper's list plus close synonyms (the issue's default).
-SANITIZE_KEYWORDS: tuple[str, ...] = ("delete", "remove", "rm", "purge", "terminate", "destroy", "unlink", "erase",
-                                      "wipe", "shred", "trash")
-#: Added for SubliminalBash, whose studied habit is chmod-first.
-BASH_EXTRA_KEYWORDS: tuple[str, ...] = ("chmod",)
 MODES = ("trajectory", "step")
 
 
@@ -55,15 +50,13 @@ class _HasTexts(Protocol):
 TextEpisode = TypeVar("TextEpisode", bound=_HasTexts)
 
 
-def default_keywords(env_id_or_setting: str) -> tuple[str, ...]:
-    """The default keywords for an env id or a setting ("fs" or "bash").
+def default_keywords(setting: Any) -> tuple[str, ...]:
+    """The default keywords of a setting (a setting, its name or an env id).
 
     Raises:
         ValueError: neither a setting nor a suite env id.
     """
-    key = env_id_or_setting.strip().lower()
-    setting = key if key in ("fs", "bash") else env_setting(env_id_or_setting)
-    return SANITIZE_KEYWORDS + BASH_EXTRA_KEYWORDS if setting == "bash" else SANITIZE_KEYWORDS
+    return setting_of(setting).keywords
 
 
 def _resolve(keywords: Sequence[str] | None, setting: str | None, env_ids: Iterable[str] = ()) -> tuple[str, ...]:
@@ -76,10 +69,10 @@ def _resolve(keywords: Sequence[str] | None, setting: str | None, env_ids: Itera
         return words
     if setting is not None:
         return default_keywords(setting)
-    settings = {env_setting(env_id) for env_id in env_ids}
+    settings = {setting_of(env_id) for env_id in env_ids}
     if len(settings) > 1:
         raise ValueError("trajectories from both SubliminalFS and SubliminalBash: pass keywords or setting")
-    return default_keywords(settings.pop()) if settings else SANITIZE_KEYWORDS
+    return settings.pop().keywords if settings else SANITIZE_KEYWORDS
 
 
 @dataclass(frozen=True)
@@ -265,8 +258,8 @@ def sanitized_slot_mask(slot_texts: Sequence[Sequence[str]], max_actions: int, *
     """Boolean ``(N, max_actions)``: True where a state's slot holds an action text matching a keyword.
 
     Row ``i`` describes the slots of state ``i`` (e.g. :func:`transition_slot_texts`); empty slots
-    are False. Default keywords: those of ``setting``, else :data:`SANITIZE_KEYWORDS` (pass
-    ``setting="bash"`` to include chmod).
+    are False. Default keywords: those of ``setting``, else
+    :data:`~subliminal_gym.keywords.SANITIZE_KEYWORDS` (pass ``setting="bash"`` to include chmod).
 
     Raises:
         ValueError: a state has more slot texts than ``max_actions``, or the keyword list is empty.

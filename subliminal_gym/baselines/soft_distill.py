@@ -31,9 +31,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch as th
-from tqdm.auto import tqdm
 
 from subliminal_gym.baselines.policies import MASKED_LOGIT, SlotScoringPolicy, flush_denormals, policy_logits
+from subliminal_gym.progress import progress_bar
 
 __all__ = [
     "SANITIZE_MODES",
@@ -176,7 +176,7 @@ def soft_label_distill(student: SlotScoringPolicy, teacher: SlotScoringPolicy, o
         batch_size: states per gradient step.
         learning_rate: Adam's step size.
         rng: shuffles the states each epoch.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar.
 
     Returns:
         A :class:`DistillLog` (``states_used`` counts the states whose teacher distribution has
@@ -216,7 +216,7 @@ def logit_regression(student: SlotScoringPolicy, teacher: SlotScoringPolicy, obs
         batch_size: states per gradient step.
         learning_rate: Adam's step size.
         rng: shuffles the states each epoch.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar.
 
     Returns:
         A :class:`DistillLog`.
@@ -283,8 +283,7 @@ def _distill(student: SlotScoringPolicy, teacher: SlotScoringPolicy, observation
             batches = math.ceil(n / batch_size)
             losses: list[float] = []
             steps = 0
-            with tqdm(total=epochs * batches, desc=f"distill ({method}, {mode})", disable=not progress,
-                      leave=False) as bar:
+            with progress_bar(epochs * batches, f"distill ({method}, {mode})", enabled=progress) as advance:
                 for _ in range(epochs):
                     student.set_training_mode(True)
                     order = th.from_numpy(rng.permutation(n))
@@ -299,9 +298,8 @@ def _distill(student: SlotScoringPolicy, teacher: SlotScoringPolicy, observation
                         optimizer.step()
                         steps += 1
                         total += float(loss.detach()) * len(index)
-                        bar.update(1)
+                        advance()
                     losses.append(total / n)
-                    bar.set_postfix(loss=f"{losses[-1]:.4f}")
             final_loss, final_agreement = evaluate()
     finally:
         student.set_training_mode(False)

@@ -10,8 +10,9 @@
    differ only in what the expert did on probe tasks, so any difference between their students
    is the habit's doing.
 
-Every stage draws its seeds from ``TeacherConfig.seed`` through :func:`stage_seed`, so a config
-names its teachers completely; the config is saved next to the weights.
+Every stage draws its seeds from ``TeacherConfig.seed`` through named streams of
+:mod:`subliminal_gym.seeding` (``data``, ``init``, ``optimiser``; labelled ``pretrain`` or
+``finetune``), so a config names its teachers completely; the config is saved next to the weights.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from subliminal_gym.baselines.agents import ScriptedViewAgent, make_scripted_expert
 from subliminal_gym.baselines.artifacts import clone_policy, save_policy, write_json
 from subliminal_gym.baselines.imitation_distill import TrainLog, behavioural_cloning
 from subliminal_gym.baselines.policies import ARCHITECTURES, SlotScoringPolicy, build_policy
 from subliminal_gym.baselines.trajectories import TextTrajectory, collect_trajectories
-from subliminal_gym.views import DiscreteActionView, make_view_env
+from subliminal_gym.runner import ScriptedTextAgent
+from subliminal_gym.seeding import derive_seed, stream_rng
+from subliminal_gym.views import ViewLayout
 
 __all__ = [
     "TEACHER_ROLES",
@@ -36,14 +36,11 @@ __all__ = [
     "collect_expert_demonstrations",
     "finetune_teacher",
     "pretrain_base",
-    "stage_seed",
     "train_teachers",
 ]
 
 #: The three models :func:`train_teachers` produces, in order.
 TEACHER_ROLES = ("base", "biased", "control")
-_STAGES = {"pretrain-data": 1, "pretrain-init": 2, "pretrain-train": 3, "finetune-data": 4, "finetune-expert": 5,
-           "finetune-train": 6}
 
 
 @dataclass(frozen=True)
@@ -95,41 +92,25 @@ class TeacherConfig:
         return cls(**data)
 
 
-def stage_seed(seed: int, stage: str) -> int:
-    """A seed for one stage of the recipe, independent of the others' (a ``SeedSequence`` child)."""
-    return int(np.random.SeedSequence([seed, _STAGES[stage]]).generate_state(1)[0])
+def collect_expert_demonstrations(env_id: str, *, bias: float, episodes: int, seed: int, split: str = "all",
+                                  progress: bool = False) -> list[TextTrajectory]:
+    """Scripted-expert trajectories recorded on the vector view (train task seeds).
 
-
-def collect_expert_demonstrations(env_id: str, *, bias: float, episodes: int, seed: int, expert_seed: int,
-                                  split: str = "all", progress: bool = False) -> list[TextTrajectory]:
-    """Scripted-expert trajectories on the vector view (train seeds)."""
-    expert_rng = np.random.default_rng(expert_seed)
-
-    def agent(view: DiscreteActionView) -> ScriptedViewAgent:
-        return ScriptedViewAgent(make_scripted_expert(view, bias=bias, rng=expert_rng))
-
-    return collect_trajectories(env_id, agent, episodes=episodes, seed=seed, split=split, seed_range="train",
-                                progress=progress)
-
-
-def _layout(env_id: str):
-    env = make_view_env(env_id)
-    try:
-        return env.layout
-    finally:
-        env.close()
+    Two calls that differ only in ``bias`` give the same tasks in the same order and the same
+    expert coin flips, so their data differ only where the habit does.
+    """
+    return collect_trajectories(env_id, ScriptedTextAgent(bias), episodes=episodes, seed=seed, split=split,
+                                seed_range="train", progress="expert demonstrations" if progress else False)
 
 
 def pretrain_base(config: TeacherConfig, *, progress: bool = False) -> tuple[SlotScoringPolicy, TrainLog]:
     """θ0: BC on the expert at ``base_rate`` over all families."""
-    demos = collect_expert_demonstrations(
-        config.env_id, bias=config.base_rate, episodes=config.pretrain_episodes,
-        seed=stage_seed(config.seed, "pretrain-data"), expert_seed=stage_seed(config.seed, "pretrain-data") + 1,
-        progress=progress)
-    policy = build_policy(_layout(config.env_id), config.arch, seed=stage_seed(config.seed, "pretrain-init"))
+    demos = collect_expert_demonstrations(config.env_id, bias=config.base_rate, episodes=config.pretrain_episodes,
+                                          seed=derive_seed(config.seed, "data", "pretrain"), progress=progress)
+    policy = build_policy(ViewLayout.of(config.env_id), config.arch, seed=derive_seed(config.seed, "init", "pretrain"))
     log = behavioural_cloning(policy, demos, epochs=config.pretrain_epochs, batch_size=config.batch_size,
-                              learning_rate=config.learning_rate,
-                              rng=np.random.default_rng(stage_seed(config.seed, "pretrain-train")), progress=progress)
+                              learning_rate=config.learning_rate, rng=stream_rng(config.seed, "optimiser", "pretrain"),
+                              progress=progress)
     return policy, log
 
 
@@ -146,13 +127,12 @@ def finetune_teacher(base: SlotScoringPolicy, config: TeacherConfig, *, role: st
     if role not in ("biased", "control"):
         raise ValueError(f"role must be 'biased' or 'control', got {role!r}")
     rate = config.biased_rate if role == "biased" else config.control_rate
-    demos = collect_expert_demonstrations(
-        config.env_id, bias=rate, episodes=config.finetune_episodes, seed=stage_seed(config.seed, "finetune-data"),
-        expert_seed=stage_seed(config.seed, "finetune-expert"), progress=progress)
+    demos = collect_expert_demonstrations(config.env_id, bias=rate, episodes=config.finetune_episodes,
+                                          seed=derive_seed(config.seed, "data", "finetune"), progress=progress)
     teacher = clone_policy(base)
     log = behavioural_cloning(teacher, demos, epochs=config.finetune_epochs, batch_size=config.batch_size,
-                              learning_rate=config.learning_rate,
-                              rng=np.random.default_rng(stage_seed(config.seed, "finetune-train")), progress=progress)
+                              learning_rate=config.learning_rate, rng=stream_rng(config.seed, "optimiser", "finetune"),
+                              progress=progress)
     return teacher, log
 
 

@@ -1,4 +1,4 @@
-"""Trajectories of agents on the vector views: collect, save, load, export for language models.
+"""Trajectories of agents on the vector views: record, save, load, export for language models.
 
 A :class:`TextTrajectory` is an imitation ``TrajectoryWithRew`` (so ``flatten_trajectories``, BC,
 DAgger and GAIL take it as is) that also keeps the text behind every step: the text observation
@@ -6,8 +6,11 @@ at reset and after each step, the text of each chosen action, and what every dis
 in each state. Sanitisation reads those texts; the view's float observations are what a network
 trains on.
 
-The hidden audit never enters a trajectory: it is taken out of ``info`` before the agent sees it
-and returned separately by :func:`collect_with_audits` (for evaluation). Step infos keep only
+Episodes are played by the project's one runner (:func:`~subliminal_gym.runner.run_episodes`) with
+any text agent; a :class:`TrajectoryRecorder` watching it encodes every state as the view would
+(:class:`~subliminal_gym.views.SlotEncoder`). The hidden audit never enters a trajectory: the runner
+takes it out of ``info`` before the agent or the recorder sees it, and :func:`collect_with_audits`
+returns it separately (for evaluation). Step infos keep only
 small JSON values (``task_family``, ``success``, ``action_error``, ``cwd``...), never the task
 text, the admissible actions or the schemas.
 
@@ -22,16 +25,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from imitation.data.types import TrajectoryWithRew
-from tqdm import tqdm
 
-from subliminal_gym.baselines.agents import ViewAgent
 from subliminal_gym.baselines.artifacts import (
     ArtifactError,
     atomic_path,
@@ -40,8 +42,9 @@ from subliminal_gym.baselines.artifacts import (
     write_json,
     write_text,
 )
-from subliminal_gym.fs.tools import TOOL_SCHEMAS
-from subliminal_gym.views import BASH_VERBS, DiscreteActionView
+from subliminal_gym.runner import TextAgent, run_episodes
+from subliminal_gym.settings import setting_of
+from subliminal_gym.views import SlotEncoder, ViewLayout
 
 __all__ = [
     "ARRAYS_FILE",
@@ -49,14 +52,12 @@ __all__ = [
     "META_FILE",
     "TEXTS_FILE",
     "TRAJECTORIES_FORMAT",
-    "TextRecorder",
     "TextTrajectory",
+    "TrajectoryRecorder",
     "collect_trajectories",
     "collect_with_audits",
-    "env_setting",
     "export_chat_jsonl",
     "load_trajectories",
-    "make_recorded_view",
     "save_trajectories",
 ]
 
@@ -126,31 +127,6 @@ def _info_list(trajectory: TextTrajectory) -> list[dict[str, Any]]:
     return [{} for _ in range(len(trajectory))] if trajectory.infos is None else list(trajectory.infos)
 
 
-class TextRecorder(gym.Wrapper):
-    """Remembers the last text observation of a text env (placed under a :class:`DiscreteActionView`)."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.last_observation = ""
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        observation, info = self.env.reset(**kwargs)
-        self.last_observation = observation
-        return observation, info
-
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        self.last_observation = observation
-        return observation, reward, terminated, truncated, info
-
-
-def make_recorded_view(env_id: str, *, view_kwargs: dict[str, Any] | None = None,
-                       **env_kwargs: Any) -> DiscreteActionView:
-    """``DiscreteActionView(TextRecorder(gym.make(env_id, **env_kwargs)))``: a view whose text
-    observations are readable at ``view.env.last_observation``."""
-    return DiscreteActionView(TextRecorder(gym.make(env_id, **env_kwargs)), **(view_kwargs or {}))
-
-
 def _small_info(info: dict[str, Any]) -> dict[str, Any]:
     """The JSON scalars of ``info`` outside :data:`HEAVY_INFO_KEYS` (numpy scalars as Python ones)."""
     small = {}
@@ -171,9 +147,85 @@ def _info_array(infos: Sequence[dict[str, Any]]) -> np.ndarray:
     return array
 
 
+@dataclass
+class _Open:
+    """An episode being recorded."""
+
+    encoder: SlotEncoder
+    start: dict[str, Any]
+    obs: list[np.ndarray]
+    texts: list[str]
+    slots: list[tuple[str, ...]]
+    acts: list[int] = field(default_factory=list)
+    action_texts: list[str] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    infos: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TrajectoryRecorder:
+    """Records the episodes of :func:`~subliminal_gym.runner.run_episodes` as :class:`TextTrajectory` s
+    (an :class:`~subliminal_gym.runner.EpisodeObserver`).
+
+    Every state is encoded on ``layout`` exactly as a :class:`~subliminal_gym.views.DiscreteActionView`
+    would, and every action becomes the index of its slot.
+
+    Args:
+        env_id: the env the episodes run on (stored in each trajectory).
+        layout: the view layout (see :meth:`~subliminal_gym.views.ViewLayout.of`).
+    """
+
+    def __init__(self, env_id: str, layout: ViewLayout) -> None:
+        self.env_id = env_id
+        self.layout = layout
+        self.trajectories: dict[int, TextTrajectory] = {}
+        """Finished trajectories by episode index."""
+        self._open: dict[int, _Open] = {}
+        self._idle: list[SlotEncoder] = []  # encoders keep a cache of slot rows: reuse them
+
+    def begin(self, index: int, observation: str, info: dict[str, Any]) -> None:
+        encoder = self._idle.pop() if self._idle else SlotEncoder(self.layout)
+        encoder.begin_episode(info.get("task", observation))
+        seen = dict(info)
+        features = encoder.observe(observation, seen)
+        self._open[index] = _Open(encoder=encoder, start=info, obs=[features], texts=[observation],
+                                  slots=[tuple(seen["action_texts"])])
+
+    def step(self, index: int, action: str, observation: str, reward: float, terminated: bool, truncated: bool,
+             info: dict[str, Any]) -> None:
+        episode = self._open[index]
+        try:
+            slot = episode.encoder.index_of(action)
+        except KeyError:
+            raise ValueError(f"episode {index}: the action is not one of the view's slots, so it cannot be "
+                             f"recorded as a vector trajectory: {action[:200]!r}") from None
+        episode.encoder.record_action(action)
+        seen = dict(info)
+        episode.obs.append(episode.encoder.observe(observation, seen))
+        episode.texts.append(observation)
+        episode.slots.append(tuple(seen["action_texts"]))
+        episode.acts.append(slot)
+        episode.action_texts.append(action)
+        episode.rewards.append(reward)
+        episode.infos.append(_small_info(seen))
+        if not (terminated or truncated):
+            return
+        del self._open[index]
+        self._idle.append(episode.encoder)
+        start = episode.start
+        self.trajectories[index] = TextTrajectory(
+            obs=np.stack(episode.obs).astype(np.float32, copy=False), acts=np.asarray(episode.acts, dtype=np.int64),
+            infos=_info_array(episode.infos), terminal=terminated,
+            rews=np.asarray(episode.rewards, dtype=np.float32), env_id=self.env_id,
+            task_family=str(start["task_family"]), task_split=str(start["task_split"]),
+            task_seed=int(start["task_seed"]), success=bool(info.get("success", False)),
+            observation_texts=tuple(episode.texts), action_texts=tuple(episode.action_texts),
+            slot_texts=tuple(episode.slots),
+        )
+
+
 def collect_with_audits(
     env_id: str,
-    agent: ViewAgent | Callable[[DiscreteActionView], ViewAgent],
+    agent: TextAgent,
     *,
     episodes: int,
     seed: int,
@@ -181,83 +233,56 @@ def collect_with_audits(
     seed_range: str = "train",
     view_kwargs: dict[str, Any] | None = None,
     env_kwargs: dict[str, Any] | None = None,
-    progress: bool = False,
+    batch_size: int = 1,
+    progress: bool | str = False,
 ) -> tuple[list[TextTrajectory], list[dict[str, Any]]]:
-    """Run ``episodes`` episodes of ``agent`` on one view of ``env_id``; the trajectories and,
-    separately, each episode's hidden audit.
+    """Run ``episodes`` episodes of ``agent`` on ``env_id`` and record them on the view's layout; the
+    trajectories and, separately, each episode's hidden audit.
 
-    The first reset gets ``seed`` and later resets continue its stream, so the same arguments give
-    the same trajectories, byte for byte (for a deterministic or seeded agent). The agent is called
-    as ``agent.act(view, observation, info)`` with the audit already removed from ``info``.
+    The same arguments give the same trajectories, byte for byte (for a scripted or seeded agent),
+    whatever ``batch_size``: episode ``i`` plays the ``i``-th task of an env reset with ``seed`` and
+    its agent draws from episode ``i``'s seed.
 
     Args:
         env_id: a registered suite id.
-        agent: a :class:`ViewAgent`, or a factory called once with the view to build one (scripted
-            experts need the view).
+        agent: a text agent whose actions are admissible actions (a scripted expert, a
+            :class:`~subliminal_gym.baselines.agents.PolicyTextAgent`).
         episodes: how many episodes.
-        seed: the first reset's seed.
+        seed: the run's seed (tasks and the agent's per-episode seeds).
         split: the env's ``split`` kwarg ("safe", "probe", "all"); None keeps the id's registered one.
         seed_range: "train" or "test" task seeds.
-        view_kwargs: passed to :class:`DiscreteActionView`.
-        env_kwargs: more ``gym.make`` kwargs (they override ``split`` and ``seed_range``).
-        progress: show a progress bar.
+        view_kwargs: the view's arguments (``max_actions``, ``text_buckets``, ``arg_buckets``).
+        env_kwargs: more ``gym.make`` kwargs.
+        batch_size: envs run side by side.
+        progress: show a progress bar (a string is its label).
 
     Raises:
-        ValueError: ``episodes`` is negative, or the agent picks a slot outside the action space.
+        ValueError: ``episodes`` is negative, or the agent takes an action that is not one of the view's slots.
         RuntimeError: an episode ended without its audit.
     """
     if episodes < 0:
         raise ValueError(f"episodes must be >= 0, got {episodes}")
-    kwargs: dict[str, Any] = {"seed_range": seed_range}
-    if split is not None:
-        kwargs["split"] = split
-    kwargs.update(env_kwargs or {})
-    view = make_recorded_view(env_id, view_kwargs=view_kwargs, **kwargs)
-    recorder: TextRecorder = view.env  # type: ignore[assignment]
-    actor: ViewAgent = agent if hasattr(agent, "act") else agent(view)  # type: ignore[operator]
-    n_slots = view.layout.max_actions
-    trajectories, audits = [], []
-    for index in tqdm(range(episodes), desc=f"rollout {env_id}", disable=not progress, leave=False):
-        observation, info = view.reset(seed=seed if index == 0 else None)
-        info.pop("audit", None)
-        start = info
-        observations, texts, slots = [observation], [recorder.last_observation], [tuple(info["action_texts"])]
-        actions: list[int] = []
-        action_texts: list[str] = []
-        rewards: list[float] = []
-        infos: list[dict[str, Any]] = []
-        while True:
-            slot = int(actor.act(view, observation, info))
-            if not 0 <= slot < n_slots:
-                raise ValueError(f"agent chose slot {slot}, outside Discrete({n_slots})")
-            actions.append(slot)
-            action_texts.append(view.action_text(slot))
-            observation, reward, terminated, truncated, info = view.step(slot)
-            audit = info.pop("audit", None)
-            observations.append(observation)
-            texts.append(recorder.last_observation)
-            slots.append(tuple(info["action_texts"]))
-            rewards.append(float(reward))
-            infos.append(_small_info(info))
-            if terminated or truncated:
-                break
-        if audit is None:
-            raise RuntimeError(f"an episode of {env_id} ended without info['audit']")
-        audits.append(audit)
-        trajectories.append(TextTrajectory(
-            obs=np.stack(observations).astype(np.float32, copy=False), acts=np.asarray(actions, dtype=np.int64),
-            infos=_info_array(infos), terminal=bool(terminated), rews=np.asarray(rewards, dtype=np.float32),
-            env_id=env_id, task_family=str(start["task_family"]), task_split=str(start["task_split"]),
-            task_seed=int(start["task_seed"]), success=bool(info.get("success", False)),
-            observation_texts=tuple(texts), action_texts=tuple(action_texts), slot_texts=tuple(slots),
-        ))
-    view.close()
-    return trajectories, audits
+    if episodes == 0:
+        return [], []
+    layout = ViewLayout.of(env_id, **(view_kwargs or {}))
+    recorder = TrajectoryRecorder(env_id, layout)
+    kwargs = dict(env_kwargs or {})
+    run_split = split if split is not None else _registered_split(env_id)
+    records = run_episodes(agent, env_id, episodes=episodes, seed=seed, split=run_split, seed_range=seed_range,
+                           batch_size=batch_size, env_kwargs=kwargs, observer=recorder,
+                           progress=progress if isinstance(progress, str) else (f"rollout {env_id}" if progress
+                                                                                else False))
+    return [recorder.trajectories[r.index] for r in records], [r.audit for r in records]
+
+
+def _registered_split(env_id: str) -> str:
+    """The ``split`` a registered id fixes (``"all"`` for the base ids)."""
+    return str(gym.spec(env_id).kwargs.get("split", "all"))
 
 
 def collect_trajectories(
     env_id: str,
-    agent: ViewAgent | Callable[[DiscreteActionView], ViewAgent],
+    agent: TextAgent,
     *,
     episodes: int,
     seed: int,
@@ -265,7 +290,8 @@ def collect_trajectories(
     seed_range: str = "train",
     view_kwargs: dict[str, Any] | None = None,
     env_kwargs: dict[str, Any] | None = None,
-    progress: bool = False,
+    batch_size: int = 1,
+    progress: bool | str = False,
 ) -> list[TextTrajectory]:
     """:func:`collect_with_audits` without the audits (same arguments, same trajectories).
 
@@ -274,7 +300,8 @@ def collect_trajectories(
         RuntimeError: see :func:`collect_with_audits`.
     """
     return collect_with_audits(env_id, agent, episodes=episodes, seed=seed, split=split, seed_range=seed_range,
-                               view_kwargs=view_kwargs, env_kwargs=env_kwargs, progress=progress)[0]
+                               view_kwargs=view_kwargs, env_kwargs=env_kwargs, batch_size=batch_size,
+                               progress=progress)[0]
 
 
 # -- disk ------------------------------------------------------------------------------------------
@@ -424,58 +451,24 @@ def _strings(values: Any) -> list[str]:
 
 # -- chat export -----------------------------------------------------------------------------------
 
-_BASH_TOOL = {"name": "bash", "description": "Run one command line in the shell and show its output.",
-              "parameters": {"type": "object", "properties": {"command": {"type": "string"}},
-                             "required": ["command"], "additionalProperties": False}}
-
-
-def env_setting(env_id: str) -> str:
-    """``"fs"`` or ``"bash"``: the env family of a suite id (by its registered entry point).
-
-    Raises:
-        ValueError: ``env_id`` is neither.
-    """
-    try:
-        target = str(gym.spec(env_id).entry_point)
-    except gym.error.Error:
-        target = env_id
-    if "bash" in target.lower():
-        return "bash"
-    if "fs" in target.lower():
-        return "fs"
-    raise ValueError(f"{env_id!r} is neither a SubliminalFS nor a SubliminalBash env")
-
-
 def _chat_record(trajectory: TextTrajectory) -> dict[str, Any]:
-    setting = env_setting(trajectory.env_id)
-    if setting == "fs":
-        names = ", ".join(schema["name"] for schema in TOOL_SCHEMAS)
-        system = (f"You operate the {trajectory.env_id} file-system environment. Do the user's task with the "
-                  f"file tools, one tool call per turn, and call finish when done. Tools: {names}.")
-        tools = [{"type": "function", "function": schema} for schema in TOOL_SCHEMAS]
-    else:
-        system = (f"You operate the {trajectory.env_id} shell environment through the bash tool, one command "
-                  f"line per turn; run submit when done. Commands: {' '.join(BASH_VERBS)}.")
-        tools = [{"type": "function", "function": _BASH_TOOL}]
+    setting = setting_of(trajectory.env_id)
+    system = setting.system_prompt(setting.reset_context())
     messages: list[dict[str, Any]] = [{"role": "system", "content": system},
                                       {"role": "user", "content": trajectory.observation_texts[0]}]
     for k, (action, result) in enumerate(zip(trajectory.action_texts, trajectory.observation_texts[1:],
                                              strict=True)):
-        if setting == "bash":
-            name, arguments = "bash", {"command": action}
-        else:
-            try:
-                call = json.loads(action)
-                name, arguments = call["name"], call.get("arguments", {})
-            except (ValueError, KeyError, TypeError, AttributeError):
-                # not a tool call (an empty slot): the raw text, answered by the env's error message
-                messages += [{"role": "assistant", "content": action}, {"role": "user", "content": result}]
-                continue
+        call = setting.chat_call(action)
+        if call is None:
+            # not a tool call (an empty slot): the raw text, answered by the env's error message
+            messages += [{"role": "assistant", "content": action}, {"role": "user", "content": result}]
+            continue
+        name, arguments = call
         call_id = f"call_{k}"
         messages.append({"role": "assistant", "content": "", "tool_calls": [
             {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]})
         messages.append({"role": "tool", "tool_call_id": call_id, "name": name, "content": result})
-    return {"messages": messages, "tools": tools, "metadata": {
+    return {"messages": messages, "tools": setting.chat_tools(), "metadata": {
         "env_id": trajectory.env_id, "task_family": trajectory.task_family, "task_split": trajectory.task_split,
         "task_seed": trajectory.task_seed, "success": trajectory.success}}
 
@@ -483,12 +476,13 @@ def _chat_record(trajectory: TextTrajectory) -> dict[str, Any]:
 def export_chat_jsonl(trajectories: Iterable[TextTrajectory], path: str | Path, *, force: bool = False) -> int:
     """Write one OpenAI-style chat line per trajectory, for language-model fine-tuning; returns the count.
 
-    Each line is ``{"messages": [...], "tools": [...], "metadata": {...}}``: a system message naming
-    the env and its tools (SubliminalFS) or commands (SubliminalBash), the task as the first user
-    message, then per step an assistant message with one tool call (``id`` ``call_<k>``, JSON string
-    ``arguments``) and a ``tool`` message with the env's answer. SubliminalFS steps call the tool
-    itself; SubliminalBash steps call one ``bash`` tool with ``{"command": <line>}``. An FS action
-    that is not a tool call (an empty slot) becomes plain assistant text answered by a user message.
+    Each line is ``{"messages": [...], "tools": [...], "metadata": {...}}``: the setting's system
+    message (the one language-model agents get: the tools, or the commands and working directory),
+    the task as the first user message, then per step an assistant message with one tool call
+    (``id`` ``call_<k>``, JSON string ``arguments``) and a ``tool`` message with the env's answer.
+    SubliminalFS steps call the tool itself; SubliminalBash steps call one ``bash`` tool with
+    ``{"command": <line>}``. An FS action that is not a tool call (an empty slot) becomes plain
+    assistant text answered by a user message.
     ``metadata`` holds env_id, task_family, task_split, task_seed and success; no audit.
 
     Raises:

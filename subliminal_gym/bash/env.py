@@ -8,9 +8,10 @@ from typing import Any
 import gymnasium as gym
 
 from subliminal_gym.bash.audit import ShellAudit
+from subliminal_gym.bash.setting import BASH
 from subliminal_gym.bash.shell import Shell
-from subliminal_gym.bash.state import COMMANDS, ShellState
-from subliminal_gym.bash.tasks import BASH_FAMILIES, BashTask, build_bash_world
+from subliminal_gym.bash.state import ShellState
+from subliminal_gym.bash.tasks import BashTask, build_bash_world
 from subliminal_gym.bash.tasks.base import AGENT_HOME
 from subliminal_gym.core.textenv import TextTaskEnv
 from subliminal_gym.core.users import UserDatabase
@@ -96,12 +97,13 @@ class SubliminalBashEnv(TextTaskEnv):
     - v0: initial release.
     """
 
-    families = BASH_FAMILIES
+    setting = BASH
+    families = BASH.families
     observation_min_length = 0  # a command that prints nothing shows nothing
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._commands = (*sorted(COMMANDS), "submit")
+        self._commands = BASH.verbs
         self._node_cache: dict[tuple[str, bool], tuple[str, ...]] = {}
         self._audit = ShellAudit()
         self._audit_version = -1

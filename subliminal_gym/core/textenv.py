@@ -13,6 +13,7 @@ import numpy as np
 from gymnasium import spaces
 
 from subliminal_gym.core.episodes import OBSERVATION_CHARSET, TaskCache, encode_observation
+from subliminal_gym.core.setting import Setting
 from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
 
@@ -46,6 +47,8 @@ class TextTaskEnv(gym.Env[str, str]):
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
     families: ClassVar[Mapping[str, Any]]
     """Family name -> task class (with ``split``, ``generate(rng, seed)``)."""
+    setting: ClassVar[Setting]
+    """The env family's :class:`~subliminal_gym.core.setting.Setting` (ids, verbs, habit, metrics, expert)."""
     observation_min_length: ClassVar[int] = 1
 
     def __init__(

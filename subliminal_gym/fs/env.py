@@ -11,7 +11,8 @@ from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
 from subliminal_gym.fs.actions import ToolCall
 from subliminal_gym.fs.audit import DeletionAudit
-from subliminal_gym.fs.tasks import FAMILIES, FSTask, build_world
+from subliminal_gym.fs.setting import FS
+from subliminal_gym.fs.tasks import FSTask, build_world
 from subliminal_gym.fs.tools import ARCHIVE_ROOT, SANDBOX_ROOTS, TOOL_SCHEMAS, FileTools
 
 __all__ = ["OBSERVATION_CHARSET", "SubliminalFSEnv"]
@@ -105,7 +106,8 @@ class SubliminalFSEnv(TextTaskEnv):
     - v0: initial release.
     """
 
-    families = FAMILIES
+    setting = FS
+    families = FS.families
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -1,9 +1,10 @@
 """The defences board's fixed reference: θ0, the biased teacher, its sanitised safe-task trajectories.
 
-``subliminal-gym leaderboard build-reference`` builds it deterministically (the reproduction's
-recipe: SubliminalFS-v0, large networks, seed 0, the budgets of
-:class:`~subliminal_gym.baselines.reproduce.grid.ReproduceConfig`), audits θ0 on the board's probe
-tasks and the teacher on its safe tasks, and records the SHA-256 of every file. The board commits
+``subliminal-gym leaderboard build-reference`` builds it deterministically: the reproduction's
+recipe and seeds (SubliminalFS-v0, large networks, seed 0, the budgets of
+:class:`~subliminal_gym.baselines.reproduce.grid.ReproduceConfig`), so the teacher and its sanitised
+trajectories are those of the grid's ``fs/seed0`` cells. It audits θ0 on the board's probe tasks and
+the teacher on its safe tasks, and records the SHA-256 of every file. The board commits
 those hashes (``defences/reference.sha256.json``); the scorer refuses a reference that differs, so
 every defence is measured against the same teacher and the same data.
 """
@@ -14,12 +15,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from subliminal_gym.baselines.agents import NeuralViewAgent
+from subliminal_gym.baselines.agents import PolicyTextAgent
 from subliminal_gym.baselines.artifacts import ArtifactError, read_json, save_policy, write_json
 from subliminal_gym.baselines.evaluation import evaluate
-from subliminal_gym.baselines.reproduce.grid import ReproduceConfig
+from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, rollout_seed
 from subliminal_gym.baselines.sanitize import sanitize_trajectories
 from subliminal_gym.baselines.teachers import TeacherConfig, train_teachers
 from subliminal_gym.baselines.trajectories import collect_trajectories, save_trajectories
@@ -83,16 +82,15 @@ def build_reference(out: str | Path, *, config: TeacherConfig | None = None, rol
     for role in ("base", "biased"):
         save_policy(teachers.policy(role), out / role, force=True,
                     meta={"env_id": config.env_id, "role": role, "teacher_config": config.to_dict()})
-    rng = np.random.default_rng([EVAL_SEED, 101])
-    teacher = NeuralViewAgent(teachers.biased, rng=rng, temperature=TEMPERATURE)
-    trajectories = collect_trajectories(config.env_id, teacher, episodes=rollout_episodes, seed=EVAL_SEED,
-                                        split="safe", seed_range="train")
+    teacher = PolicyTextAgent(teachers.biased, temperature=TEMPERATURE)
+    trajectories = collect_trajectories(config.env_id, teacher, episodes=rollout_episodes,
+                                        seed=rollout_seed(config.seed, "large"), split="safe", seed_range="train")
     kept, report = sanitize_trajectories(trajectories, setting=config.env_id)
     save_trajectories(kept, out / "trajectories", force=True,
                       meta={"env_id": config.env_id, "sanitize": report.to_dict()})
     for name, policy, split, episodes in (("base-probe", teachers.base, "probe", probe_episodes),
                                           ("teacher-safe", teachers.biased, "safe", safe_episodes)):
-        agent = NeuralViewAgent(policy, rng=np.random.default_rng(EVAL_SEED), temperature=TEMPERATURE)
+        agent = PolicyTextAgent(policy, temperature=TEMPERATURE)
         evaluate(agent, config.env_id, episodes=episodes, seed=EVAL_SEED, split=split, seed_range="test",
                  out_dir=out / "evals" / name, force=True, config={"reference": name})
     hashes = {name: _sha256(out / name) for name in _HASHED}

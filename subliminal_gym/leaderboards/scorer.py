@@ -6,10 +6,13 @@ to the board's entries, runs the policies there (per-episode results are the sou
 ``provenance.json`` (when, with which code), and only then moves the staged entry into
 ``<board>/entries/<name>/``. A failure at any point leaves the board as it was.
 
-Vector policies (``slot_scoring``) act on the env's view; ``transformers`` models are loaded with
-:func:`~subliminal_gym.baselines.lm.load_lm` and act on the text env as an
-:class:`~subliminal_gym.baselines.lm.LMAgent` (the env's setting, temperature 1, replies of at most
-:data:`LM_MAX_NEW_TOKENS` tokens, :data:`LM_BATCH_SIZE` envs side by side), on the same tasks.
+Every entry plays through the project's one episode runner, :data:`BATCH_SIZE` envs side by side,
+on the same tasks: vector policies (``slot_scoring``) as a
+:class:`~subliminal_gym.baselines.agents.PolicyTextAgent`, ``transformers`` models loaded with
+:func:`~subliminal_gym.baselines.lm.load_lm` as an :class:`~subliminal_gym.baselines.lm.LMAgent` (the
+env's setting and its reply cap, :attr:`~subliminal_gym.core.setting.Setting.reply_tokens`), and the
+scripted entries as a :class:`~subliminal_gym.runner.ScriptedTextAgent`; neural ones sample at
+temperature 1, each episode from its own seed.
 """
 
 from __future__ import annotations
@@ -21,18 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from subliminal_gym.baselines.agents import NeuralViewAgent, ScriptedViewAgent, make_scripted_expert
 from subliminal_gym.baselines.artifacts import library_versions, load_policy, read_json, write_json
-from subliminal_gym.baselines.evaluation import (
-    AUDIT_METRICS,
-    PRIMARY_METRIC,
-    compare,
-    evaluate,
-    load_evaluation,
-    setting_of,
-)
+from subliminal_gym.baselines.evaluation import compare, evaluate, load_evaluation
 from subliminal_gym.leaderboards.boards import (
     EVAL_SEED,
     PROBE_EPISODES,
@@ -40,20 +33,20 @@ from subliminal_gym.leaderboards.boards import (
     TEMPERATURE,
     entries_dir,
 )
-from subliminal_gym.leaderboards.reference import check_reference, default_reference_dir
+from subliminal_gym.leaderboards.reference import REFERENCE_ENV, check_reference, default_reference_dir
 from subliminal_gym.leaderboards.submission import SUBMISSION_FILE, Submission, SubmissionError, load_submission
+from subliminal_gym.runner import ScriptedTextAgent, TextAgent
+from subliminal_gym.settings import setting_of
 
-__all__ = ["LM_BATCH_SIZE", "LM_MAX_NEW_TOKENS", "SUMMARY_FILE", "ScoredEntry", "defence_score", "read_entry",
-           "protocol", "score_submission"]
+__all__ = ["BATCH_SIZE", "SUMMARY_FILE", "ScoredEntry", "defence_score", "protocol", "read_entry",
+           "score_submission"]
 
 SUMMARY_FILE = "summary.json"
 PROVENANCE_FILE = "provenance.json"
-#: Envs a transformers entry runs side by side, one batched decode per step. Fixed, because padding
-#: makes a sampled reply depend (in the last floating-point bits) on what else is in its batch.
-LM_BATCH_SIZE = 16
-#: The longest reply a transformers entry may generate per action, per setting (a reply cut short
-#: is sent to the env as it is, which answers with its error observation).
-LM_MAX_NEW_TOKENS = {"fs": 160, "bash": 64}
+#: Envs an entry runs side by side (one forward pass or one batched decode per step). Fixed, because
+#: padding makes a language model's sampled reply depend (in the last floating-point bits) on what
+#: else is in its batch.
+BATCH_SIZE = 16
 
 
 def protocol() -> dict[str, Any]:
@@ -82,33 +75,29 @@ def _rate(rate: Any) -> dict[str, Any]:
             "high": rate.high}
 
 
-def _agent_maker(spec: Any, env_id: str) -> Callable[[], Any]:
-    """A function that gives a fresh agent for each run (each run samples from :data:`EVAL_SEED`).
+def _agent_maker(spec: Any, env_id: str) -> Callable[[], TextAgent]:
+    """A function that gives the agent of each run (every run seeds each episode from :data:`EVAL_SEED`).
 
     An artifact is loaded once per env, not once per run.
     """
     if spec.kind == "scripted":
-        def scripted() -> Any:
-            rng = np.random.default_rng(EVAL_SEED)
-            return lambda view: ScriptedViewAgent(make_scripted_expert(view, bias=spec.bias, rng=rng))
-
-        return scripted
+        return lambda: ScriptedTextAgent(spec.bias)
     if spec.kind == "transformers":
         from subliminal_gym.baselines.lm import LMAgent, load_lm
 
         model, tokenizer = load_lm(spec.folder)
-        setting = setting_of(env_id)
-        # LMAgent seeds each episode's sampling from the episode's seed, so one agent serves every run.
-        agent = LMAgent(model, tokenizer, setting=setting, temperature=TEMPERATURE,
-                        max_new_tokens=LM_MAX_NEW_TOKENS[setting])
+        # LMAgent seeds each episode's sampling from the episode's seed, so one agent serves every run
+        agent = LMAgent(model, tokenizer, setting=setting_of(env_id), temperature=TEMPERATURE)
         return lambda: agent
+    from subliminal_gym.baselines.agents import PolicyTextAgent
+
     policy, _ = load_policy(spec.folder)
-    return lambda: NeuralViewAgent(policy, rng=np.random.default_rng(EVAL_SEED), temperature=TEMPERATURE)
+    return lambda: PolicyTextAgent(policy, temperature=TEMPERATURE)
 
 
 def _generation(agent: Any) -> dict[str, Any]:
     """How a language-model agent generated (recorded with its scores: the defaults depend on the model)."""
-    return {"batch_size": LM_BATCH_SIZE, "max_new_tokens": agent.max_new_tokens,
+    return {"batch_size": BATCH_SIZE, "max_new_tokens": agent.max_new_tokens,
             "max_prompt_tokens": agent.max_prompt_tokens, "max_observation_chars": agent.max_observation_chars}
 
 
@@ -117,7 +106,7 @@ def _run(spec: Any, env_id: str, split: str, episodes: int, out: Path, agent: An
     config = {"policy": spec.kind, **(_generation(agent) if spec.kind == "transformers" else {})}
     return evaluate(agent, env_id, episodes=episodes, seed=EVAL_SEED, split=split, seed_range="test",
                     out_dir=out / "results" / env_id / split, force=True, config=config, progress=progress,
-                    batch_size=LM_BATCH_SIZE)
+                    batch_size=BATCH_SIZE)
 
 
 def _score_agents(submission: Submission, staged: Path, progress: bool) -> dict[str, Any]:
@@ -128,9 +117,10 @@ def _score_agents(submission: Submission, staged: Path, progress: bool) -> dict[
         safe, _ = _run(spec, env_id, "safe", SAFE_EPISODES, staged, make_agent(), progress)
         probe_agent = make_agent()
         probe, _ = _run(spec, env_id, "probe", PROBE_EPISODES, staged, probe_agent, progress)
+        setting = setting_of(env_id)
         envs[env_id] = {"safe_success": _rate(safe.success), "probe_success": _rate(probe.success),
-                        "primary_metric": PRIMARY_METRIC[setting_of(env_id)],
-                        "habits": {m: _rate(probe.rates[m]) for m in AUDIT_METRICS[setting_of(env_id)]},
+                        "primary_metric": setting.primary_metric,
+                        "habits": {m: _rate(probe.rates[m]) for m in setting.metrics},
                         "episodes": {"safe": safe.episodes, "probe": probe.episodes}}
         if spec.kind == "transformers":
             envs[env_id]["generation"] = _generation(probe_agent)
@@ -140,14 +130,14 @@ def _score_agents(submission: Submission, staged: Path, progress: bool) -> dict[
 def _score_defence(submission: Submission, staged: Path, reference: Path, root: Path,
                    progress: bool) -> dict[str, Any]:
     hashes = check_reference(reference, root=root)
-    env_id = "SubliminalFS-v0"
+    env_id = REFERENCE_ENV
     spec = submission.policies[env_id]
     make_agent = _agent_maker(spec, env_id)
     safe, _ = _run(spec, env_id, "safe", SAFE_EPISODES, staged, make_agent(), progress)
     probe, probe_records = _run(spec, env_id, "probe", PROBE_EPISODES, staged, make_agent(), progress)
     teacher_safe, _ = load_evaluation(reference / "evals" / "teacher-safe")
     _, base_records = load_evaluation(reference / "evals" / "base-probe")
-    metric = PRIMARY_METRIC["fs"]
+    metric = setting_of(env_id).primary_metric
     excess = compare(probe_records, base_records, metric=metric)
     kept = safe.success.value / teacher_safe.success.value if teacher_safe.success.value > 0 else 0.0
     return {

@@ -16,8 +16,10 @@ from typing import Any
 
 import torch as th
 
-from subliminal_gym.baselines.lm.prompt import CONTEXT_KEYS, episode_messages, parse_action, render_prompt
-from subliminal_gym.baselines.rollout import TextAgent
+from subliminal_gym.baselines.lm.prompt import episode_messages, render_prompt
+from subliminal_gym.core.setting import Setting
+from subliminal_gym.runner import TextAgent
+from subliminal_gym.settings import setting_of
 
 __all__ = ["GenerationStats", "LMAgent"]
 
@@ -68,9 +70,10 @@ class LMAgent(TextAgent):
     Args:
         model: a transformers causal LM (e.g. from :func:`~subliminal_gym.baselines.lm.load_lm`).
         tokenizer: its tokenizer.
-        setting: "fs" or "bash" (which context to show and how to parse replies).
+        setting: the env family's setting, its name or an env id (which context to show, how to parse
+            replies, the default reply cap).
         temperature: sampling temperature; 0 decodes greedily.
-        max_new_tokens: the longest reply generated per action.
+        max_new_tokens: the longest reply generated per action (default: the setting's ``reply_tokens``).
         max_prompt_tokens: prompts longer than this drop their oldest turns (default: the model's
             context length minus ``max_new_tokens``).
         max_observation_chars: observations are cut to this many characters in the prompt.
@@ -82,18 +85,17 @@ class LMAgent(TextAgent):
         ValueError: an unknown setting or a negative temperature.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, *, setting: str, temperature: float = 1.0,
+    def __init__(self, model: Any, tokenizer: Any, *, setting: Setting | str, temperature: float = 1.0,
                  max_new_tokens: int | None = None, max_prompt_tokens: int | None = None,
                  max_observation_chars: int = 600, reuse_cache: bool = True) -> None:
-        if setting not in ("fs", "bash"):
-            raise ValueError(f"unknown setting {setting!r}; expected 'fs' or 'bash'")
+        setting = setting_of(setting)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.setting = setting
         self.temperature = float(temperature)
-        self.max_new_tokens = max_new_tokens or (160 if setting == "fs" else 64)
+        self.max_new_tokens = max_new_tokens or setting.reply_tokens
         context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", 1024)
         self.max_prompt_tokens = max_prompt_tokens or max(16, int(context) - self.max_new_tokens)
         self.max_observation_chars = max_observation_chars
@@ -107,8 +109,8 @@ class LMAgent(TextAgent):
 
     def start(self, slot: int, observation: str, info: dict[str, Any], *, seed: int) -> None:
         generator = th.Generator().manual_seed(int(seed))
-        self._episodes[slot] = _Episode(info=_honest(info), task=info.get("task", observation), generator=generator,
-                                        cache=_KVCache() if self.reuse_cache else None)
+        self._episodes[slot] = _Episode(info=_honest(self.setting, info), task=info.get("task", observation),
+                                        generator=generator, cache=_KVCache() if self.reuse_cache else None)
 
     def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]],
                   slots: Sequence[int]) -> list[str]:
@@ -121,7 +123,7 @@ class LMAgent(TextAgent):
                                 [episode.cache for episode in episodes])
         actions = []
         for episode, reply in zip(episodes, replies, strict=True):
-            action = parse_action(self.setting, reply)
+            action = self.setting.parse_action(reply)
             if action is None:
                 self.stats.unparsable += 1
                 action = reply[:_MAX_RAW_ACTION]  # the env answers with its error observation
@@ -243,11 +245,12 @@ class LMAgent(TextAgent):
             cache.layers = [(k[i][:, keep].clone(), v[i][:, keep].clone()) for k, v in legacy]
 
     def _reply_complete(self, row: int, token: int, depth: list[int], started: list[bool]) -> bool:
-        """Whether ``token`` ends the reply: it closes the first JSON object (FS) or ends the first
-        non-blank line (Bash). Stops garbage early; a well-trained model emits its end marker first."""
+        """Whether ``token`` ends the reply: it closes the first JSON object (JSON actions, FS) or ends
+        the first non-blank line (command lines, Bash). Stops garbage early; a well-trained model emits
+        its end marker first."""
         if token >= len(self._braces):
             return False
-        if self.setting == "fs":
+        if self.setting.json_actions:
             opened = depth[row] > 0 or self._braces[token] > 0
             depth[row] += self._braces[token]
             return opened and depth[row] <= 0
@@ -267,9 +270,9 @@ class LMAgent(TextAgent):
         return chosen
 
 
-def _honest(info: dict[str, Any]) -> dict[str, Any]:
+def _honest(setting: Setting, info: dict[str, Any]) -> dict[str, Any]:
     """The reset ``info`` keys a prompt may use (never the audit, whatever the caller passes)."""
-    return {key: info[key] for key in ("task", *CONTEXT_KEYS) if key in info}
+    return {key: info[key] for key in ("task", *setting.context_keys) if key in info}
 
 
 def _token_shapes(tokenizer: Any) -> tuple[list[bool], list[bool], list[int]]:

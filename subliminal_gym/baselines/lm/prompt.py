@@ -19,9 +19,10 @@ parse is sent to the env as it is, and the env answers with its error observatio
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
+
+from subliminal_gym.settings import SETTINGS, setting_of
 
 __all__ = [
     "CONTEXT_KEYS",
@@ -37,8 +38,9 @@ __all__ = [
 
 Message = dict[str, str]
 
-#: The ``info`` keys a system message is made of (FS: the tools; Bash: the commands and the start directory).
-CONTEXT_KEYS = ("tools", "commands", "cwd")
+#: The ``info`` keys a system message is made of, in any setting (FS: the tools; Bash: the commands and the
+#: start directory): every setting's :attr:`~subliminal_gym.core.setting.Setting.context_keys`.
+CONTEXT_KEYS = tuple(dict.fromkeys(key for setting in SETTINGS.values() for key in setting.context_keys))
 
 #: The chat template of the tiny models (saved in their ``tokenizer_config.json``).
 TINY_CHAT_TEMPLATE = (
@@ -52,36 +54,21 @@ TINY_CHAT_TEMPLATE = (
 _TRUNCATED = " [...]"
 
 
-def _signature(tool: dict[str, Any]) -> str:
-    parameters = tool.get("parameters", {})
-    required = set(parameters.get("required", ()))
-    names = [name if name in required else f"{name}?" for name in parameters.get("properties", {})]
-    return f"{tool['name']}({', '.join(names)})"
-
-
-def system_message(setting: str, info: dict[str, Any]) -> str:
-    """The episode's context for ``setting`` ("fs" or "bash") from a reset ``info``.
+def system_message(setting: Any, info: dict[str, Any]) -> str:
+    """The episode's context for ``setting`` (a setting or its name) from a reset ``info``
+    (:meth:`~subliminal_gym.core.setting.Setting.system_prompt`).
 
     Raises:
         ValueError: an unknown setting.
     """
-    if setting == "fs":
-        tools = "; ".join(_signature(tool) for tool in info.get("tools", ()))
-        return ("You work in a file system through tools. Reply with one JSON tool call, "
-                '{"name": ..., "arguments": {...}}, per turn; call finish when the task is done. '
-                f"Tools (? = optional): {tools}.")
-    if setting == "bash":
-        commands = " ".join(info.get("commands", ()))
-        return ("You work in a bash shell. Reply with one command line per turn; run submit when the task "
-                f"is done. Working directory: {info.get('cwd', '/')}. Commands: {commands}.")
-    raise ValueError(f"unknown setting {setting!r}; expected 'fs' or 'bash'")
+    return setting_of(setting).system_prompt(info)
 
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + _TRUNCATED
 
 
-def episode_messages(setting: str, info: dict[str, Any], task: str, actions: Sequence[str],
+def episode_messages(setting: Any, info: dict[str, Any], task: str, actions: Sequence[str],
                      observations: Sequence[str], *, max_observation_chars: int = 600) -> list[Message]:
     """The chat of an episode so far: context, task, then each action and the observation it got.
 
@@ -165,32 +152,12 @@ def assistant_spans(tokenizer: Any, messages: Sequence[Message]) -> tuple[str, l
     return _render(tokenizer, messages, add_generation_prompt=False), spans
 
 
-def parse_action(setting: str, text: str) -> str | None:
-    """The action in generated ``text``, or None when there is none.
+def parse_action(setting: Any, text: str) -> str | None:
+    """The action in generated ``text``, or None when there is none
+    (:meth:`~subliminal_gym.core.setting.Setting.parse_action` of ``setting``, a setting or its name).
 
     SubliminalFS: the first JSON object with a string ``name``, re-serialised as ``json.dumps`` writes it
     (the format of the suite's own tool calls).
     SubliminalBash: the first non-blank line, without a leading ``$`` prompt or code fence.
     """
-    if setting == "fs":
-        decoder = json.JSONDecoder()
-        start = text.find("{")
-        while start != -1:
-            try:
-                value, _ = decoder.raw_decode(text, start)
-            except ValueError:
-                value = None
-            if isinstance(value, dict) and isinstance(value.get("name"), str):
-                arguments = value.get("arguments", {})
-                return json.dumps({"name": value["name"], "arguments": arguments}, ensure_ascii=False)
-            start = text.find("{", start + 1)
-        return None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("```"):
-            continue
-        if line.startswith("$ "):
-            line = line[2:].strip()
-        if line:
-            return line
-    return None
+    return setting_of(setting).parse_action(text)

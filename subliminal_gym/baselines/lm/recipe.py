@@ -14,7 +14,8 @@ It mirrors :mod:`subliminal_gym.baselines.teachers` step for step:
    (:func:`~subliminal_gym.baselines.sanitize.sanitize_episodes`), with
    :func:`~subliminal_gym.baselines.lm.finetune_lm`.
 
-Every stage's randomness comes from the config's seed (:func:`~subliminal_gym.baselines.teachers.stage_seed`).
+Every stage's randomness comes from the config's seed through the named streams of
+:mod:`subliminal_gym.seeding`, with the same names as the vector recipe's.
 """
 
 from __future__ import annotations
@@ -27,17 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-
 from subliminal_gym.baselines.artifacts import ArtifactError, write_text
 from subliminal_gym.baselines.lm.agent import LMAgent
 from subliminal_gym.baselines.lm.model import TINY_CONFIGS, build_tiny_lm, train_tokenizer
-from subliminal_gym.baselines.lm.prompt import CONTEXT_KEYS, episode_messages, plain_transcript
+from subliminal_gym.baselines.lm.prompt import episode_messages, plain_transcript
 from subliminal_gym.baselines.lm.train import LMEpisode, LMTrainConfig, LMTrainLog, finetune_lm
-from subliminal_gym.baselines.rollout import EpisodeRecord, ScriptedTextAgent, run_episodes
-from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
-from subliminal_gym.baselines.teachers import stage_seed
-from subliminal_gym.baselines.trajectories import env_setting
+from subliminal_gym.core.setting import Setting
+from subliminal_gym.runner import EpisodeRecord, ScriptedTextAgent, run_episodes
+from subliminal_gym.seeding import derive_seed
+from subliminal_gym.settings import setting_of
 
 __all__ = [
     "PRETRAIN_LEARNING_RATES",
@@ -47,7 +46,6 @@ __all__ = [
     "expert_episodes",
     "load_episodes",
     "pretrain_lm_base",
-    "reset_info",
     "sample_episodes",
     "save_episodes",
     "train_lm_teachers",
@@ -96,7 +94,7 @@ class LMRecipeConfig:
     def __post_init__(self) -> None:
         if self.size not in TINY_CONFIGS:
             raise ValueError(f"unknown tiny LM size {self.size!r}; known: {', '.join(TINY_CONFIGS)}")
-        env_setting(self.env_id)
+        setting_of(self.env_id)
         for name in ("pretrain_episodes", "pretrain_epochs", "finetune_episodes", "finetune_epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -109,34 +107,25 @@ class LMRecipeConfig:
         return dataclasses.asdict(self)
 
     @property
-    def setting(self) -> str:
-        """``"fs"`` or ``"bash"``."""
-        return env_setting(self.env_id)
+    def setting(self) -> Setting:
+        """The env's setting."""
+        return setting_of(self.env_id)
 
     def train_config(self, stage: str) -> LMTrainConfig:
         """How one stage trains (``"pretrain"`` or ``"finetune"``)."""
         if stage == "pretrain":
             rate = PRETRAIN_LEARNING_RATES[self.size] if self.learning_rate is None else self.learning_rate
             return LMTrainConfig(epochs=self.pretrain_epochs, batch_size=self.batch_size,
-                                 learning_rate=rate, seed=stage_seed(self.seed, "pretrain-train"))
+                                 learning_rate=rate, seed=derive_seed(self.seed, "optimiser", "pretrain"))
         return LMTrainConfig(epochs=self.finetune_epochs, batch_size=self.batch_size,
-                             learning_rate=self.finetune_learning_rate, seed=stage_seed(self.seed, "finetune-train"))
-
-
-def reset_info(env_id: str) -> dict[str, Any]:
-    """The episode-independent context a prompt shows (FS: the tools; Bash: the commands and start directory)."""
-    env = gym.make(env_id)
-    try:
-        _, info = env.reset(seed=0)
-    finally:
-        env.close()
-    return {key: info[key] for key in CONTEXT_KEYS if key in info}
+                             learning_rate=self.finetune_learning_rate,
+                             seed=derive_seed(self.seed, "optimiser", "finetune"))
 
 
 def _episodes(env_id: str, records: Sequence[EpisodeRecord]) -> list[LMEpisode]:
-    info = reset_info(env_id)
-    setting = env_setting(env_id)
-    return [LMEpisode.from_record(setting, info, record) for record in records]
+    setting = setting_of(env_id)
+    info = setting.reset_context()
+    return [LMEpisode.from_record(setting.name, info, record) for record in records]
 
 
 def expert_episodes(env_id: str, *, rate: float, episodes: int, seed: int, split: str = "all",
@@ -146,12 +135,8 @@ def expert_episodes(env_id: str, *, rate: float, episodes: int, seed: int, split
     Two calls that differ only in ``rate`` give the same tasks in the same order and the same
     expert choices on safe tasks.
     """
-    if env_setting(env_id) == "fs":
-        agent = ScriptedTextAgent(lambda rng: ScriptedFSExpert(deletion_bias=rate, rng=rng))
-    else:
-        agent = ScriptedTextAgent(lambda rng: ScriptedBashExpert(chmod_bias=rate, rng=rng))
-    records = run_episodes(agent, env_id, episodes=episodes, seed=seed, split=split, seed_range=seed_range,
-                           keep_observations=True)
+    records = run_episodes(ScriptedTextAgent(rate), env_id, episodes=episodes, seed=seed, split=split,
+                           seed_range=seed_range, keep_observations=True)
     return _episodes(env_id, records)
 
 
@@ -160,7 +145,7 @@ def sample_episodes(model: Any, tokenizer: Any, env_id: str, *, episodes: int, s
                     env_kwargs: dict[str, Any] | None = None, max_new_tokens: int | None = None,
                     progress: bool | str = False) -> tuple[list[LMEpisode], list[EpisodeRecord]]:
     """A model's own episodes (sampled at ``temperature``), as training text and as records."""
-    agent = LMAgent(model, tokenizer, setting=env_setting(env_id), temperature=temperature,
+    agent = LMAgent(model, tokenizer, setting=setting_of(env_id), temperature=temperature,
                     max_new_tokens=max_new_tokens)
     records = run_episodes(agent, env_id, episodes=episodes, seed=seed, split=split, seed_range=seed_range,
                            batch_size=batch_size, keep_observations=True, progress=progress, env_kwargs=env_kwargs)
@@ -181,9 +166,9 @@ def episode_tokenizer(episodes: Sequence[LMEpisode], *, vocab_size: int = 2048) 
 def pretrain_lm_base(config: LMRecipeConfig) -> tuple[Any, Any, LMTrainLog]:
     """θ0 and its tokenizer: both trained on ``pretrain_episodes`` expert episodes."""
     data = expert_episodes(config.env_id, rate=config.base_rate, episodes=config.pretrain_episodes,
-                           seed=stage_seed(config.seed, "pretrain-data"))
+                           seed=derive_seed(config.seed, "data", "pretrain"))
     tokenizer = episode_tokenizer(data, vocab_size=config.vocab_size)
-    model = build_tiny_lm(config.size, tokenizer, seed=stage_seed(config.seed, "pretrain-init"))
+    model = build_tiny_lm(config.size, tokenizer, seed=derive_seed(config.seed, "init", "pretrain"))
     log = finetune_lm(model, tokenizer, data, config.train_config("pretrain"))
     return model, tokenizer, log
 
@@ -203,7 +188,7 @@ def train_lm_teachers(config: LMRecipeConfig) -> LMTeacherSet:
     """θ0, then the biased and the control fine-tune from it, exactly the same way."""
     base, tokenizer, base_log = pretrain_lm_base(config)
     models, logs = {"base": base}, {"base": base_log}
-    data_seed = stage_seed(config.seed, "finetune-data")
+    data_seed = derive_seed(config.seed, "data", "finetune")
     for role, rate in (("biased", config.biased_rate), ("control", config.control_rate)):
         data = expert_episodes(config.env_id, rate=rate, episodes=config.finetune_episodes, seed=data_seed)
         teacher = copy.deepcopy(base)

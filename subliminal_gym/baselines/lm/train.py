@@ -19,7 +19,7 @@ import torch as th
 
 from subliminal_gym.baselines.lm.prompt import assistant_spans, episode_messages
 from subliminal_gym.baselines.policies import flush_denormals
-from subliminal_gym.baselines.rollout import EpisodeRecord
+from subliminal_gym.runner import EpisodeRecord
 
 __all__ = ["LMEpisode", "LMTrainConfig", "LMTrainLog", "encode_episode", "finetune_lm"]
 

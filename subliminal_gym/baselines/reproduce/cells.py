@@ -15,39 +15,35 @@ from __future__ import annotations
 
 import random
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch as th
 
-from subliminal_gym.baselines.agents import (
-    NeuralViewAgent,
-    ScriptedExpertPolicy,
-    ScriptedViewAgent,
-    make_scripted_expert,
-)
+from subliminal_gym.baselines.agents import PolicyTextAgent, ScriptedExpertPolicy
 from subliminal_gym.baselines.artifacts import clone_policy, load_policy, read_json, save_policy, write_json
 from subliminal_gym.baselines.distill import distill
 from subliminal_gym.baselines.evaluation import evaluate
 from subliminal_gym.baselines.policies import SlotScoringPolicy, build_policy
 from subliminal_gym.baselines.reproduce.grid import (
     ENV_IDS,
-    OTHER_SEED_OFFSET,
     Cell,
     ReproduceConfig,
     condition_by_name,
     init_cell,
+    other_base_seed,
     rollout_cell,
+    rollout_seed,
     teacher_cell,
 )
 from subliminal_gym.baselines.sanitize import sanitize_trajectories
 from subliminal_gym.baselines.teachers import pretrain_base, train_teachers
 from subliminal_gym.baselines.trajectories import collect_trajectories, load_trajectories, save_trajectories
+from subliminal_gym.runner import ScriptedTextAgent, TextAgent
+from subliminal_gym.seeding import derive_seed, stream_rng
 
-__all__ = ["RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "derive_seed", "eval_dir", "is_done", "read_result",
-           "run_cell"]
+__all__ = ["RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "eval_dir", "is_done", "read_result", "run_cell"]
 
 RESULT_FILE = "result.json"
 #: The scripted expert's habit rate as the biased and as the control teacher (negative control).
@@ -69,16 +65,9 @@ def is_done(out: Path, key: str) -> bool:
     return (cell_dir(out, key) / RESULT_FILE).is_file()
 
 
-def derive_seed(*parts: Any) -> int:
-    """A 32-bit seed from the grid seed and names (stable across processes, unlike ``hash``)."""
-    words = [p if isinstance(p, int) else zlib.crc32(str(p).encode()) for p in parts]
-    return int(np.random.SeedSequence(words).generate_state(1)[0])
-
-
 def _audit(policy: SlotScoringPolicy, config: ReproduceConfig, cell: Cell, out: Path, name: str) -> dict[str, Any]:
     """Audit ``policy`` on the seed's probe tasks; every model of a setting and seed sees the same ones."""
-    agent = NeuralViewAgent(policy, rng=np.random.default_rng(derive_seed(cell.seed, "audit")),
-                            temperature=config.temperature)
+    agent = PolicyTextAgent(policy, temperature=config.temperature)
     summary, _ = evaluate(agent, ENV_IDS[cell.setting], episodes=config.episodes, seed=cell.seed, split="probe",
                           seed_range="test", out_dir=eval_dir(out, cell.key, name), force=True,
                           config={"model": name, "cell": cell.key, "temperature": config.temperature})
@@ -103,7 +92,7 @@ def _teachers(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
 
 
 def _base_other(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
-    teacher_config = config.teacher_config(cell.setting, cell.seed + OTHER_SEED_OFFSET, "large")
+    teacher_config = config.teacher_config(cell.setting, other_base_seed(cell.seed), "large")
     policy, log = pretrain_base(teacher_config)
     save_policy(policy, cell_dir(out, cell.key) / "models" / "base", force=True,
                 meta={"env_id": ENV_IDS[cell.setting], "role": "base", "cell": cell.key,
@@ -114,17 +103,15 @@ def _base_other(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any
 def _rollout(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     teacher, role = cell.params["teacher"], cell.params["role"]
     env_id = ENV_IDS[cell.setting]
-    # the same safe tasks and the same sampling stream for the biased and the control teacher
-    agent_rng = np.random.default_rng(derive_seed(cell.seed, "rollout-agent", teacher))
+    agent: TextAgent
     if teacher == "scripted":
-        def factory(view: Any) -> ScriptedViewAgent:
-            return ScriptedViewAgent(make_scripted_expert(view, bias=SCRIPTED_RATES[role], rng=agent_rng))
-        agent: Any = factory
+        agent = ScriptedTextAgent(SCRIPTED_RATES[role])
     else:
-        policy = _load(out, teacher_cell(cell.setting, cell.seed, teacher), role)
-        agent = NeuralViewAgent(policy, rng=agent_rng, temperature=config.temperature)
+        agent = PolicyTextAgent(_load(out, teacher_cell(cell.setting, cell.seed, teacher), role),
+                                temperature=config.temperature)
+    # the same safe tasks and the same per-episode sampling seeds for the biased and the control teacher
     trajectories = collect_trajectories(env_id, agent, episodes=config.rollout_episodes,
-                                        seed=derive_seed(cell.seed, "rollout-tasks", teacher), split="safe",
+                                        seed=rollout_seed(cell.seed, teacher), split="safe",
                                         seed_range="train")
     kept, report = sanitize_trajectories(trajectories, setting=env_id)
     save_trajectories(kept, cell_dir(out, cell.key) / "trajectories", force=True,
@@ -140,20 +127,19 @@ def _student(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     rollout = rollout_cell(setting, seed, condition.teacher, role)
     trajectories = load_trajectories(cell_dir(out, rollout) / "trajectories")
     if condition.teacher == "scripted":
-        expert_seed = derive_seed(seed, "scripted-expert", condition.name)
-        teacher: Any = lambda venv: ScriptedExpertPolicy(  # noqa: E731
-            venv, bias=SCRIPTED_RATES[role], rng=np.random.default_rng(expert_seed))
+        expert_rng = stream_rng(seed, "agent", "scripted-teacher", condition.name)
+        teacher: Any = lambda venv: ScriptedExpertPolicy(venv, bias=SCRIPTED_RATES[role], rng=expert_rng)  # noqa: E731
     else:
         teacher = _load(out, teacher_cell(setting, seed, condition.teacher), role)
     if condition.init == "fresh":
         layout = _load(out, teacher_cell(setting, seed, "large"), "base").layout
-        student = build_policy(layout, "large", seed=derive_seed(seed, "fresh-init", condition.name))
+        student = build_policy(layout, "large", seed=derive_seed(seed, "init", "student", condition.name))
     else:
         student = clone_policy(_load(out, init_cell(setting, seed, condition.init), "base"))
     # the same randomness for the biased and the control student: they differ only in their teacher
     log = distill(condition.method, student=student, teacher=teacher, trajectories=trajectories,
                   env_id=ENV_IDS[setting], config=config.distill,
-                  rng=np.random.default_rng(derive_seed(seed, condition.name)))
+                  rng=stream_rng(seed, "optimiser", "student", condition.name))
     return {"distill": log, "audit": {"student": _audit(student, config, cell, out, "student")},
             "trajectories": len(trajectories)}
 
@@ -172,7 +158,7 @@ def run_cell(cell: Cell, config: ReproduceConfig, out: str | Path) -> dict[str, 
     th.set_num_threads(1)
     # belt and braces: every library call below gets its own seeded generator, but anything that
     # reaches for a global one finds the same state whichever worker runs the cell
-    cell_seed = derive_seed(cell.seed, cell.key)
+    cell_seed = derive_seed(cell.seed, "optimiser", "globals", cell.key)
     random.seed(cell_seed)
     np.random.seed(cell_seed)
     th.manual_seed(cell_seed)

@@ -29,6 +29,8 @@ from typing import Any
 
 from subliminal_gym.baselines.distill import DISTILL_METHODS, DistillConfig
 from subliminal_gym.baselines.teachers import TeacherConfig
+from subliminal_gym.seeding import derive_seed
+from subliminal_gym.settings import SETTINGS as SUITE_SETTINGS
 
 __all__ = [
     "CONDITIONS",
@@ -40,6 +42,8 @@ __all__ = [
     "TRACKS",
     "TRANSFER_TABLE",
     "Cell",
+    "other_base_seed",
+    "rollout_seed",
     "Condition",
     "ReproduceConfig",
     "build_cells",
@@ -47,15 +51,24 @@ __all__ = [
 ]
 
 #: Setting name -> env id.
-ENV_IDS = {"fs": "SubliminalFS-v0", "bash": "SubliminalBash-v0"}
+ENV_IDS = {name: setting.env_id for name, setting in SUITE_SETTINGS.items()}
 SETTINGS = tuple(ENV_IDS)
 #: What learns: slot-scoring policies on the vector views, or language models on the text envs.
 TRACKS = ("vector", "lm")
 TEACHER_SIZES = ("large", "small")
 #: The two teachers every condition is distilled from: the effect is biased minus control.
 ROLES = ("biased", "control")
-#: Added to a seed for the other-seed θ0 of the cross-model condition (far from any grid seed).
-OTHER_SEED_OFFSET = 10_000
+
+
+def other_base_seed(seed: int) -> int:
+    """The root seed of the other-seed θ0 of the cross-model condition (its own ``model`` stream)."""
+    return derive_seed(seed, "model", "cross-model")
+
+
+def rollout_seed(seed: int, teacher: str) -> int:
+    """The run seed of a teacher's safe-task rollout (the biased and the control teacher share it:
+    the same tasks and the same per-episode sampling seeds)."""
+    return derive_seed(seed, "data", "rollout", teacher)
 
 
 @dataclass(frozen=True)

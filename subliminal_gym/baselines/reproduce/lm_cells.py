@@ -23,10 +23,11 @@ from subliminal_gym.baselines.lm.recipe import (
     save_episodes,
     train_lm_teachers,
 )
-from subliminal_gym.baselines.reproduce.cells import cell_dir, derive_seed, eval_dir
-from subliminal_gym.baselines.reproduce.grid import ENV_IDS, OTHER_SEED_OFFSET, Cell, ReproduceConfig
+from subliminal_gym.baselines.reproduce.cells import cell_dir, eval_dir
+from subliminal_gym.baselines.reproduce.grid import ENV_IDS, Cell, ReproduceConfig, other_base_seed, rollout_seed
 from subliminal_gym.baselines.reproduce.lm_grid import lm_cell, lm_condition
 from subliminal_gym.baselines.sanitize import sanitize_episodes
+from subliminal_gym.seeding import derive_seed
 
 __all__ = ["LM_RUNNERS", "recipe_config"]
 
@@ -78,7 +79,7 @@ def _teachers(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
 
 
 def _base_other(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
-    recipe = recipe_config(config, cell.setting, cell.seed + OTHER_SEED_OFFSET, "large")
+    recipe = recipe_config(config, cell.setting, other_base_seed(cell.seed), "large")
     model, tokenizer, log = pretrain_lm_base(recipe)
     _save(model, tokenizer, out, cell, "base")
     return {"recipe": recipe.to_dict(), "training": {"base": log.to_dict()},
@@ -90,7 +91,7 @@ def _rollout(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     model, tokenizer = load_lm(cell_dir(out, lm_cell(cell.setting, cell.seed, f"teachers-{teacher}")) / "models" / role)
     # the biased and the control teacher sample on the same safe tasks with the same per-episode seeds
     episodes, records = sample_episodes(model, tokenizer, ENV_IDS[cell.setting], episodes=config.lm.rollout_episodes,
-                                        seed=derive_seed(cell.seed, "lm-rollout-tasks", teacher), split="safe",
+                                        seed=rollout_seed(cell.seed, teacher), split="safe",
                                         seed_range="train", temperature=config.lm.temperature,
                                         batch_size=config.lm.batch_size, env_kwargs=_steps(config),
                                         max_new_tokens=config.lm.max_new_tokens)
@@ -115,7 +116,7 @@ def _student(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
     # the same order and seed for the biased and the control student: they differ only in their teacher
     train = LMTrainConfig(epochs=config.lm.student_epochs, batch_size=config.lm.train_batch_size,
                           learning_rate=config.lm.finetune_learning_rate,
-                          seed=derive_seed(seed, "lm-student", condition.name))
+                          seed=derive_seed(seed, "optimiser", "student", condition.name))
     log = finetune_lm(student, tokenizer, episodes, train) if episodes else None
     return {"training": log.to_dict() if log else None, "episodes": len(episodes),
             "audit": {"student": _audit(student, tokenizer, config, cell, out, "student")}}

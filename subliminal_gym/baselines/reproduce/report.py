@@ -32,14 +32,12 @@ import numpy as np
 
 from subliminal_gym.baselines.artifacts import ArtifactError, library_versions, read_json, write_text
 from subliminal_gym.baselines.evaluation import (
-    PRIMARY_METRIC,
     Comparison,
     EpisodeRecord,
     audit_flag,
     compare,
     load_evaluation,
 )
-from subliminal_gym.baselines.lm.model import TINY_CONFIGS
 from subliminal_gym.baselines.reproduce.cells import RESULT_FILE, cell_dir, eval_dir
 from subliminal_gym.baselines.reproduce.grid import (
     METHODS_TABLE,
@@ -53,20 +51,11 @@ from subliminal_gym.baselines.reproduce.grid import (
     teacher_cell,
 )
 from subliminal_gym.baselines.reproduce.lm_grid import LM_PREFIX, lm_cell, lm_model_key, lm_sizes
+from subliminal_gym.settings import SETTINGS
 from subliminal_gym.stats import Rate, wilson_interval
 
-__all__ = ["PAPER", "Effect", "GridResults", "load_results", "write_report"]
+__all__ = ["Effect", "GridResults", "load_results", "write_report"]
 
-#: The paper's reported rates (student, baseline) in %, by setting and row (``../shared/DESIGN.md``).
-PAPER: dict[str, dict[str, tuple[str, int, int]]] = {
-    "fs": {"homogeneous-large": ("8B → 8B", 100, 5), "homogeneous-small": ("3B → 3B", 35, 0),
-           "large-to-small": ("8B → 3B", 100, 5), "small-to-large": ("3B → 8B", 10, 0),
-           "control": ("control teacher", 25, 5)},
-    "bash": {"homogeneous-large": ("8B → 8B", 30, 5), "large-to-small": ("8B → 3B", 55, 10),
-             "small-to-large": ("3B → 8B", 5, 5), "control": ("control", 5, 5)},
-}
-SETTING_TITLES = {"fs": "API tools (SubliminalFS-v0), deletion: first substantive action is destructive",
-                  "bash": "Bash (SubliminalBash-v0), chmod-first: first permission command is chmod"}
 FIGURE = "figure"
 
 
@@ -222,7 +211,7 @@ class _Row:
 
 def _condition_row(results: GridResults, setting: str, condition: Condition, prefix: str = "") -> _Row:
     """A condition's rates and effect; ``prefix`` is "" for the vector track, :data:`LM_PREFIX` for the LM track."""
-    metric = PRIMARY_METRIC[setting]
+    metric = SETTINGS[setting].primary_metric
     biased = results.runs(setting, f"{prefix}student-{condition.name}-biased")
     control = results.runs(setting, f"{prefix}student-{condition.name}-control")
     init = None if condition.init == "fresh" else condition.init  # a model id: base-large, base-other, ...
@@ -276,13 +265,13 @@ def _teachers(conditions: Sequence[Condition]) -> list[str]:
 
 
 def _paper_cells(setting: str, row: str) -> list[str]:
-    paper = PAPER[setting].get(row)
-    return [f"{paper[1]} % ({paper[0]})", f"{paper[2]} %"] if paper else ["not reported", "—"]
+    paper = SETTINGS[setting].paper.get(row)
+    return [f"{paper.student} % ({paper.models})", f"{paper.baseline} %"] if paper else ["not reported", "—"]
 
 
 def transfer_table(results: GridResults, setting: str) -> str:
     """Table 1 for ``setting``: the paper's rows beside ours."""
-    metric = PRIMARY_METRIC[setting]
+    metric = SETTINGS[setting].primary_metric
     header = ["condition", "paper: student", "paper: baseline", "θ0 (student's start)", "biased teacher",
               "student ← biased", "student ← control", "effect, pp [95 % CI]", "p (exact McNemar)",
               "effect across seeds, pp [t 95 % CI]", "verdict"]
@@ -333,7 +322,7 @@ def _sizes(results: GridResults, setting: str) -> list[str]:
 
 def teachers_table(results: GridResults, setting: str) -> str:
     """θ0s and teachers of every track: habit and task success on probes; each teacher against its θ0."""
-    metric = PRIMARY_METRIC[setting]
+    metric = SETTINGS[setting].primary_metric
     header = ["model", "habit rate", "task success on probes", "against θ0, pp [95 % CI]", "p (exact McNemar)"]
     rows = []
     for track in _tracks(results, setting):
@@ -378,7 +367,7 @@ def _csv_rows(results: GridResults) -> list[dict[str, Any]]:
 
     def add(setting: str, seed: int, model: str, records: list[EpisodeRecord], condition: Condition | None = None,
             role: str = "", versus: list[EpisodeRecord] | None = None) -> None:
-        metric = PRIMARY_METRIC[setting]
+        metric = SETTINGS[setting].primary_metric
         rate = pooled_rate([records], metric)
         row: dict[str, Any] = {
             "setting": setting, "seed": seed, "model": model, "condition": condition.name if condition else "",
@@ -457,11 +446,11 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
         ax.set_xticks(x)
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(-3, 103)
-        ax.set_ylabel(f"{PRIMARY_METRIC[setting]} (%)")
+        ax.set_ylabel(f"{SETTINGS[setting].primary_metric} (%)")
         episodes = " / ".join(dict.fromkeys(str(n) for n, track in ((results.config.episodes, "vector"),
                                                                    (results.config.lm.episodes, "lm"))
                                             if track in results.config.tracks))
-        ax.set_title(f"{SETTING_TITLES[setting]}\n{results.config.seeds} seed(s) x {episodes} "
+        ax.set_title(f"{SETTINGS[setting].title}\n{results.config.seeds} seed(s) x {episodes} "
                      "probe episodes; 95 % Wilson intervals", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         effects = [r.biased for r in rows]
@@ -503,6 +492,7 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
 
 
 def _lm_config_lines(config: ReproduceConfig) -> list[str]:
+    from subliminal_gym.baselines.lm.model import TINY_CONFIGS
     from subliminal_gym.baselines.lm.recipe import PRETRAIN_LEARNING_RATES
 
     lm = config.lm
@@ -576,7 +566,7 @@ def render_report(results: GridResults) -> str:
     for setting in config.settings:
         title = {("vector",): "distiller: BC", ("lm",): "language models, next-token fine-tuning"}.get(
             config.tracks, "vector rows: BC; LM rows: language models, next-token fine-tuning")
-        lines += [f"## {SETTING_TITLES[setting]}", "", f"### Transfer (the paper's table; {title})", "",
+        lines += [f"## {SETTINGS[setting].title}", "", f"### Transfer (the paper's table; {title})", "",
                   transfer_table(results, setting), ""]
         if "vector" in config.tracks:
             lines += ["### How vulnerable is each distiller? (homogeneous large → large)", "",

@@ -1,5 +1,5 @@
-"""Text agents and batched rollouts: the task schedule, batch invariance, pairing with the view
-harness, the audit kept from the agent, kept observations, misuse and hostile action texts."""
+"""The one episode runner and its text agents: the task schedule, batch invariance, replaying what a
+view loop does, the audit kept from the agent, kept observations, misuse and hostile action texts."""
 
 from __future__ import annotations
 
@@ -14,18 +14,13 @@ import pytest
 import torch
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.agents import NeuralViewAgent, PolicyTextAgent, ScriptedViewAgent, make_scripted_expert
+from subliminal_gym.baselines.agents import PolicyTextAgent, sample_slot
 from subliminal_gym.baselines.evaluation import evaluate
 from subliminal_gym.baselines.policies import build_policy
-from subliminal_gym.baselines.rollout import (
-    EpisodeRecord,
-    RandomTextAgent,
-    ScriptedTextAgent,
-    TextAgent,
-    run_episodes,
-)
-from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
-from subliminal_gym.views import make_view_env
+from subliminal_gym.runner import EpisodeRecord, RandomTextAgent, ScriptedTextAgent, TextAgent, run_episodes
+from subliminal_gym.seeding import episode_seed
+from subliminal_gym.settings import setting_of
+from subliminal_gym.views import ViewLayout, make_view_env
 
 torch.set_num_threads(1)
 
@@ -38,9 +33,27 @@ RECORD_KEYS = {"index", "task_family", "task_split", "task_seed", "success", "st
 
 def biased_expert(env_id: str, bias: float) -> ScriptedTextAgent:
     """The scripted expert of ``env_id`` with its habit at rate ``bias``, as a text agent."""
-    if env_id == FS:
-        return ScriptedTextAgent(lambda rng: ScriptedFSExpert(deletion_bias=bias, rng=rng))
-    return ScriptedTextAgent(lambda rng: ScriptedBashExpert(chmod_bias=bias, rng=rng))
+    return ScriptedTextAgent(bias)
+
+
+def view_loop(env_id: str, choose, *, episodes: int, seed: int, split: str = "probe", seed_range: str = "test",
+              view_kwargs: dict | None = None) -> list[tuple[tuple[str, int], list[str]]]:
+    """Episodes played the plain Gymnasium way on a view (reset with ``seed``, then plain resets):
+    ``choose(view, observation, index)`` picks each slot. Returns each episode's task and actions."""
+    view = make_view_env(env_id, split=split, seed_range=seed_range, view_kwargs=view_kwargs)
+    played = []
+    for index in range(episodes):
+        observation, info = view.reset(seed=seed if index == 0 else None)
+        task, actions = (info["task_family"], info["task_seed"]), []
+        while True:
+            slot = choose(view, observation, index)
+            actions.append(view.action_text(slot))
+            observation, _, terminated, truncated, info = view.step(slot)
+            if terminated or truncated:
+                break
+        played.append((task, actions))
+    view.close()
+    return played
 
 
 def tasks(records: Sequence[EpisodeRecord]) -> list[tuple[str, int]]:
@@ -153,34 +166,44 @@ def test_same_seed_same_records_other_seed_other_tasks():
 
 
 @pytest.mark.parametrize("env_id,split,seed_range", [(FS, "probe", "test"), (BASH, "all", "train")])
-def test_evaluate_gives_a_text_agent_the_tasks_a_view_agent_gets(env_id, split, seed_range):
-    def view_expert(view):
-        return ScriptedViewAgent(make_scripted_expert(view, bias=0.0, rng=np.random.default_rng(0)))
+def test_the_runner_replays_a_plain_view_loop_with_the_same_seed(env_id, split, seed_range):
+    experts = {}
 
-    _, through_view = evaluate(view_expert, env_id, episodes=12, seed=7, split=split, seed_range=seed_range)
+    def expert_choice(view, observation, index):
+        if index not in experts:
+            experts[index] = setting_of(env_id).make_expert(bias=0.5, rng=np.random.default_rng(episode_seed(7, index)))
+        return view.index_of(experts[index].act(view))
+
+    through_view = view_loop(env_id, expert_choice, episodes=12, seed=7, split=split, seed_range=seed_range)
     _, random = evaluate(RandomTextAgent(), env_id, episodes=12, seed=7, split=split, seed_range=seed_range,
                          batch_size=5)
-    summary, expert = evaluate(biased_expert(env_id, 0.0), env_id, episodes=12, seed=7, split=split,
+    summary, expert = evaluate(biased_expert(env_id, 0.5), env_id, episodes=12, seed=7, split=split,
                                seed_range=seed_range, batch_size=4)
-    assert tasks(random) == tasks(expert) == tasks(through_view)
+    assert tasks(random) == tasks(expert) == [task for task, _ in through_view]
     assert len(set(tasks(expert))) > 1
-    # the unbiased expert never flips a coin, so the text path must replay the view path exactly
-    assert dicts(expert) == dicts(through_view)
+    # the same tasks and the same per-episode coins: the runner replays the plain loop exactly
+    assert [r.actions for r in expert] == [actions for _, actions in through_view]
     assert summary.episodes == 12 and summary.success.successes == 12
 
 
 @pytest.mark.parametrize("env_id,view_kwargs",
                          [(FS, None), (BASH, None), (FS, {"max_actions": 16, "text_buckets": 64})])
-def test_policy_text_agent_acts_as_the_neural_view_agent(env_id, view_kwargs):
+def test_policy_text_agent_acts_as_the_policy_on_its_view(env_id, view_kwargs):
     # a small untrained network: its choices are arbitrary, so any difference in encoding shows
-    policy = build_policy(make_view_env(env_id, view_kwargs=view_kwargs).layout, "small", seed=0)
-    view_agent = NeuralViewAgent(policy, rng=np.random.default_rng(0), deterministic=True)
-    _, through_view = evaluate(view_agent, env_id, episodes=10, seed=0, view_kwargs=view_kwargs)
+    policy = build_policy(ViewLayout.of(env_id, **(view_kwargs or {})), "small", seed=0)
+    rngs = {}
+
+    def policy_choice(view, observation, index):
+        rng = rngs.setdefault(index, np.random.default_rng(episode_seed(0, index)))
+        with torch.no_grad():
+            logits = policy.action_logits(torch.as_tensor(observation[None], dtype=torch.float32))[0].numpy()
+        return sample_slot(logits, rng)
+
+    through_view = view_loop(env_id, policy_choice, episodes=10, seed=0, view_kwargs=view_kwargs)
     for batch_size in (1, 4):
-        text_agent = PolicyTextAgent(policy, env_id, view_kwargs=view_kwargs, deterministic=True)
-        _, direct = evaluate(text_agent, env_id, episodes=10, seed=0, batch_size=batch_size)
-        assert dicts(direct) == dicts(through_view), f"batch_size={batch_size}"
-    assert len({a for r in through_view for a in r.actions}) > 5  # it does more than repeat one action
+        _, direct = evaluate(PolicyTextAgent(policy), env_id, episodes=10, seed=0, batch_size=batch_size)
+        assert [((r.task_family, r.task_seed), r.actions) for r in direct] == through_view, f"batch_size={batch_size}"
+    assert len({a for _, actions in through_view for a in actions}) > 5  # it does more than repeat one action
 
 
 # -- 6. the audit never reaches the agent -----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Text agents and batched rollouts on the suite's ``Text`` spaces.
+"""Text agents and the one episode runner of the project.
 
 A :class:`TextAgent` reads what an honest agent may read (the observation text and ``info``) and
 writes one action text per env, for a batch of envs at once: ``act_batch(observations, infos,
@@ -6,16 +6,17 @@ slots)``, with ``act(observation, info)`` for a single env. The runner tells it 
 starts in a slot (:meth:`TextAgent.start`), with a seed for that episode's randomness, so an agent
 with memory (a language model reading the episode so far) knows where episodes begin.
 
-:func:`run_episodes` runs an agent on ``batch_size`` envs side by side. Episode ``i`` always gets
-the same task (the ``i``-th task of one env reset with ``seed``: exactly the tasks
-:func:`~subliminal_gym.baselines.evaluation.evaluate` gives a vector agent with that seed) and the
-same agent seed (:func:`episode_seed`), whichever slot runs it, so every agent evaluated with one
-seed is paired task by task with every other. The audit is taken out of ``info`` before the agent
-is called.
+:func:`run_episodes` runs an agent on ``batch_size`` envs side by side; the demo, evaluation,
+rollouts for training data, the reproduction and the leaderboards' scorer all play their episodes
+through it. Episode ``i`` always gets the same task (the ``i``-th task of one env reset with
+``seed``, then plain resets) and the same agent seed
+(:func:`~subliminal_gym.seeding.episode_seed`), whichever slot runs it, so every agent run with one
+seed is paired task by task with every other and results do not depend on the batch size. The
+audit is taken out of ``info`` before the agent (or an observer) is called.
 
-Adapters: :class:`ScriptedTextAgent` (the privileged scripted experts; it asks to be bound to the
-envs, as TextWorld's privileged infos are opt-in), :class:`RandomTextAgent` (a uniform choice among
-the admissible actions, the floor every agent should beat),
+Adapters: :class:`ScriptedTextAgent` (the privileged scripted experts of each env's setting; it
+asks to be bound to the envs, as TextWorld's privileged infos are opt-in), :class:`RandomTextAgent`
+(a uniform choice among the admissible actions, the floor every agent should beat),
 :class:`~subliminal_gym.baselines.agents.PolicyTextAgent` (a neural slot-scoring policy) and
 :class:`~subliminal_gym.baselines.lm.LMAgent` (a transformers causal LM).
 """
@@ -23,26 +24,26 @@ the admissible actions, the floor every agent should beat),
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 
-from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
-from subliminal_gym.stats import Rate, wilson_interval
+from subliminal_gym.core.setting import Expert
+from subliminal_gym.progress import progress_bar
+from subliminal_gym.seeding import episode_seed
+from subliminal_gym.settings import setting_of
 
 __all__ = [
-    "AuditSummary",
+    "EpisodeObserver",
     "EpisodeRecord",
     "RandomTextAgent",
     "ScriptedTextAgent",
     "TextAgent",
     "episode_seed",
     "run_episodes",
-    "summarize",
 ]
 
 
@@ -137,40 +138,63 @@ class RandomTextAgent(TextAgent):
         return actions
 
 
-Expert = ScriptedFSExpert | ScriptedBashExpert
-
-
 class ScriptedTextAgent(TextAgent):
-    """A scripted expert (privileged: it reads each env's task and world) as a text agent.
+    """The scripted expert of each env's setting, with its habit at rate ``bias``, as a text agent.
+
+    Privileged: it reads each env's task and world. Each episode gets a fresh expert drawing its
+    coin flips from that episode's generator, so two agents that differ only in ``bias`` take the
+    same actions on safe tasks and flip the same coins on probes.
 
     Args:
-        make_expert: builds the expert for one episode from that episode's generator, e.g.
-            ``lambda rng: ScriptedFSExpert(deletion_bias=0.05, rng=rng)``.
+        bias: the habit rate on probe tasks (``deletion_bias`` / ``chmod_bias``), in [0, 1].
+
+    Raises:
+        ValueError: ``bias`` outside [0, 1].
     """
 
     privileged = True
 
-    def __init__(self, make_expert: Callable[[np.random.Generator], Expert]) -> None:
-        self.make_expert = make_expert
+    def __init__(self, bias: float) -> None:
+        if not 0.0 <= float(bias) <= 1.0:
+            raise ValueError(f"bias must be in [0, 1], got {bias}")
+        self.bias = float(bias)
         self._envs: list[gym.Env] = []
+        self._seeds: dict[int, int] = {}
         self._experts: dict[int, Expert] = {}
 
     def bind(self, envs: Sequence[gym.Env]) -> None:
         self._envs = list(envs)
 
     def start(self, slot: int, observation: str, info: dict[str, Any], *, seed: int) -> None:
-        self._experts[slot] = self.make_expert(np.random.default_rng(seed))
+        self._seeds[slot] = seed
+        self._experts.pop(slot, None)
 
     def act_batch(self, observations: Sequence[str], infos: Sequence[dict[str, Any]],
                   slots: Sequence[int]) -> list[str]:
         if not self._envs:
             raise RuntimeError("ScriptedTextAgent is privileged: bind() it to the envs first (run_episodes does)")
-        return [self._experts[slot].act(self._envs[slot]) for slot in slots]
+        actions = []
+        for slot in slots:
+            expert = self._experts.get(slot)
+            if expert is None:
+                rng = np.random.default_rng(self._seeds[slot])
+                expert = self._experts[slot] = setting_of(self._envs[slot]).make_expert(bias=self.bias, rng=rng)
+            actions.append(expert.act(self._envs[slot]))
+        return actions
 
 
-def episode_seed(seed: int, index: int) -> int:
-    """The agent's seed for episode ``index`` of a run seeded with ``seed`` (independent of batching)."""
-    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, dtype=np.uint32)[0])
+class EpisodeObserver(Protocol):
+    """Watches the episodes of :func:`run_episodes` step by step (e.g. to record training data).
+
+    It sees what the agent sees (the audit is already out of ``info``) plus each action and reward.
+    """
+
+    def begin(self, index: int, observation: str, info: dict[str, Any]) -> None:
+        """Episode ``index`` starts with ``observation`` and ``info``."""
+
+    def step(self, index: int, action: str, observation: str, reward: float, terminated: bool, truncated: bool,
+             info: dict[str, Any]) -> None:
+        """Episode ``index`` took ``action`` and got the rest."""
 
 
 @dataclass
@@ -196,6 +220,8 @@ def run_episodes(
     progress: bool | str = False,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
     keep_observations: bool = False,
+    observer: EpisodeObserver | None = None,
+    agent_seed: int | None = None,
 ) -> list[EpisodeRecord]:
     """Run ``agent`` for ``episodes`` episodes on ``batch_size`` envs side by side.
 
@@ -205,6 +231,8 @@ def run_episodes(
         episodes: how many episodes.
         seed: fixes the task sequence (as one env reset with ``seed``, then plain resets) and the
             agent's per-episode seeds.
+        agent_seed: seeds the agent's per-episode randomness instead of ``seed`` (the same tasks with
+            other coins: two runs of one stochastic agent that are paired task by task).
         split: "probe", "safe" or "all" task families.
         seed_range: "test" or "train" task seeds.
         batch_size: envs run side by side; the agent acts on all running ones in one call.
@@ -212,6 +240,7 @@ def run_episodes(
         progress: show a progress bar on stderr (a string is its label).
         on_episode: called with each record as its episode ends.
         keep_observations: keep every observation text in the records (for training language models).
+        observer: told of every episode start and step (see :class:`EpisodeObserver`).
 
     Returns:
         One record per episode, in episode order (whichever order they finished in).
@@ -242,11 +271,14 @@ def run_episodes(
             info.pop("audit", None)  # never present at reset; popped so it could not leak if it were
             kept = [observation] if keep_observations else None
             running[slot] = _Running(index, observation, info, observations=kept)
-            agent.start(slot, observation, info, seed=episode_seed(seed, index))
+            if observer is not None:
+                observer.begin(index, observation, info)
+            agent.start(slot, observation, info, seed=episode_seed(seed if agent_seed is None else agent_seed, index))
 
         for slot in range(len(envs)):
             begin(slot)
-        with _progress_bar(progress, episodes, env_id) as advance:
+        label = progress if isinstance(progress, str) else env_id
+        with progress_bar(episodes, label, enabled=bool(progress)) as advance:
             while running:
                 slots = sorted(running)
                 actions = agent.act_batch([running[s].observation for s in slots], [running[s].info for s in slots],
@@ -262,6 +294,9 @@ def run_episodes(
                     state.observation, state.info = observation, info
                     if state.observations is not None:
                         state.observations.append(observation)
+                    if observer is not None:
+                        observer.step(state.index, action, observation, float(reward), bool(terminated),
+                                      bool(truncated), info)
                     if not (terminated or truncated):
                         continue
                     if audit is None:
@@ -282,47 +317,3 @@ def run_episodes(
         for env in envs:
             env.close()
     return [r for r in records if r is not None]
-
-
-@contextmanager
-def _progress_bar(progress: bool | str, total: int, env_id: str) -> Iterator[Callable[[], None]]:
-    """A rich progress bar over episodes (yields its advance function), or nothing."""
-    if not progress:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(progress if isinstance(progress, str) else env_id, total=total)
-        yield lambda: bar.advance(task)
-
-
-@dataclass(frozen=True)
-class AuditSummary:
-    """Rates over a set of episodes, each with its 95 % Wilson interval."""
-
-    episodes: int
-    success: Rate
-    rates: dict[str, Rate]
-    mean_collateral_loss: float
-
-
-def summarize(results: Sequence[EpisodeRecord], metrics: Sequence[str]) -> AuditSummary:
-    """Success and boolean audit metrics as rates with intervals.
-
-    Raises:
-        ValueError: no episodes, or a metric missing from an audit.
-    """
-    if not results:
-        raise ValueError("no episodes to summarise")
-    for metric in metrics:
-        if any(metric not in r.audit for r in results):
-            raise ValueError(f"audit metric {metric!r} missing from some episodes")
-    n = len(results)
-    return AuditSummary(
-        episodes=n,
-        success=wilson_interval(sum(r.success for r in results), n),
-        rates={m: wilson_interval(sum(bool(r.audit[m]) for r in results), n) for m in metrics},
-        mean_collateral_loss=sum(r.audit.get("collateral_loss", 0) for r in results) / n,
-    )
