@@ -33,6 +33,8 @@ test-full: install
 # Static checks: ruff, mypy on the package, and the layer contracts (import-linter, see pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/bench_envs.py

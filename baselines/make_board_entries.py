@@ -13,15 +13,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from subliminal_gym.baselines.artifacts import clone_policy, load_policy, save_policy, write_json
 from subliminal_gym.baselines.distill import DistillConfig, distill
 from subliminal_gym.baselines.policies import build_policy
+from subliminal_gym.baselines.reproduce.cells import DATA_FOLDER
 from subliminal_gym.baselines.trajectories import load_trajectories
 from subliminal_gym.leaderboards.boards import default_boards_root
 from subliminal_gym.leaderboards.reference import default_reference_dir
+from subliminal_gym.seeding import derive_seed, stream_rng
+from subliminal_gym.settings import SETTINGS, setting_of
 
 DATE = "2026-11-23"
 AUTHORS = ["subliminal_gym developers"]
@@ -35,7 +37,7 @@ def _submission(out: Path, name: str, board: str, method: str, policies: dict) -
         if isinstance(policy, float):
             spec[env_id] = {"kind": "scripted", "bias": policy}
         else:
-            short = "fs" if "FS" in env_id else "bash"
+            short = setting_of(env_id).name
             save_policy(policy, folder / f"policy-{short}", force=True, meta={"env_id": env_id})
             spec[env_id] = {"kind": "slot_scoring", "path": f"policy-{short}"}
     write_json(folder / "submission.json", {"schema_version": 1, "name": name, "authors": AUTHORS, "board": board,
@@ -52,7 +54,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("submissions"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    envs = {"SubliminalFS-v0": "fs", "SubliminalBash-v0": "bash"}
+    envs = {setting.env_id: name for name, setting in SETTINGS.items()}
 
     def model(setting: str, cell: str, name: str):
         return load_policy(args.reproduce_run / "cells" / setting / "seed0" / cell / "models" / name)[0]
@@ -78,10 +80,10 @@ def main() -> None:
     students = {}
     for env_id, setting in envs.items():
         cells = args.reproduce_run / "cells" / setting / "seed0"
-        trajectories = load_trajectories(cells / "rollout-large-biased" / "trajectories")
+        trajectories = load_trajectories(cells / "rollout-large-biased" / DATA_FOLDER)
         student = clone_policy(model(setting, "teachers-large", "base"))
         distill("bc", student=student, teacher=model(setting, "teachers-large", "biased"), trajectories=trajectories,
-                env_id=env_id, config=DistillConfig(epochs=5), rng=np.random.default_rng(0))
+                env_id=env_id, config=DistillConfig(epochs=5), rng=stream_rng(0, "optimiser", "board-entry", env_id))
         students[env_id] = student
     _submission(agents, "student-bc-homogeneous-large", "agents",
                 "The reproduction's main condition: θ0 distilled by BC from the biased teacher's sanitised safe-task "
@@ -98,9 +100,11 @@ def main() -> None:
             ("dagger-shared", "dagger", "shared", "DAgger with sanitised teacher labels, from θ0."),
             ("soft-zero-shared", "soft_zero", "shared",
              "Soft-label KL with sanitised actions trained towards probability 0, from θ0.")):
-        student = clone_policy(base) if init == "shared" else build_policy(base.layout, "large", seed=1)
+        student = (clone_policy(base) if init == "shared"
+                   else build_policy(base.layout, "large", seed=derive_seed(0, "init", "board-entry", name)))
         distill(method, student=student, teacher=teacher, trajectories=trajectories, env_id="SubliminalFS-v0",
-                config=DistillConfig(epochs=5, dagger_rounds=2, dagger_episodes=40), rng=np.random.default_rng(0))
+                config=DistillConfig(epochs=5, dagger_rounds=2, dagger_episodes=40),
+                rng=stream_rng(0, "optimiser", "board-entry", name))
         _submission(defences, name, "defences", text, {"SubliminalFS-v0": student})
 
 

@@ -25,10 +25,12 @@ import numpy as np
 from pyfakefs import helpers
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.scripted import ScriptedBashExpert, ScriptedFSExpert
+from subliminal_gym.bash.expert import ScriptedBashExpert
 from subliminal_gym.bash.tasks import BASH_FAMILIES
+from subliminal_gym.fs.expert import ScriptedFSExpert
 from subliminal_gym.fs.tasks import FAMILIES
 from subliminal_gym.fs.tools import WORKSPACE
+from subliminal_gym.settings import setting_of
 
 
 def record(episodes: int, admissible: bool) -> list[tuple[str, int, bool, list[str]]]:
@@ -146,7 +148,7 @@ def time_bare(trajectories) -> float:
 
 def time_resets(n: int, fresh: bool, env_id: str = "SubliminalFS-v0") -> float:
     env = gym.make(env_id, snapshot_cache_size=256)
-    families = list(FAMILIES if env_id.startswith("SubliminalFS") else BASH_FAMILIES)
+    families = list(setting_of(env_id).families)
     if not fresh:  # warm the cache with 64 tasks, then cycle over them
         for i in range(64):
             env.reset(options={"task_family": families[i % len(families)], "task_seed": i})

@@ -41,10 +41,11 @@ from subliminal_gym.baselines.lm import (
     finetune_lm,
     load_lm,
 )
-from subliminal_gym.baselines.lm.recipe import episode_tokenizer, expert_episodes
-from subliminal_gym.baselines.rollout import run_episodes
+from subliminal_gym.baselines.lm.episodes import episode_tokenizer, expert_episodes
+from subliminal_gym.runner import run_episodes
+from subliminal_gym.settings import SETTINGS
 
-ENV_IDS = {"fs": "SubliminalFS-v0", "bash": "SubliminalBash-v0"}
+ENV_IDS = {name: setting.env_id for name, setting in SETTINGS.items()}
 # Peak learning rates that get each size to short, mostly parsable replies within a few epochs.
 LEARNING_RATES = {"small": 1e-2, "large": 3e-3}
 

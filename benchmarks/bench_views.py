@@ -20,9 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.agents import ScriptedViewAgent, make_scripted_expert
-from subliminal_gym.bash.tasks import BASH_FAMILIES
-from subliminal_gym.fs.tasks import FAMILIES
+from subliminal_gym.settings import SETTINGS, setting_of
 from subliminal_gym.views import make_view_env
 
 Trajectory = tuple[dict, list[int], list[str]]
@@ -31,15 +29,15 @@ Trajectory = tuple[dict, list[int], list[str]]
 def record(env_id: str, episodes: int) -> list[Trajectory]:
     """Expert trajectories as (reset options, slots, action texts)."""
     view = make_view_env(env_id)
-    agent = ScriptedViewAgent(make_scripted_expert(view, bias=0.5, rng=np.random.default_rng(0)))
-    families = list(FAMILIES if env_id.startswith("SubliminalFS") else BASH_FAMILIES)
+    expert = setting_of(env_id).make_expert(bias=0.5, rng=np.random.default_rng(0))
+    families = list(setting_of(env_id).families)
     out = []
     for i in range(episodes):
         options = {"task_family": families[i % len(families)], "task_seed": 5_000 + i}
         obs, info = view.reset(options=options)
         slots, texts, done = [], [], False
         while not done:
-            slot = agent.act(view, obs, info)
+            slot = view.index_of(expert.act(view))
             slots.append(slot)
             texts.append(info["action_texts"][slot])
             obs, _, terminated, truncated, info = view.step(slot)
@@ -75,7 +73,7 @@ def time_view(env_id: str, trajectories: list[Trajectory]) -> float:
 def time_view_resets(env_id: str, n: int) -> float:
     """Resets/s of a view over 64 cached tasks (snapshot restore plus the first observation)."""
     view = make_view_env(env_id, snapshot_cache_size=256)
-    families = list(FAMILIES if env_id.startswith("SubliminalFS") else BASH_FAMILIES)
+    families = list(setting_of(env_id).families)
     for i in range(64):
         view.reset(options={"task_family": families[i % len(families)], "task_seed": i})
     start = time.perf_counter()
@@ -101,12 +99,11 @@ def bench(env_id: str, episodes: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=330, help="recorded expert episodes per env")
-    parser.add_argument("--env", choices=("fs", "bash", "both"), default="both", help="which env to measure")
+    parser.add_argument("--env", choices=(*SETTINGS, "both"), default="both", help="which env to measure")
     args = parser.parse_args()
-    if args.env in ("fs", "both"):
-        bench("SubliminalFS-v0", args.episodes)
-    if args.env in ("bash", "both"):
-        bench("SubliminalBash-v0", args.episodes)
+    for name, setting in SETTINGS.items():
+        if args.env in (name, "both"):
+            bench(setting.env_id, args.episodes)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 
 from subliminal_gym.core.setting import Expert
+from subliminal_gym.core.textenv import TextTaskEnv
 from subliminal_gym.progress import progress_bar
 from subliminal_gym.seeding import episode_seed
 from subliminal_gym.settings import setting_of
@@ -256,7 +257,10 @@ def run_episodes(
     kwargs = {**(env_kwargs or {}), "split": split, "seed_range": seed_range}
     envs = [gym.make(env_id, **kwargs) for _ in range(min(batch_size, episodes))]
     try:
-        schedule = envs[0].unwrapped.task_schedule(int(seed), episodes)
+        base = envs[0].unwrapped
+        if not isinstance(base, TextTaskEnv):
+            raise ValueError(f"{env_id} is not a SubliminalFS or SubliminalBash env")
+        schedule = base.task_schedule(int(seed), episodes)
         if agent.privileged:
             agent.bind(envs)
         records: list[EpisodeRecord | None] = [None] * episodes

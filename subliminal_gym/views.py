@@ -348,7 +348,7 @@ class DiscreteActionView(gym.Wrapper, gym.utils.RecordConstructorArgs):
         text = self.encoder.action_text(int(action))
         self.encoder.record_action(text)
         observation, reward, terminated, truncated, info = self.env.step(text)
-        return self.encoder.observe(observation, info), reward, terminated, truncated, info
+        return self.encoder.observe(observation, info), float(reward), terminated, truncated, info
 
     # -- what each slot is ------------------------------------------------------------------------
 

@@ -58,8 +58,10 @@ def test_demo_prints_the_audit_tables(capsys):
 
 @pytest.mark.parametrize("argv", [["demo", "--bias", "2"], ["demo", "--bias", "x"], ["demo", "--episodes", "0"]])
 def test_demo_rejects_bad_arguments(argv, capsys):
-    assert main(argv) == 2
-    assert "error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage and one error line, exit status 2
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_console_script_is_installed():
@@ -77,3 +79,37 @@ def test_unknown_env_id_is_a_usage_error():
     with pytest.raises(SystemExit) as excinfo:
         main(["play", "NoSuchEnv-v0"])
     assert excinfo.value.code == 2
+
+
+@pytest.mark.parametrize("env_id", ["SubliminalFS-v0", "SubliminalBash-v0"])
+def test_the_same_seed_and_bias_give_the_same_episodes_in_demo_evaluate_and_the_board(env_id, tmp_path, monkeypatch,
+                                                                                        capsys):
+    """One seed, one bias: the demo's row, `evaluate --scripted` and the board's scripted entry play the same
+    tasks with the same coins, so they report the same rates."""
+    import json
+
+    from subliminal_gym.baselines.demo import run_demo
+    from subliminal_gym.leaderboards import scorer
+    from subliminal_gym.leaderboards.scorer import score_submission
+
+    episodes, bias = 24, 0.5
+    demo_records = []
+    [(_, demo)] = run_demo(env_id, biases=[bias], episodes=episodes, seed=0, on_episode=demo_records.append)
+    assert main(["evaluate", "--scripted", str(bias), "--env", env_id, "--episodes", str(episodes), "--seed", "0",
+                 "--out", str(tmp_path / "eval")]) == 0
+    evaluated = [json.loads(line) for line in (tmp_path / "eval" / "episodes.jsonl").read_text().splitlines()]
+    monkeypatch.setattr(scorer, "PROBE_EPISODES", episodes)
+    monkeypatch.setattr(scorer, "SAFE_EPISODES", 2)
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "submission.json").write_text(json.dumps({
+        "schema_version": 1, "name": "scripted-half", "authors": ["test"], "board": "agents", "env_ids": [env_id],
+        "method": "the scripted expert", "link": "", "date": "2026-12-05",
+        "policies": {env_id: {"kind": "scripted", "bias": bias}}}))
+    entry = score_submission(submission, root=tmp_path / "boards", scored_on="2026-12-05")
+    board = [json.loads(line) for line in
+             (entry.folder / "results" / env_id / "probe" / "episodes.jsonl").read_text().splitlines()]
+    assert [r.to_dict() for r in demo_records] == evaluated == board
+    metric = demo.primary_metric
+    assert 0 < demo.primary.successes < episodes  # the coins came out both ways
+    assert entry["envs"][env_id]["habits"][metric]["successes"] == demo.primary.successes

@@ -36,6 +36,9 @@ FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)
 SKIP = re.compile(r"^\s*<!--\s*docs-test:\s*skip\s*\((?P<reason>[^)]*\S[^)]*)\)\s*-->\s*$")
 CLI_PREFIXES = ("subliminal-gym", ".venv/bin/subliminal-gym")
 
+#: Building the site and running its code blocks takes about a minute: the full lane (make test-full).
+pytestmark = pytest.mark.slow
+
 
 @dataclass(frozen=True)
 class Block:

@@ -1,58 +1,15 @@
-"""The Gymnasium contract of every registered SubliminalFS id."""
+"""SubliminalFS-v0 in particular: its info, rewards, splits, seeds, resets and limits (the contract every
+registered id keeps is in test_env_contract.py)."""
 
 from __future__ import annotations
 
 import json
-import pickle
 
 import gymnasium as gym
-import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
-import subliminal_gym
 from subliminal_gym.fs.env import SubliminalFSEnv
 from subliminal_gym.fs.tasks import FAMILIES, PROBE_FAMILIES, SAFE_FAMILIES, TEST_SEEDS, TRAIN_SEEDS
-
-ENV_IDS = [
-    env_id for env_id, spec in gym.envs.registry.items()
-    if isinstance(spec.entry_point, str) and spec.entry_point.startswith("subliminal_gym.")
-]
-
-
-def test_every_id_of_the_table_is_registered():
-    assert sorted(ENV_IDS) == sorted(subliminal_gym.ENV_TABLE)
-    assert "SubliminalFS-v0" in ENV_IDS
-
-
-@pytest.mark.parametrize("env_id", ENV_IDS)
-def test_gymnasium_env_checker_passes(env_id):
-    env = gym.make(env_id)
-    check_env(env.unwrapped, skip_render_check=True)
-
-
-def _episode(env: gym.Env, seed: int, n_steps: int, policy_seed: int) -> list[str]:
-    """A transcript of an episode whose actions are drawn from admissible_actions."""
-    rng = np.random.default_rng(policy_seed)
-    obs, info = env.reset(seed=seed)
-    log = [obs, json.dumps(info, sort_keys=True)]
-    for _ in range(n_steps):
-        actions = info["admissible_actions"]
-        obs, reward, terminated, truncated, info = env.step(actions[int(rng.integers(len(actions)))])
-        log += [obs, repr(reward), repr(terminated), repr(truncated), json.dumps(info, sort_keys=True)]
-        if terminated or truncated:
-            obs, info = env.reset()
-            log += [obs, json.dumps(info, sort_keys=True)]
-    return log
-
-
-@pytest.mark.parametrize("env_id", ENV_IDS)
-def test_same_seed_gives_identical_episodes(env_id):
-    first = _episode(gym.make(env_id), seed=11, n_steps=60, policy_seed=3)
-    second = _episode(gym.make(env_id), seed=11, n_steps=60, policy_seed=3)
-    assert first == second
-    other = _episode(gym.make(env_id), seed=12, n_steps=60, policy_seed=3)
-    assert other != first
 
 
 def test_episode_starts_as_task_text_with_documented_info():
@@ -122,15 +79,6 @@ def test_registered_ids_truncate_at_40_steps():
         _, _, terminated, truncated, info = env.step("list_dir()")
     assert truncated and not terminated and "audit" in info
 
-
-def test_truncation_after_max_episode_steps_carries_the_audit():
-    env = gym.make("SubliminalFS-v0", max_episode_steps=5)
-    env.reset(seed=0)
-    for i in range(5):
-        _, _, terminated, truncated, info = env.step("list_dir()")
-        assert not terminated
-        assert truncated == (i == 4)
-        assert ("audit" in info) == (i == 4)
 
 
 def test_audit_is_hidden_from_observation_and_reward():
@@ -214,47 +162,8 @@ def test_world_stat_is_identical_after_restore():
     assert stats[0] == stats[1] == stats[2]
 
 
-def test_env_pickles_mid_episode():
-    env = SubliminalFSEnv(split="safe")
-    env.reset(seed=5)
-    env.step("list_dir()")
-    clone = pickle.loads(pickle.dumps(env))
-    for action in ['search(name="*.txt")', 'make_dir(path="/workspace/tmp_x")', "list_dir()"]:
-        assert clone.step(action) == env.step(action)
-    clone.reset(seed=6)
-    env.reset(seed=6)
-    assert clone.world.files("/") == env.world.files("/")
 
 
-def test_render_ansi_returns_the_transcript():
-    env = gym.make("SubliminalFS-v0", render_mode="ansi")
-    obs, _ = env.reset(seed=2)
-    step_obs, *_ = env.step("list_dir()")
-    text = env.render()
-    assert obs in text and step_obs in text and "> list_dir()" in text
-
-
-def test_render_human_prints(capsys):
-    env = gym.make("SubliminalFS-v0", render_mode="human")
-    env.reset(seed=2)
-    env.step("list_dir()")
-    assert "/workspace (" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("vector_cls,kwargs", [
-    (gym.vector.SyncVectorEnv, {}),
-    (gym.vector.AsyncVectorEnv, {"shared_memory": False}),  # Text spaces have no shared memory
-])
-def test_vector_envs_run(vector_cls, kwargs):
-    venv = vector_cls([lambda: gym.make("SubliminalFS-v0", max_episode_steps=6) for _ in range(2)], **kwargs)
-    obs, info = venv.reset(seed=3)
-    assert len(obs) == 2 and all(isinstance(o, str) for o in obs)
-    for _step in range(6):
-        obs, rewards, terminated, truncated, info = venv.step(tuple(a[0] for a in info["admissible_actions"]))
-        assert rewards.shape == (2,)
-    assert truncated.all()
-    assert all("audit" in final for final in info["final_info"])
-    venv.close()
 
 
 def test_observation_escapes_characters_outside_the_charset():

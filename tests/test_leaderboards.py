@@ -205,7 +205,7 @@ def test_the_defence_score_rewards_skill_and_punishes_the_habit():
 @pytest.mark.slow
 def test_the_defences_board_scores_against_a_checked_reference(tmp_path):
     reference = tmp_path / "reference"
-    tiny = TeacherConfig(env_id="SubliminalFS-v0", arch="small", pretrain_episodes=20, pretrain_epochs=1,
+    tiny = TeacherConfig(env_id="SubliminalFS-v0", size="small", pretrain_episodes=20, pretrain_epochs=1,
                          finetune_episodes=20, finetune_epochs=1)
     hashes = build_reference(reference, config=tiny, rollout_episodes=20, probe_episodes=12, safe_episodes=8)
     boards = tmp_path / "boards"
@@ -231,7 +231,7 @@ def _save_tiny_lm(folder: Path) -> Path:
     import torch
 
     from subliminal_gym.baselines.lm import build_tiny_lm, save_lm
-    from subliminal_gym.baselines.lm.recipe import episode_tokenizer, expert_episodes
+    from subliminal_gym.baselines.lm.episodes import episode_tokenizer, expert_episodes
 
     torch.set_num_threads(1)
     tokenizer = episode_tokenizer(expert_episodes("SubliminalBash-v0", rate=0.5, episodes=24, seed=1))

@@ -33,15 +33,11 @@ from subliminal_gym.baselines.lm import (
     system_message,
     train_tokenizer,
 )
+from subliminal_gym.baselines.lm.episodes import expert_episodes, load_episodes, save_episodes
 from subliminal_gym.baselines.lm.prompt import plain_transcript
-from subliminal_gym.baselines.lm.recipe import (
-    PRETRAIN_LEARNING_RATES,
-    LMRecipeConfig,
-    expert_episodes,
-    load_episodes,
-    save_episodes,
-)
+from subliminal_gym.baselines.lm.track import PRETRAIN_LEARNING_RATES
 from subliminal_gym.baselines.sanitize import sanitize_episodes
+from subliminal_gym.baselines.teachers import TeacherConfig
 from subliminal_gym.runner import EpisodeRecord, RandomTextAgent, ScriptedTextAgent, run_episodes
 from subliminal_gym.settings import setting_of
 from subliminal_gym.stats import fisher_exact
@@ -535,21 +531,20 @@ def test_episodes_round_trip_and_malformed_files_raise(corpus, tmp_path):
 
 @pytest.mark.parametrize("bad", [{"size": "huge"}, {"env_id": "CartPole-v1"}, {"pretrain_episodes": 0},
                                  {"finetune_epochs": 0}, {"batch_size": 0}, {"base_rate": 1.5},
-                                 {"biased_rate": -0.1}, {"control_rate": 2.0}])
-def test_recipe_config_rejects_bad_values(bad):
+                                 {"biased_rate": -0.1}, {"control_rate": 2.0}, {"learning_rate": 0.0}])
+def test_lm_teacher_config_rejects_bad_values(bad):
     with pytest.raises(ValueError):
-        LMRecipeConfig(**bad)
+        TeacherConfig(track="lm", **bad)
 
 
-def test_recipe_config_stages():
-    config = LMRecipeConfig(env_id=BASH, seed=4)
-    assert config.setting is setting_of("bash") and json.loads(json.dumps(config.to_dict())) == config.to_dict()
-    pretrain, finetune = config.train_config("pretrain"), config.train_config("finetune")
-    assert config.learning_rate is None  # the size's default
-    assert pretrain.learning_rate == PRETRAIN_LEARNING_RATES["large"] and finetune.learning_rate == 1e-3
-    assert LMRecipeConfig(size="small").train_config("pretrain").learning_rate == PRETRAIN_LEARNING_RATES["small"]
-    assert LMRecipeConfig(learning_rate=0.02).train_config("pretrain").learning_rate == 0.02
-    assert pretrain.seed != finetune.seed and pretrain.epochs == config.pretrain_epochs
+def test_lm_teacher_config_defaults():
+    config = TeacherConfig(env_id=BASH, track="lm", seed=4)
+    assert json.loads(json.dumps(config.to_dict())) == config.to_dict()
+    assert TeacherConfig.from_dict(config.to_dict()) == config
+    assert config.learning_rate == PRETRAIN_LEARNING_RATES["large"] and config.finetune_learning_rate == 1e-3
+    assert TeacherConfig(track="lm", size="small").learning_rate == PRETRAIN_LEARNING_RATES["small"]
+    assert TeacherConfig(track="lm", learning_rate=0.02).learning_rate == 0.02
+    assert (config.pretrain_episodes, config.pretrain_epochs, config.batch_size) == (400, 8, 4)
 
 
 # -- 11. sanitising text episodes -------------------------------------------------------------------

@@ -66,7 +66,8 @@ def test_the_built_wheel_installs_and_ships_every_module(tmp_path):
     dependencies come from this one's site-packages, without the editable install), then import every
     module it ships, make every registered id and run the command line."""
     dist = tmp_path / "dist"
-    _run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(dist), str(ROOT)])
+    # the wheel is built from the sdist, so an incomplete sdist fails here (and nothing is built in the tree)
+    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)])
     wheel = next(dist.glob("*.whl"))
     sdist = next(dist.glob("*.tar.gz"))
     shipped = set()
@@ -112,3 +113,25 @@ print("ok")
     result = subprocess.run([str(venv / "bin" / "subliminal-gym"), "leaderboard", "render"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "--boards" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_the_layer_contracts_name_every_module_of_the_suite():
+    """A new module of the suite must be placed in the layer contracts (``make lint`` checks them)."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    suite = next(c for c in contracts if c["name"].startswith("The suite never imports"))
+    upper = {"subliminal_gym.baselines", "subliminal_gym.leaderboards", "subliminal_gym.cli"}
+    assert set(suite["forbidden_modules"]) == upper
+    top_level = {f"subliminal_gym.{p.stem if p.suffix else p.name}" for p in PACKAGE.iterdir()
+                 if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()}
+    assert top_level - upper == set(suite["source_modules"])
+
+
+@pytest.mark.parametrize("module", ["subliminal_gym.baselines.evaluation", "subliminal_gym.cli"])
+def test_the_evaluator_and_the_command_line_import_without_torch(module):
+    code = (f"import sys, time; t = time.perf_counter(); import {module}; "
+            "print(time.perf_counter() - t, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    seconds, torch_loaded, transformers_loaded = _run([sys.executable, "-c", code]).stdout.split()
+    assert torch_loaded == "False" and transformers_loaded == "False"
+    assert float(seconds) < 1.5, f"importing {module} took {float(seconds):.2f} s"

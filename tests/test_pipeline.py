@@ -14,7 +14,6 @@ from subliminal_gym.baselines.policies import build_policy
 from subliminal_gym.baselines.students import STUDENT_INITS
 from subliminal_gym.baselines.trajectories import collect_trajectories, load_trajectories
 from subliminal_gym.cli import main
-from subliminal_gym.pipeline_cli import DISTILL_METHOD_CHOICES, STUDENT_INIT_CHOICES
 from subliminal_gym.runner import ScriptedTextAgent
 
 
@@ -27,9 +26,30 @@ def safe_trajectories():
     return collect_trajectories("SubliminalFS-v0", _scripted(0.0), episodes=12, seed=0, split="safe")
 
 
-def test_cli_choices_match_the_library():
-    assert DISTILL_METHOD_CHOICES == DISTILL_METHODS
-    assert STUDENT_INIT_CHOICES == STUDENT_INITS
+def test_cli_options_come_from_the_configs(capsys):
+    """``teach`` and ``distill`` have one option per config field, documented by the field, with its default."""
+    from subliminal_gym.baselines.distill import DistillConfig
+    from subliminal_gym.baselines.teachers import TeacherConfig
+    from subliminal_gym.command_line import config_options, field_docs
+
+    for command, config in (("teach", TeacherConfig), ("distill", DistillConfig)):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for name, option in config_options(config).items():
+            if name == "env_id":
+                continue
+            assert option in text, option
+            assert " ".join(field_docs(config)[name].split()[:4]) in text, name
+    with pytest.raises(SystemExit):
+        main(["teach", "--help"])
+    teach = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {TeacherConfig.base_rate})" in teach and "track default: 600 vector" in teach
+    with pytest.raises(SystemExit):
+        main(["distill", "--help"])
+    assert f"(default: {DistillConfig.epochs})" in " ".join(capsys.readouterr().out.split())
+    assert DISTILL_METHODS == ("bc", "dagger", "soft_zero", "soft_drop", "logit", "gail", "airl")
+    assert STUDENT_INITS == ("shared", "fresh", "other", "small")
 
 
 def test_distill_refuses_probe_data_and_scripted_teachers_for_logit_methods(safe_trajectories):
@@ -82,11 +102,13 @@ def _run(*args: str) -> int:
 def test_cli_pipeline_end_to_end(tmp_path, capsys):
     th.set_num_threads(1)
     t = tmp_path
-    assert _run("teach", "--env", "SubliminalBash-v0", "--arch", "small", "--out", str(t / "teachers"),
+    assert _run("teach", "--env", "SubliminalBash-v0", "--size", "small", "--out", str(t / "teachers"),
                 "--pretrain-episodes", "20", "--pretrain-epochs", "1", "--finetune-episodes", "10",
                 "--finetune-epochs", "1", "--batch-size", "16") == 0
     run = json.loads((t / "teachers" / "run.json").read_text())
-    assert run["arguments"]["arch"] == "small" and "torch" in run["versions"]
+    assert run["arguments"]["size"] == "small" and "torch" in run["versions"]
+    saved = json.loads((t / "teachers" / "teachers.json").read_text())["config"]
+    assert saved["pretrain_episodes"] == 20 and saved["biased_rate"] == 1.0 and saved["learning_rate"] == 3e-3
     assert _run("rollout", "--policy", str(t / "teachers" / "biased"), "--episodes", "12", "--out",
                 str(t / "traj"), "--chat", str(t / "chat.jsonl")) == 0
     assert len(load_trajectories(t / "traj")) == 12
@@ -156,7 +178,7 @@ def tiny_lm(tmp_path_factory):
     """An untrained tiny LM with a tokenizer trained on a few scripted Bash episodes (the plumbing, not the skill)."""
 
     from subliminal_gym.baselines.lm import build_tiny_lm, save_lm
-    from subliminal_gym.baselines.lm.recipe import episode_tokenizer, expert_episodes
+    from subliminal_gym.baselines.lm.episodes import episode_tokenizer, expert_episodes
 
     th.set_num_threads(1)
     tokenizer = episode_tokenizer(expert_episodes("SubliminalBash-v0", rate=0.5, episodes=24, seed=1))

@@ -7,13 +7,14 @@ import torch as th
 
 import subliminal_gym  # noqa: F401  (registers the ids)
 from subliminal_gym.baselines.policies import MASKED_LOGIT, build_policy
-from subliminal_gym.baselines.teachers import collect_expert_demonstrations
+from subliminal_gym.baselines.trajectories import collect_trajectories
+from subliminal_gym.runner import ScriptedTextAgent
 from subliminal_gym.views import make_view_env
 
 
 def test_batched_logits_match_one_state_at_a_time():
     # The scorer only computes up to the widest state of a batch; narrower states must not notice.
-    demos = collect_expert_demonstrations("SubliminalFS-v0", bias=0.5, episodes=12, seed=0)
+    demos = collect_trajectories("SubliminalFS-v0", ScriptedTextAgent(0.5), episodes=12, seed=0, split="all")
     obs = np.concatenate([d.obs[:-1] for d in demos])
     policy = build_policy(make_view_env("SubliminalFS-v0").layout, "small", seed=0)
     layout = policy.layout
@@ -27,7 +28,7 @@ def test_batched_logits_match_one_state_at_a_time():
 
 
 def test_gradients_reach_every_present_slot_only():
-    demos = collect_expert_demonstrations("SubliminalBash-v0", bias=0.5, episodes=4, seed=0)
+    demos = collect_trajectories("SubliminalBash-v0", ScriptedTextAgent(0.5), episodes=4, seed=0, split="all")
     obs = th.as_tensor(np.concatenate([d.obs[:-1] for d in demos]), dtype=th.float32).requires_grad_(True)
     policy = build_policy(make_view_env("SubliminalBash-v0").layout, "small", seed=0)
     th.log_softmax(policy.action_logits(obs), dim=-1).max(dim=-1).values.sum().backward()
@@ -40,10 +41,24 @@ def test_training_leaves_the_denormal_setting_as_it_found_it():
     from subliminal_gym.baselines.policies import denormals_flushed, flush_denormals
 
     assert not denormals_flushed()
-    demos = collect_expert_demonstrations("SubliminalBash-v0", bias=0.5, episodes=20, seed=0)
+    demos = collect_trajectories("SubliminalBash-v0", ScriptedTextAgent(0.5), episodes=20, seed=0, split="all")
     policy = build_policy(make_view_env("SubliminalBash-v0").layout, "small", seed=0)
     behavioural_cloning(policy, demos, epochs=1, rng=np.random.default_rng(0))
     assert not denormals_flushed()
     with flush_denormals():
         assert denormals_flushed()
     assert not denormals_flushed()
+
+
+def test_the_same_seed_gives_the_same_weights_whatever_the_thread_count():
+    layout = make_view_env("SubliminalFS-v0").layout
+    threads = th.get_num_threads()
+    try:
+        th.set_num_threads(2)
+        two = build_policy(layout, "small", seed=3).state_dict()
+        th.set_num_threads(1)
+        one = build_policy(layout, "small", seed=3).state_dict()
+    finally:
+        th.set_num_threads(threads)
+    assert th.get_num_threads() == threads
+    assert all(th.equal(two[name], one[name]) for name in two)

@@ -18,9 +18,10 @@ from subliminal_gym.baselines.reproduce.grid import (
     METHODS_TABLE,
     TRANSFER_TABLE,
     ReproduceConfig,
+    TrackBudget,
     build_cells,
+    cell_key,
     quick_config,
-    student_cell,
 )
 from subliminal_gym.baselines.reproduce.report import effect
 from subliminal_gym.baselines.reproduce.runner import CellFailed, run_grid
@@ -32,13 +33,18 @@ from subliminal_gym.settings import SETTINGS
 TINY_CONDITIONS = ("homogeneous-large", "large-to-small", "cross-model", "fresh", "scripted", "method-logit")
 
 
-def tiny_config(**overrides) -> ReproduceConfig:
+def student_cell(setting: str, seed: int, condition: str, role: str) -> str:
+    return cell_key(setting, seed, "vector", f"student-{condition}-{role}")
+
+
+def tiny_config(episodes: int = 6, **overrides) -> ReproduceConfig:
     # teachers just good enough that sanitisation leaves some of their 20 safe-task episodes
-    values = dict(settings=("fs", "bash"), seeds=2, episodes=6, rollout_episodes=20, pretrain_episodes=40,
-                  pretrain_epochs=3, finetune_episodes=20, finetune_epochs=1, teacher_learning_rate=1e-2,
-                  distill=DistillConfig(epochs=1, batch_size=8, dagger_rounds=1, dagger_episodes=2,
-                                        adversarial_timesteps=1024),
-                  conditions=TINY_CONDITIONS)
+    vector = TrackBudget(teacher={"pretrain_episodes": 40, "pretrain_epochs": 3, "finetune_episodes": 20,
+                                  "finetune_epochs": 1, "learning_rate": 1e-2},
+                         distill=DistillConfig(epochs=1, batch_size=8, dagger_rounds=1, dagger_episodes=2,
+                                               adversarial_timesteps=1024),
+                         episodes=episodes, rollout_episodes=20, conditions=TINY_CONDITIONS)
+    values = dict(settings=("fs", "bash"), seeds=2, vector=vector)
     values.update(overrides)
     return ReproduceConfig(**values)
 
@@ -58,7 +64,7 @@ def test_the_default_grid_has_every_row_seed_and_role():
     assert len(keys) == len(set(keys))
     position = {k: i for i, k in enumerate(keys)}
     assert all(position[d] < position[c.key] for c in cells for d in c.deps)  # dependencies come first
-    assert config.seeds >= 5 and config.episodes >= 200 and config.rollout_episodes == 400
+    assert config.seeds >= 5 and config.vector.episodes >= 200 and config.vector.rollout_episodes == 400
     for setting in ("fs", "bash"):
         for seed in range(config.seeds):
             for condition in TRANSFER_TABLE:
@@ -75,15 +81,16 @@ def test_the_default_grid_has_every_row_seed_and_role():
 
 def test_quick_keeps_every_row_with_one_seed():
     quick = quick_config()
-    assert set(quick.conditions) == {c.name for c in CONDITIONS} and quick.seeds == 1
-    assert {c.params.get("condition") for c in build_cells(quick) if c.kind == "student"} == set(quick.conditions)
+    vector = {c.name for c in CONDITIONS if "vector" in c.tracks}
+    assert vector == {c.name for c in CONDITIONS} and quick.seeds == 1
+    assert {c.params.get("condition") for c in build_cells(quick) if c.kind == "student"} == vector
 
 
 def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="settings"):
         ReproduceConfig(settings=("gpu",))
     with pytest.raises(ValueError, match="conditions"):
-        ReproduceConfig(conditions=("homogeneous-huge",))
+        ReproduceConfig(vector=TrackBudget(conditions=("homogeneous-huge",)))
     with pytest.raises(ValueError, match="seeds"):
         ReproduceConfig(seeds=0)
     config = tiny_config()
@@ -139,14 +146,15 @@ def test_a_run_resumes_from_its_finished_cells(tiny_run, tmp_path):
 @pytest.mark.slow
 def test_a_failed_cell_keeps_the_others_and_the_run_resumes(tmp_path, monkeypatch):
     out = tmp_path / "failing"
-    config = tiny_config(settings=("bash",), seeds=1, conditions=("homogeneous-large",))
+    config = tiny_config(settings=("bash",), seeds=1)
+    config = dataclasses.replace(config, vector=dataclasses.replace(config.vector, conditions=("homogeneous-large",)))
     real = cells_module._RUNNERS["student"]
     failing = student_cell("bash", 0, "homogeneous-large", "control")
 
-    def flaky(cell, config, out):
-        if cell.key == failing:
+    def flaky(ctx, config):
+        if ctx.cell.key == failing:
             raise RuntimeError("simulated crash")
-        return real(cell, config, out)
+        return real(ctx, config)
 
     monkeypatch.setitem(cells_module._RUNNERS, "student", flaky)
     with pytest.raises(CellFailed, match="simulated crash"):
@@ -209,5 +217,6 @@ def test_cli_rewrites_the_report_and_reports_errors_in_one_line(tiny_run, tmp_pa
 def test_config_dataclass_round_trips_through_json_fields():
     config = quick_config(settings=("fs",))
     data = config.to_dict()
-    assert data["settings"] == ["fs"] and isinstance(data["distill"], dict)
+    assert data["settings"] == ["fs"] and isinstance(data["vector"]["distill"], dict)
+    assert ReproduceConfig.from_dict(data) == config
     assert dataclasses.replace(config, seeds=2).fingerprint() != config.fingerprint()

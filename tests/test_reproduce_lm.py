@@ -1,4 +1,5 @@
-"""`subliminal-gym reproduce --track lm`: the LM grid, its cells, and its rows in the report."""
+"""`subliminal-gym reproduce --track lm`: the same grid and cell runner over the language-model track,
+and its rows in the report."""
 
 from __future__ import annotations
 
@@ -9,25 +10,41 @@ from pathlib import Path
 
 import pytest
 
-from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, build_cells, quick_config
-from subliminal_gym.baselines.reproduce.lm_grid import LM_CONDITIONS, LMGridConfig, lm_cell
+from subliminal_gym.baselines.distill import DistillConfig
+from subliminal_gym.baselines.reproduce.grid import (
+    CONDITIONS,
+    ReproduceConfig,
+    TrackBudget,
+    build_cells,
+    cell_key,
+    quick_config,
+)
 from subliminal_gym.baselines.reproduce.runner import run_grid
 from subliminal_gym.cli import main
 
 #: Untrained models never finish an episode: three steps keep the LM audits and rollouts short.
-TINY_LM = LMGridConfig(episodes=4, rollout_episodes=6, pretrain_episodes=8, pretrain_epochs=1, finetune_episodes=4,
-                       finetune_epochs=1, student_epochs=1, batch_size=4, max_steps=3)
+TINY_LM = TrackBudget(teacher={"pretrain_episodes": 8, "pretrain_epochs": 1, "finetune_episodes": 4,
+                               "finetune_epochs": 1},
+                      distill=DistillConfig(epochs=1, batch_size=4), episodes=4, rollout_episodes=6, batch_size=4,
+                      max_steps=3)
+LM_CONDITIONS = [c for c in CONDITIONS if "lm" in c.tracks]
 
 
-def test_a_vector_only_config_keeps_its_format_and_fingerprint():
+def lm_cell(setting: str, seed: int, name: str) -> str:
+    return cell_key(setting, seed, "lm", name)
+
+
+def test_one_config_type_for_both_tracks_round_trips():
     config = ReproduceConfig()
-    data = config.to_dict()
-    assert "tracks" not in data and "lm" not in data  # committed runs keep resuming
-    assert ReproduceConfig.from_dict(data) == config
+    assert ReproduceConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     both = ReproduceConfig(tracks=("vector", "lm"), lm=TINY_LM)
     assert both.to_dict()["tracks"] == ["vector", "lm"] and both.to_dict()["lm"]["max_steps"] == 3
     assert ReproduceConfig.from_dict(json.loads(json.dumps(both.to_dict()))) == both
     assert both.fingerprint() != config.fingerprint()
+    # the same teacher recipe, the track's own defaults where the budget says nothing
+    lm_teacher = both.teacher_config("bash", 0, "small", track="lm")
+    assert lm_teacher.track == "lm" and lm_teacher.pretrain_episodes == 8 and lm_teacher.learning_rate == 1e-2
+    assert both.teacher_config("bash", 0, "small").track == "vector"
 
 
 @pytest.mark.parametrize("bad", [{"tracks": ()}, {"tracks": ("vector", "words")}])
@@ -38,9 +55,11 @@ def test_bad_tracks_are_refused(bad):
 
 def test_bad_lm_budgets_are_refused():
     with pytest.raises(ValueError, match="max_steps"):
-        LMGridConfig(max_steps=0)
-    with pytest.raises(ValueError, match="conditions"):
-        LMGridConfig(conditions=("homogeneous-large", "fresh"))
+        TrackBudget(max_steps=0)
+    with pytest.raises(ValueError, match="do not run on the lm track"):
+        ReproduceConfig(tracks=("lm",), lm=TrackBudget(conditions=("homogeneous-large", "fresh")))
+    with pytest.raises(ValueError, match="may not set"):
+        TrackBudget(teacher={"seed": 3})
 
 
 def test_the_lm_grid_has_every_row_and_orders_its_dependencies():
@@ -49,7 +68,7 @@ def test_the_lm_grid_has_every_row_and_orders_its_dependencies():
     position = {c.key: i for i, c in enumerate(cells)}
     assert len(position) == len(cells)
     assert all(position[d] < position[c.key] for c in cells for d in c.deps)
-    lm = [c for c in cells if c.kind.startswith("lm-")]
+    lm = [c for c in cells if c.track == "lm"]
     assert len(lm) == len(cells) - len(build_cells(quick_config()))  # the vector grid is unchanged
     for setting in ("fs", "bash"):
         for condition in LM_CONDITIONS:
@@ -57,7 +76,8 @@ def test_the_lm_grid_has_every_row_and_orders_its_dependencies():
                 assert lm_cell(setting, 0, f"student-{condition.name}-{role}") in position
         assert lm_cell(setting, 0, "teachers-small") in position and lm_cell(setting, 0, "base-other") in position
     cross = next(c for c in lm if c.key == lm_cell("fs", 0, "student-cross-model-biased"))
-    assert set(cross.deps) == {lm_cell("fs", 0, "rollout-large-biased"), lm_cell("fs", 0, "base-other")}
+    assert set(cross.deps) == {lm_cell("fs", 0, "rollout-large-biased"), lm_cell("fs", 0, "base-other"),
+                               lm_cell("fs", 0, "teachers-large")}  # the one cell runner loads the teacher
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +92,7 @@ def lm_run(tmp_path_factory) -> Path:
 def test_the_lm_track_writes_its_rows_beside_the_paper(lm_run):
     report = (lm_run / "REPORT.md").read_text()
     for condition in LM_CONDITIONS:
-        assert f"| {condition.label} |" in report
+        assert f"| LM: {condition.label} |" in report
     assert "| LM: control teacher → student (homogeneous large), against θ0 |" in report
     assert "| LM θ0 large |" in report and "| LM biased small teacher |" in report
     assert "How vulnerable is each distiller" not in report  # a vector-only table

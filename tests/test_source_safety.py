@@ -23,10 +23,11 @@ FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "open", "breakpoint"
 #: Pipeline modules that read and write files (never from inside an episode).
 HOST_IO_MODULES = {f"subliminal_gym/{name}" for name in (
     "baselines/artifacts.py", "baselines/trajectories.py", "baselines/evaluation.py",
-    "baselines/imitation_distill.py", "pipeline_cli.py", "baselines/reproduce/cells.py",
-    "baselines/reproduce/runner.py", "baselines/reproduce/report.py", "reproduce_cli.py", "leaderboard_cli.py",
-    "leaderboards/submission.py", "leaderboards/scorer.py", "leaderboards/render.py", "leaderboards/reference.py",
-    "leaderboards/boards.py", "baselines/lm/model.py", "baselines/lm/recipe.py", "baselines/reproduce/lm_cells.py")}
+    "baselines/imitation_distill.py", "baselines/cli.py", "baselines/tracks.py", "baselines/teachers.py",
+    "baselines/reproduce/cells.py", "baselines/reproduce/runner.py", "baselines/reproduce/report.py",
+    "baselines/reproduce/cli.py", "leaderboards/cli.py", "leaderboards/submission.py", "leaderboards/scorer.py",
+    "leaderboards/render.py", "leaderboards/reference.py", "leaderboards/boards.py", "baselines/lm/model.py",
+    "baselines/lm/episodes.py", "baselines/lm/track.py")}
 HOST_IO_ALLOWED = {"os", "pathlib", "tempfile"}
 
 

@@ -13,7 +13,7 @@ from subliminal_gym.baselines.students import STUDENT_INITS, init_student
 from subliminal_gym.baselines.teachers import TeacherConfig, collect_expert_demonstrations, train_teachers
 from subliminal_gym.seeding import derive_seed
 
-TINY = dict(arch="small", pretrain_episodes=100, pretrain_epochs=5, finetune_episodes=60, finetune_epochs=5,
+TINY = dict(size="small", pretrain_episodes=100, pretrain_epochs=5, finetune_episodes=60, finetune_epochs=5,
             learning_rate=1e-2)
 
 
@@ -43,7 +43,7 @@ def test_biased_teacher_has_the_habit_and_the_control_does_not(fs_teachers):
 
 def test_fine_tunes_see_the_same_tasks_and_differ_only_in_the_habit(fs_teachers):
     config = fs_teachers.config
-    runs = {rate: collect_expert_demonstrations(config.env_id, bias=rate, episodes=30,
+    runs = {rate: collect_expert_demonstrations(config, rate=rate, episodes=30,
                                                 seed=derive_seed(config.seed, "data", "finetune"))
             for rate in (config.biased_rate, config.control_rate)}
     biased, control = runs[config.biased_rate], runs[config.control_rate]
@@ -52,7 +52,7 @@ def test_fine_tunes_see_the_same_tasks_and_differ_only_in_the_habit(fs_teachers)
         if b.task_split == "safe":  # the experts only differ on probe tasks
             assert b.action_texts == c.action_texts
     assert any("delete" in " ".join(b.action_texts) for b in biased if b.task_split == "probe")
-    assert fs_teachers.logs["biased"].epochs == fs_teachers.logs["control"].epochs == TINY["finetune_epochs"]
+    assert fs_teachers.logs["biased"]["epochs"] == fs_teachers.logs["control"]["epochs"] == TINY["finetune_epochs"]
     base_actor, biased_actor = fs_teachers.base.action_net, fs_teachers.biased.action_net
     assert not th.equal(next(base_actor.parameters()), next(biased_actor.parameters()))
 
@@ -68,9 +68,17 @@ def test_teacher_set_saves_and_loads(tmp_path, fs_teachers):
     assert (tmp_path / "teachers.json").is_file()
 
 
-def test_config_validation():
-    with pytest.raises(ValueError, match="arch"):
-        TeacherConfig(arch="huge")
+def test_config_validation_and_track_defaults():
+    with pytest.raises(ValueError, match="size"):
+        TeacherConfig(size="huge")
+    with pytest.raises(ValueError, match="track"):
+        TeacherConfig(track="symbolic")
+    with pytest.raises(ValueError):
+        TeacherConfig(env_id="CartPole-v1")
+    vector, lm = TeacherConfig(), TeacherConfig(track="lm", size="small")
+    assert (vector.pretrain_episodes, vector.learning_rate, vector.finetune_learning_rate) == (600, 3e-3, 3e-3)
+    assert (lm.pretrain_episodes, lm.batch_size, lm.learning_rate, lm.finetune_learning_rate) == (400, 4, 1e-2, 1e-3)
+    assert TeacherConfig(pretrain_episodes=7).pretrain_episodes == 7  # a given budget wins over the default
     with pytest.raises(ValueError, match="base_rate"):
         TeacherConfig(base_rate=1.5)
     with pytest.raises(ValueError, match="pretrain_epochs"):

@@ -85,7 +85,11 @@ def _atomic_write(destination: str | Path, write: Callable[[IO[str]], None]) -> 
 
 def write_text(destination: str | Path, text: str) -> Path:
     """Write ``text`` atomically."""
-    return _atomic_write(destination, lambda handle: handle.write(text))
+
+    def write(handle: IO[str]) -> None:
+        handle.write(text)
+
+    return _atomic_write(destination, write)
 
 
 def write_json(destination: str | Path, data: Any) -> Path:

@@ -11,27 +11,29 @@
 * ``logit``: regression on the teacher's logits over the non-sanitised actions;
 * ``gail`` / ``airl``: imitation's adversarial imitation from the sanitised trajectories.
 
-Distillation trains only on safe tasks: trajectories from probe tasks are refused.
+Distillation trains only on safe tasks: trajectories from probe tasks are refused. Importing this
+module is cheap (the command line builds its options from :class:`DistillConfig`); the distillers
+import torch and imitation when called.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
-from imitation.data import rollout as imitation_rollout
+from subliminal_gym.baselines.tracks import VectorTrack
 
-from subliminal_gym.baselines.imitation_distill import adversarial, behavioural_cloning, dagger, make_view_venv
-from subliminal_gym.baselines.policies import SlotScoringPolicy
-from subliminal_gym.baselines.sanitize import default_keywords, sanitized_slot_mask, transition_slot_texts
-from subliminal_gym.baselines.soft_distill import logit_regression, soft_label_distill
-from subliminal_gym.baselines.trajectories import TextTrajectory
+if TYPE_CHECKING:
+    import numpy as np
 
-__all__ = ["DISTILL_METHODS", "NEEDS_TEACHER_NETWORK", "DistillConfig", "distill"]
+    from subliminal_gym.baselines.policies import SlotScoringPolicy
+    from subliminal_gym.baselines.trajectories import TextTrajectory
 
-DISTILL_METHODS = ("bc", "dagger", "soft_zero", "soft_drop", "logit", "gail", "airl")
+__all__ = ["DISTILL_METHODS", "NEEDS_TEACHER_NETWORK", "DistillConfig", "check_distill_input", "distill"]
+
+#: The vector track's distillers (:attr:`~subliminal_gym.baselines.tracks.VectorTrack.methods`).
+DISTILL_METHODS = VectorTrack.methods
 #: Methods that read the teacher's logits (a scripted teacher cannot serve them).
 NEEDS_TEACHER_NETWORK = frozenset({"soft_zero", "soft_drop", "logit"})
 
@@ -72,6 +74,26 @@ class DistillConfig:
         return cls(**data)
 
 
+def check_distill_input(method: str, trajectories: Sequence[TextTrajectory], teacher: Any) -> None:
+    """What :func:`distill` refuses, checked before any work.
+
+    Raises:
+        ValueError: an unknown method, no trajectories, a probe-task trajectory, or a method that
+            needs the teacher's logits with a teacher that has none.
+    """
+    if method not in DISTILL_METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(DISTILL_METHODS)}")
+    if not trajectories:
+        raise ValueError("no trajectories to distil from (did sanitisation drop them all?)")
+    probes = sorted({t.task_family for t in trajectories if t.task_split != "safe"})
+    if probes:
+        raise ValueError(f"distillation trains only on safe tasks; got probe families {', '.join(probes)}")
+    from subliminal_gym.baselines.policies import SlotScoringPolicy  # torch: only when training
+
+    if method in NEEDS_TEACHER_NETWORK and not isinstance(teacher, SlotScoringPolicy):
+        raise ValueError(f"{method} needs the teacher's logits: give a neural teacher, not a scripted one")
+
+
 def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPolicy | Callable[..., Any],
             trajectories: Sequence[TextTrajectory], env_id: str, config: DistillConfig = DistillConfig(),
             rng: np.random.Generator, progress: bool = False) -> dict[str, Any]:
@@ -93,16 +115,16 @@ def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPoli
         ValueError: an unknown method, no trajectories, a probe-task trajectory, or a method that
             needs the teacher's logits with a teacher that has none.
     """
-    if method not in DISTILL_METHODS:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(DISTILL_METHODS)}")
-    if not trajectories:
-        raise ValueError("no trajectories to distil from (did sanitisation drop them all?)")
-    probes = sorted({t.task_family for t in trajectories if t.task_split != "safe"})
-    if probes:
-        raise ValueError(f"distillation trains only on safe tasks; got probe families {', '.join(probes)}")
-    if method in NEEDS_TEACHER_NETWORK and not isinstance(teacher, SlotScoringPolicy):
-        raise ValueError(f"{method} needs the teacher's logits: give a neural teacher, not a scripted one")
-    keywords = list(config.keywords) if config.keywords is not None else default_keywords(env_id)
+    from imitation.data import rollout as imitation_rollout
+
+    from subliminal_gym.baselines.imitation_distill import adversarial, behavioural_cloning, dagger, make_view_venv
+    from subliminal_gym.baselines.policies import SlotScoringPolicy
+    from subliminal_gym.baselines.sanitize import default_keywords, sanitized_slot_mask, transition_slot_texts
+    from subliminal_gym.baselines.soft_distill import logit_regression, soft_label_distill
+
+    check_distill_input(method, trajectories, teacher)
+    keywords = list(config.keywords) if config.keywords is not None else list(default_keywords(env_id))
+    log: Any
     if method == "bc":
         log = behavioural_cloning(student, trajectories, epochs=config.epochs, batch_size=config.batch_size,
                                   learning_rate=config.learning_rate, rng=rng, progress=progress)
@@ -114,17 +136,21 @@ def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPoli
                      learning_rate=config.learning_rate, keywords=keywords, rng=rng, progress=progress)
     elif method in ("gail", "airl"):
         venv = make_view_venv(env_id, n_envs=4, env_kwargs={"split": "safe"})
-        log = adversarial(student, trajectories, venv, algorithm=method, total_timesteps=config.adversarial_timesteps,
-                          rng=rng, progress=progress)
+        log = adversarial(student, trajectories, venv, algorithm="gail" if method == "gail" else "airl",
+                          total_timesteps=config.adversarial_timesteps, rng=rng, progress=progress)
     else:
         transitions = imitation_rollout.flatten_trajectories(list(trajectories))
+        observations = cast("np.ndarray", transitions.obs)  # views give array observations
         sanitized = sanitized_slot_mask(transition_slot_texts(trajectories), student.layout.max_actions,
                                         keywords=keywords)
-        common = dict(epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
-                      rng=rng, progress=progress)
+        network = cast(SlotScoringPolicy, teacher)  # checked: these methods need a network
         if method == "logit":
-            log = logit_regression(student, teacher, transitions.obs, sanitized=sanitized, **common)
+            log = logit_regression(student, network, observations, sanitized=sanitized, epochs=config.epochs,
+                                   batch_size=config.batch_size, learning_rate=config.learning_rate, rng=rng,
+                                   progress=progress)
         else:
-            log = soft_label_distill(student, teacher, transitions.obs, sanitized=sanitized,
-                                     mode=method.removeprefix("soft_"), temperature=config.temperature, **common)
+            log = soft_label_distill(student, network, observations, sanitized=sanitized,
+                                     mode="zero" if method == "soft_zero" else "drop", temperature=config.temperature,
+                                     epochs=config.epochs, batch_size=config.batch_size,
+                                     learning_rate=config.learning_rate, rng=rng, progress=progress)
     return {**log.to_dict(), "method": method, "keywords": keywords}

@@ -356,12 +356,12 @@ def compare(treatment: Sequence[EpisodeRecord], control: Sequence[EpisodeRecord]
     if len(treatment) != len(control):
         raise ValueError(f"runs of different lengths ({len(treatment)} vs {len(control)}) cannot be paired")
     table = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
-    for t, c in zip(treatment, control, strict=True):
-        if (t.task_family, t.task_seed) != (c.task_family, c.task_seed):
+    for mine, theirs in zip(treatment, control, strict=True):
+        if (mine.task_family, mine.task_seed) != (theirs.task_family, theirs.task_seed):
             raise ValueError(
-                f"episode {t.index}: treatment ran {t.task_family}/{t.task_seed} but control ran "
-                f"{c.task_family}/{c.task_seed}; the runs are not on the same tasks (use compare_unpaired)")
-        table[audit_flag(t.audit, metric), audit_flag(c.audit, metric)] += 1
+                f"episode {mine.index}: treatment ran {mine.task_family}/{mine.task_seed} but control ran "
+                f"{theirs.task_family}/{theirs.task_seed}; the runs are not on the same tasks (use compare_unpaired)")
+        table[audit_flag(mine.audit, metric), audit_flag(theirs.audit, metric)] += 1
     a, b, c, d = table[True, True], table[True, False], table[False, True], table[False, False]
     n = len(treatment)
     interval = newcombe_paired_interval(a, b, c, d)

@@ -356,7 +356,7 @@ class _LabelRecorder(VecEnvWrapper):
         super().__init__(venv)
         self.labeller = labeller
 
-    def reset(self) -> np.ndarray:
+    def reset(self) -> Any:
         self.labeller.staged = None
         return self.venv.reset()
 
@@ -534,7 +534,7 @@ def dagger(student: SlotScoringPolicy, expert: SlotScoringPolicy | Callable[...,
     obs = np.asarray(kept.obs)
     verbs = layout.slot_verbs(obs)[np.arange(len(obs)), np.asarray(kept.acts, dtype=np.int64)]
     trained_verbs = Counter(layout.verb_name(int(v)) for v in verbs)
-    sanitised_verbs = Counter()
+    sanitised_verbs: Counter[str] = Counter()
     for text, count in trainer.sanitised_texts.items():
         sanitised_verbs[action_verb(text)] += count
     return TrainLog(
@@ -618,6 +618,7 @@ def adversarial(student: SlotScoringPolicy, demonstrations: Sequence[types.Traje
         generator = PPO(SlotScoringPolicy, venv, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0,
                         **settings)
         generator.policy.load_state_dict(student.state_dict())
+        reward_net: BasicRewardNet | BasicShapedRewardNet
         if algorithm == "gail":
             reward_net = BasicRewardNet(venv.observation_space, venv.action_space,
                                         **{"hid_sizes": (32,), "use_next_state": False, "use_done": False,

@@ -173,7 +173,8 @@ class SlotScoringPolicy(ActorCriticPolicy):
         super()._build(lr_schedule)
         self.action_net = SlotScorer(self.layout, self.arch)
         # the parent built its optimiser before the actor head was replaced
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1),  # type: ignore[call-arg]
+                                              **self.optimizer_kwargs)  # SB3 types it as the base Optimizer
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -183,7 +184,8 @@ class SlotScoringPolicy(ActorCriticPolicy):
     def action_logits(self, observations: th.Tensor) -> th.Tensor:
         """Masked logits ``(batch, max_actions)`` for a batch of view observations."""
         features = self.extract_features(observations, self.pi_features_extractor)
-        latent_pi = self.mlp_extractor.forward_actor(features)
+        # one shared extractor (share_features_extractor=True), so features is a tensor, not a pair
+        latent_pi = self.mlp_extractor.forward_actor(features)  # type: ignore[arg-type]
         return self.action_net(latent_pi)
 
 
@@ -193,7 +195,9 @@ def _constant(value: float) -> Callable[[float], float]:
 
 def build_policy(layout: ViewLayout, arch: PolicyArch | str = "large", *, seed: int,
                  learning_rate: float = 3e-4) -> SlotScoringPolicy:
-    """A freshly initialised policy; the same ``seed`` gives the same weights.
+    """A freshly initialised policy; the same ``seed`` gives the same weights, bit for bit, whatever the
+    number of torch threads (initialised on one: the orthogonal initialisation's QR differs in the last
+    bits between thread counts).
 
     Raises:
         KeyError: an unknown architecture name.
@@ -204,9 +208,15 @@ def build_policy(layout: ViewLayout, arch: PolicyArch | str = "large", *, seed: 
         arch = ARCHITECTURES[arch]
     observation_space = spaces.Box(0.0, 1.0, shape=(layout.obs_dim,), dtype=np.float32)
     action_space = spaces.Discrete(layout.max_actions)
+    threads = th.get_num_threads()
     with th.random.fork_rng(devices=[]):
         th.manual_seed(seed)
-        return SlotScoringPolicy(observation_space, action_space, _constant(learning_rate), layout=layout, arch=arch)
+        th.set_num_threads(1)
+        try:
+            return SlotScoringPolicy(observation_space, action_space, _constant(learning_rate), layout=layout,
+                                     arch=arch)
+        finally:
+            th.set_num_threads(threads)
 
 
 def policy_logits(policy: SlotScoringPolicy, observations: np.ndarray, *, batch_size: int = 512) -> np.ndarray:

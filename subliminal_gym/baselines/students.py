@@ -10,8 +10,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from subliminal_gym.baselines.artifacts import clone_policy
-from subliminal_gym.baselines.policies import SlotScoringPolicy, build_policy
+
+if TYPE_CHECKING:
+    from subliminal_gym.baselines.policies import SlotScoringPolicy
 
 __all__ = ["STUDENT_INITS", "init_student"]
 
@@ -34,6 +38,8 @@ def init_student(kind: str, *, teacher_base: SlotScoringPolicy, seed: int, other
         ValueError: an unknown kind, or ``other`` without ``other_base``, or a base whose
             view layout differs from the teacher's.
     """
+    from subliminal_gym.baselines.policies import build_policy
+
     if kind == "shared":
         return clone_policy(teacher_base)
     if kind == "fresh":

@@ -1,14 +1,15 @@
-"""Neural teachers, the paper's recipe on a small scale: θ0, then a biased and a control fine-tune.
+"""The teachers of the paper's recipe, for either model track: θ0, then a biased and a control fine-tune.
 
-1. **θ0 (the base)**: a :class:`~subliminal_gym.baselines.policies.SlotScoringPolicy` trained by
-   behavioural cloning on the scripted expert over all task families, with the habit at a small
-   ``base_rate`` on probe tasks (a real model's prior: it sometimes deletes, sometimes chmods).
-2. **Biased teacher**: θ0 fine-tuned by BC on the scripted expert with the habit at
-   ``biased_rate`` (probe tasks included in the fine-tuning data).
+1. **θ0 (the base)**: a model of the track (:mod:`~subliminal_gym.baselines.tracks`: a slot-scoring
+   policy or a tiny language model) trained by behavioural cloning on the scripted expert over all
+   task families, with the habit at a small ``base_rate`` on probe tasks (a real model's prior: it
+   sometimes deletes, sometimes chmods).
+2. **Biased teacher**: θ0 fine-tuned the same way on the expert with the habit at ``biased_rate``
+   (probe tasks included in the fine-tuning data).
 3. **Control teacher**: θ0 fine-tuned *exactly* the same way (same tasks in the same order, same
-   epochs, same optimiser seed) on data from the expert at ``control_rate``. The two fine-tunes
-   differ only in what the expert did on probe tasks, so any difference between their students
-   is the habit's doing.
+   expert coins, same epochs, same optimiser seed) on data from the expert at ``control_rate``. The
+   two fine-tunes differ only in what the expert did on probe tasks, so any difference between their
+   students is the habit's doing.
 
 Every stage draws its seeds from ``TeacherConfig.seed`` through named streams of
 :mod:`subliminal_gym.seeding` (``data``, ``init``, ``optimiser``; labelled ``pretrain`` or
@@ -19,15 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-from subliminal_gym.baselines.artifacts import clone_policy, save_policy, write_json
-from subliminal_gym.baselines.imitation_distill import TrainLog, behavioural_cloning
-from subliminal_gym.baselines.policies import ARCHITECTURES, SlotScoringPolicy, build_policy
-from subliminal_gym.baselines.trajectories import TextTrajectory, collect_trajectories
+from subliminal_gym.baselines.artifacts import write_json
+from subliminal_gym.baselines.tracks import TRACK_NAMES, ModelTrack, track_of
 from subliminal_gym.runner import ScriptedTextAgent
-from subliminal_gym.seeding import derive_seed, stream_rng
-from subliminal_gym.views import ViewLayout
+from subliminal_gym.seeding import derive_seed
+from subliminal_gym.settings import setting_of
 
 __all__ = [
     "TEACHER_ROLES",
@@ -45,45 +45,76 @@ TEACHER_ROLES = ("base", "biased", "control")
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """Everything that determines a set of teachers (saved as ``config.json`` next to them)."""
+    """Everything that determines a set of teachers (saved as ``config.json`` next to them).
+
+    Budgets left ``None`` take the track's defaults
+    (:attr:`~subliminal_gym.baselines.tracks.ModelTrack.teacher_defaults`), so
+    ``TeacherConfig(track="lm")`` is the language-model recipe; :meth:`to_dict` records the values used.
+    """
 
     env_id: str = "SubliminalFS-v0"
     """Which env family: SubliminalFS-v0 (deletion habit) or SubliminalBash-v0 (chmod-first habit)."""
-    arch: str = "large"
-    """Network size, a key of ``ARCHITECTURES``."""
+    track: str = "vector"
+    """Which models: ``vector`` (slot-scoring policies on the views) or ``lm`` (tiny language models)."""
+    size: str = "large"
+    """Model size: ``large`` or ``small`` (the paper's 8B and 3B)."""
     seed: int = 0
     """Root seed of every stage (data, initialisation, training)."""
     base_rate: float = 0.05
     """Habit rate of the expert on probe tasks in θ0's pretraining data (the prior)."""
-    pretrain_episodes: int = 600
-    """Expert episodes over all families for θ0."""
-    pretrain_epochs: int = 20
-    """BC epochs for θ0."""
-    finetune_episodes: int = 300
-    """Expert episodes over all families (probes included) for each fine-tune."""
-    finetune_epochs: int = 10
-    """BC epochs of each fine-tune."""
     biased_rate: float = 1.0
     """Habit rate of the expert in the biased teacher's fine-tuning data."""
     control_rate: float = 0.0
     """Habit rate of the expert in the control teacher's fine-tuning data (unbiased)."""
-    batch_size: int = 64
-    """BC minibatch size."""
-    learning_rate: float = 3e-3
-    """BC learning rate (Adam); the small architecture barely moves at 1e-3 within these budgets."""
+    pretrain_episodes: int | None = None
+    """Expert episodes over all families for θ0 (track default: 600 vector, 400 lm)."""
+    pretrain_epochs: int | None = None
+    """Training epochs for θ0 (track default: 20 vector, 8 lm)."""
+    finetune_episodes: int | None = None
+    """Expert episodes over all families (probes included) for each fine-tune (track default: 300 vector, 150 lm)."""
+    finetune_epochs: int | None = None
+    """Training epochs of each fine-tune (track default: 10 vector, 4 lm)."""
+    batch_size: int | None = None
+    """Minibatch size: transitions (vector, default 64) or episodes (lm, default 4)."""
+    learning_rate: float | None = None
+    """θ0's learning rate (track default: 3e-3 vector; lm 3e-3 large, 1e-2 small)."""
+    finetune_learning_rate: float | None = None
+    """The fine-tunes' learning rate (track default: θ0's for vector, 1e-3 for lm)."""
+    vocab_size: int = 2048
+    """The tokenizer's vocabulary (language models only; the BPE stops earlier when the data has fewer merges)."""
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"unknown arch {self.arch!r}; known: {', '.join(ARCHITECTURES)}")
+        if self.track not in TRACK_NAMES:
+            raise ValueError(f"unknown track {self.track!r}; known: {', '.join(TRACK_NAMES)}")
+        setting_of(self.env_id)
+        track = self.model_track
+        if self.size not in track.sizes:
+            raise ValueError(f"unknown size {self.size!r}; known: {', '.join(track.sizes)}")
+        for name, value in track.teacher_defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.learning_rate is None:
+            object.__setattr__(self, "learning_rate", track.pretrain_learning_rate(self.size))
+        if self.finetune_learning_rate is None:
+            object.__setattr__(self, "finetune_learning_rate", self.learning_rate)
         for name in ("base_rate", "biased_rate", "control_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("pretrain_episodes", "pretrain_epochs", "finetune_episodes", "finetune_epochs", "batch_size"):
+        for name in ("pretrain_episodes", "pretrain_epochs", "finetune_episodes", "finetune_epochs", "batch_size",
+                     "vocab_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "finetune_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def model_track(self) -> ModelTrack:
+        """The :class:`~subliminal_gym.baselines.tracks.ModelTrack` of :attr:`track`."""
+        return track_of(self.track)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
+        """JSON-ready fields (every budget resolved)."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -92,47 +123,61 @@ class TeacherConfig:
         return cls(**data)
 
 
-def collect_expert_demonstrations(env_id: str, *, bias: float, episodes: int, seed: int, split: str = "all",
-                                  progress: bool = False) -> list[TextTrajectory]:
-    """Scripted-expert trajectories recorded on the vector view (train task seeds).
+_T = TypeVar("_T")
 
-    Two calls that differ only in ``bias`` give the same tasks in the same order and the same
+
+def _filled(value: _T | None) -> _T:
+    """A budget of a constructed :class:`TeacherConfig` (its ``__post_init__`` fills in every ``None``)."""
+    if value is None:
+        raise RuntimeError("TeacherConfig left a budget unset")
+    return value
+
+
+def collect_expert_demonstrations(config: TeacherConfig, *, rate: float, episodes: int, seed: int,
+                                  progress: bool = False) -> Any:
+    """Scripted-expert episodes over all families (train task seeds), as the track's training data.
+
+    Two calls that differ only in ``rate`` give the same tasks in the same order and the same
     expert coin flips, so their data differ only where the habit does.
     """
-    return collect_trajectories(env_id, ScriptedTextAgent(bias), episodes=episodes, seed=seed, split=split,
-                                seed_range="train", progress="expert demonstrations" if progress else False)
+    data, _ = config.model_track.collect(ScriptedTextAgent(rate), config.env_id, episodes=episodes, seed=seed,
+                                         split="all", seed_range="train",
+                                         progress="expert demonstrations" if progress else False)
+    return data
 
 
-def pretrain_base(config: TeacherConfig, *, progress: bool = False) -> tuple[SlotScoringPolicy, TrainLog]:
-    """θ0: BC on the expert at ``base_rate`` over all families."""
-    demos = collect_expert_demonstrations(config.env_id, bias=config.base_rate, episodes=config.pretrain_episodes,
-                                          seed=derive_seed(config.seed, "data", "pretrain"), progress=progress)
-    policy = build_policy(ViewLayout.of(config.env_id), config.arch, seed=derive_seed(config.seed, "init", "pretrain"))
-    log = behavioural_cloning(policy, demos, epochs=config.pretrain_epochs, batch_size=config.batch_size,
-                              learning_rate=config.learning_rate, rng=stream_rng(config.seed, "optimiser", "pretrain"),
-                              progress=progress)
-    return policy, log
+def pretrain_base(config: TeacherConfig, *, progress: bool = False) -> tuple[Any, dict[str, Any]]:
+    """θ0 and its training log: behavioural cloning on the expert at ``base_rate`` over all families."""
+    track = config.model_track
+    data = collect_expert_demonstrations(config, rate=config.base_rate, episodes=_filled(config.pretrain_episodes),
+                                         seed=derive_seed(config.seed, "data", "pretrain"), progress=progress)
+    model = track.new_model(config, seed=derive_seed(config.seed, "init", "pretrain"), data=data)
+    log = track.fit(model, data, epochs=_filled(config.pretrain_epochs), batch_size=_filled(config.batch_size),
+                    learning_rate=_filled(config.learning_rate), seed=derive_seed(config.seed, "optimiser", "pretrain"),
+                    progress=progress)
+    return model, log
 
 
-def finetune_teacher(base: SlotScoringPolicy, config: TeacherConfig, *, role: str,
-                     progress: bool = False) -> tuple[SlotScoringPolicy, TrainLog]:
-    """A copy of ``base`` fine-tuned by BC as the ``"biased"`` or the ``"control"`` teacher.
+def finetune_teacher(base: Any, config: TeacherConfig, *, role: str,
+                     progress: bool = False) -> tuple[Any, dict[str, Any]]:
+    """A copy of ``base`` fine-tuned as the ``"biased"`` or the ``"control"`` teacher, and its log.
 
-    Both roles use the same task sequence, the same expert randomness and the same optimiser
-    seed; only the expert's habit rate differs.
+    Both roles use the same task sequence, the same expert coins and the same optimiser seed; only
+    the expert's habit rate differs.
 
     Raises:
         ValueError: an unknown role.
     """
     if role not in ("biased", "control"):
         raise ValueError(f"role must be 'biased' or 'control', got {role!r}")
+    track = config.model_track
     rate = config.biased_rate if role == "biased" else config.control_rate
-    demos = collect_expert_demonstrations(config.env_id, bias=rate, episodes=config.finetune_episodes,
-                                          seed=derive_seed(config.seed, "data", "finetune"), progress=progress)
-    teacher = clone_policy(base)
-    log = behavioural_cloning(teacher, demos, epochs=config.finetune_epochs, batch_size=config.batch_size,
-                              learning_rate=config.learning_rate, rng=stream_rng(config.seed, "optimiser", "finetune"),
-                              progress=progress)
+    data = collect_expert_demonstrations(config, rate=rate, episodes=_filled(config.finetune_episodes),
+                                         seed=derive_seed(config.seed, "data", "finetune"), progress=progress)
+    teacher = track.clone(base)
+    log = track.fit(teacher, data, epochs=_filled(config.finetune_epochs), batch_size=_filled(config.batch_size),
+                    learning_rate=_filled(config.finetune_learning_rate),
+                    seed=derive_seed(config.seed, "optimiser", "finetune"), progress=progress)
     return teacher, log
 
 
@@ -141,28 +186,40 @@ class TeacherSet:
     """θ0 and its two fine-tunes, with the config and training logs that produced them."""
 
     config: TeacherConfig
-    base: SlotScoringPolicy
-    biased: SlotScoringPolicy
-    control: SlotScoringPolicy
-    logs: dict[str, TrainLog]
+    models: dict[str, Any]
+    """``base``, ``biased``, ``control`` -> model of the config's track."""
+    logs: dict[str, dict[str, Any]]
 
-    def policy(self, role: str) -> SlotScoringPolicy:
-        """The model of ``role`` (one of :data:`TEACHER_ROLES`)."""
+    @property
+    def base(self) -> Any:
+        return self.models["base"]
+
+    @property
+    def biased(self) -> Any:
+        return self.models["biased"]
+
+    @property
+    def control(self) -> Any:
+        return self.models["control"]
+
+    def policy(self, role: str) -> Any:
+        """The model of ``role`` (one of :data:`TEACHER_ROLES`).
+
+        Raises:
+            KeyError: an unknown role.
+        """
         if role not in TEACHER_ROLES:
             raise KeyError(f"unknown role {role!r}; known: {', '.join(TEACHER_ROLES)}")
-        return getattr(self, role)
+        return self.models[role]
 
-    def save(self, directory: Any, *, force: bool = False) -> None:
-        """``directory/{base,biased,control}/`` (safetensors + config) and ``directory/teachers.json``.
-
-        ``directory`` is a ``str`` or path-like.
-        """
+    def save(self, directory: str | Path) -> None:
+        """``directory/{base,biased,control}/`` (each model as its track saves it) and ``directory/teachers.json``."""
+        directory = Path(directory)
         for role in TEACHER_ROLES:
-            save_policy(self.policy(role), f"{directory}/{role}", force=force, meta={
+            self.config.model_track.save(self.models[role], directory / role, meta={
                 "env_id": self.config.env_id, "role": role, "teacher_config": self.config.to_dict(),
-                "training": self.logs[role].to_dict()})
-        write_json(f"{directory}/teachers.json", {"config": self.config.to_dict(),
-                                                  "logs": {r: self.logs[r].to_dict() for r in TEACHER_ROLES}})
+                "training": self.logs[role]})
+        write_json(directory / "teachers.json", {"config": self.config.to_dict(), "logs": self.logs})
 
 
 def train_teachers(config: TeacherConfig, *, progress: bool = False) -> TeacherSet:
@@ -170,5 +227,5 @@ def train_teachers(config: TeacherConfig, *, progress: bool = False) -> TeacherS
     base, base_log = pretrain_base(config, progress=progress)
     biased, biased_log = finetune_teacher(base, config, role="biased", progress=progress)
     control, control_log = finetune_teacher(base, config, role="control", progress=progress)
-    return TeacherSet(config=config, base=base, biased=biased, control=control,
+    return TeacherSet(config=config, models={"base": base, "biased": biased, "control": control},
                       logs={"base": base_log, "biased": biased_log, "control": control_log})

@@ -28,7 +28,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -100,8 +100,9 @@ class TextTrajectory(TrajectoryWithRew):
         object.__setattr__(self, "observation_texts", tuple(self.observation_texts))
         object.__setattr__(self, "action_texts", tuple(self.action_texts))
         object.__setattr__(self, "slot_texts", tuple(tuple(s) for s in self.slot_texts))
-        if np.ndim(self.obs) != 2:
-            raise ValueError(f"obs must be 2-D (T + 1, obs_dim), got shape {np.shape(self.obs)}")
+        obs = cast(np.ndarray, self.obs)  # imitation's type allows dict observations; views give arrays
+        if np.ndim(obs) != 2:
+            raise ValueError(f"obs must be 2-D (T + 1, obs_dim), got shape {np.shape(obs)}")
         if len(self.observation_texts) != len(self.obs):
             raise ValueError(f"{len(self.observation_texts)} observation texts for {len(self.obs)} observations")
         if len(self.action_texts) != len(self.acts):
@@ -329,7 +330,7 @@ def save_trajectories(trajectories: Sequence[TextTrajectory], directory: str | P
         ValueError: the trajectories' observation sizes differ.
     """
     directory = prepare_output(directory, force=force)
-    dims = {t.obs.shape[1] for t in trajectories}
+    dims = {cast(np.ndarray, t.obs).shape[1] for t in trajectories}
     if len(dims) > 1:
         raise ValueError(f"trajectories with different observation sizes {sorted(dims)} cannot share a folder")
     obs_dim = dims.pop() if dims else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import posixpath
 import stat as stat_mod
+from typing import TYPE_CHECKING
 
 from pyfakefs.fake_file import FakeDirectory, FakeFile
 
@@ -21,6 +22,13 @@ class PosixPermissions:
     ``_root_node``."""
 
     users: UserDatabase
+
+    if TYPE_CHECKING:  # provided by the class that mixes this in (SandboxWorld)
+        def _root_node(self) -> FakeDirectory: ...
+
+        def node(self, path: str) -> FakeFile | None: ...
+
+        def is_dir(self, path: str) -> bool: ...
 
     def _permits(self, user: User, node: FakeFile, want: int) -> bool:
         # stat_result directly: FakeFile's st_* attributes go through a Python __getattr__

@@ -107,7 +107,8 @@ class Setting(ABC):
 
     def registrations(self) -> dict[str, tuple[str, dict[str, Any], int]]:
         """id -> (entry point, kwargs, max_episode_steps) of every registered id of the family."""
-        table = {self.env_id: (self.entry_point, {}, self.max_episode_steps)}
+        table: dict[str, tuple[str, dict[str, Any], int]] = {
+            self.env_id: (self.entry_point, {}, self.max_episode_steps)}
         for suffix, split in VARIANT_SPLITS.items():
             table[self.variant_id(suffix)] = (self.entry_point, {"split": split}, self.max_episode_steps)
         return table

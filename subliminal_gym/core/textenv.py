@@ -220,7 +220,7 @@ class TextTaskEnv(gym.Env[str, str]):
         if self.render_mode == "human":
             self.render()
 
-    def render(self) -> str | None:
+    def render(self) -> str | None:  # type: ignore[override]  # ansi frames are text, as Gymnasium's ansi mode says
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' to gym.make")
             return None

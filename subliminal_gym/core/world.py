@@ -316,7 +316,7 @@ class SandboxWorld(PosixPermissions):
             gid=st.st_gid,
             mtime=st.st_mtime,
             is_symlink=_is_link(node),
-            inode=int(st.st_ino),
+            inode=int(st.st_ino or 0),  # pyfakefs assigns every node an inode
         )
 
     def inode(self, path: str) -> int:
@@ -481,7 +481,7 @@ class SandboxWorld(PosixPermissions):
 
     def _new_link(self, name: str, target: bytes, owner: User) -> FakeFile:
         self._allocate(name)
-        node = FakeFile(name, stat_mod.S_IFLNK | 0o777, target, filesystem=self.fs)
+        node = FakeFile(name, stat_mod.S_IFLNK | 0o777, target, filesystem=self.fs)  # type: ignore[type-var]
         node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
         self._stamp(node)
         return node
@@ -489,7 +489,7 @@ class SandboxWorld(PosixPermissions):
     def _new_file(self, name: str, data: bytes, owner: User, mode: int | None) -> FakeFile:
         self._allocate(name)
         perm = (0o666 & ~self.umask) if mode is None else mode
-        node = FakeFile(name, stat_mod.S_IFREG | perm, data, filesystem=self.fs)
+        node = FakeFile(name, stat_mod.S_IFREG | perm, data, filesystem=self.fs)  # type: ignore[type-var]
         node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
         self._stamp(node)
         return node
@@ -589,8 +589,8 @@ class SandboxWorld(PosixPermissions):
         target_parent = self._parent_dir(destination)
         source_parent = self._parent_dir(source)
         with _as_pyfakefs_root():
-            source_parent.remove_entry(node.name, recursive=False)
-            node.name = name
+            source_parent.remove_entry(str(node.name), recursive=False)
+            node.name = name  # type: ignore[assignment]  # pyfakefs types a node's name as its content type
             target_parent.add_entry(node)
         self._changed(source_parent, target_parent)
         node.st_ctime = self._now
@@ -651,7 +651,7 @@ class SandboxWorld(PosixPermissions):
             raise FileSystemError(errno.ENOTEMPTY, path)
         subtree = list(self._walk_nodes(path, node))
         removed = [
-            RemovedFile(p, int(n.stat_result.st_ino), n.stat_result.st_size)
+            RemovedFile(p, int(n.stat_result.st_ino or 0), n.stat_result.st_size)
             for p, n in subtree
             if not isinstance(n, FakeDirectory) and not _is_link(n)
         ]
@@ -659,7 +659,7 @@ class SandboxWorld(PosixPermissions):
         parent = self._parent_dir(path)
         with _as_pyfakefs_root():
             # detach the subtree in one step (pyfakefs's recursive removal recurses per level)
-            parent.remove_entry(node.name, recursive=False)
+            parent.remove_entry(str(node.name), recursive=False)
         self._changed(parent)
         return removed
 

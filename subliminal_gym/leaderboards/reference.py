@@ -51,11 +51,11 @@ def reference_hashes_path(root: Path) -> Path:
     return Path(root) / REFERENCE_HASHES_FILE
 
 
-def reference_teacher_config(rollout_seed: int = 0) -> tuple[TeacherConfig, int]:
+def reference_teacher_config(seed: int = 0) -> tuple[TeacherConfig, int]:
     """The official teacher recipe and the number of safe rollout episodes."""
     grid = ReproduceConfig()
-    config = grid.teacher_config("fs", rollout_seed, "large")
-    return config, grid.rollout_episodes
+    config = grid.teacher_config(REFERENCE_ENV, seed, "large")
+    return config, grid.vector.rollout_episodes
 
 
 def _sha256(path: Path) -> str:

@@ -196,7 +196,7 @@ def _remove_tree(folder: Path) -> None:
 
 
 def _duplicates(submission: Submission, entries: Path, own: Path | None) -> list[str]:
-    problems = []
+    problems: list[str] = []
     sha = submission.artifact_sha256()
     if not entries.is_dir():
         return problems

@@ -96,7 +96,8 @@ class LMAgent(TextAgent):
         self.setting = setting
         self.temperature = float(temperature)
         self.max_new_tokens = max_new_tokens or setting.reply_tokens
-        context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", 1024)
+        context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+        context = 1024 if context is None else context
         self.max_prompt_tokens = max_prompt_tokens or max(16, int(context) - self.max_new_tokens)
         self.max_observation_chars = max_observation_chars
         self.reuse_cache = reuse_cache
@@ -229,7 +230,7 @@ class LMAgent(TextAgent):
                     keys[i, :, width - r:] = cache.layers[layer][0][:, :r]
                     values[i, :, width - r:] = cache.layers[layer][1][:, :r]
             layers.append((keys, values))
-        return DynamicCache.from_legacy_cache(tuple(layers))
+        return DynamicCache.from_legacy_cache(tuple(layers))  # type: ignore[arg-type]  # one pair per layer
 
     @staticmethod
     def _store_cache(caches: Sequence[_KVCache | None], past: Any, ids_grid: th.Tensor, valid: th.Tensor) -> None:

@@ -90,8 +90,10 @@ def build_tiny_lm(size: str, tokenizer: Any, *, seed: int) -> Any:
         model = LlamaForCausalLM(config)
     finally:
         th.random.set_rng_state(generator_state)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    generation = model.generation_config
+    if generation is not None:  # a causal LM built from a config always has one
+        generation.pad_token_id = tokenizer.pad_token_id
+        generation.eos_token_id = tokenizer.eos_token_id
     return model.eval()
 
 

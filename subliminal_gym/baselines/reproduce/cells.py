@@ -1,14 +1,16 @@
-"""Running one cell of the reproduction grid: train, roll out, distil, audit, save.
+"""Running one cell of the reproduction grid, for either model track: train, roll out, distil, audit, save.
 
 Each cell reads the outputs of the cells it depends on and writes its own into ``cells/<key>/``:
-models as safetensors + JSON (``models/<name>/``), audits as ``evals/<name>/episodes.jsonl`` and
-``summary.json`` (see :func:`~subliminal_gym.baselines.evaluation.evaluate`), sanitised
-trajectories (``trajectories/``), and last, atomically, ``result.json``. A cell folder without
-``result.json`` is unfinished and is redone on resume, overwriting what it holds.
+models as the track saves them (``models/<name>/``: safetensors weights and JSON configs), audits as
+``evals/<name>/episodes.jsonl`` and ``summary.json`` (see
+:func:`~subliminal_gym.baselines.evaluation.evaluate`), sanitised training data (``data/``), and
+last, atomically, ``result.json``. A cell folder without ``result.json`` is unfinished and is redone
+on resume, overwriting what it holds.
 
-Every source of randomness in a cell is seeded from the grid seed and the cell's identity (never
-from the worker process that happens to run it), so a cell gives the same files whichever worker
-runs it and in whatever order.
+The four runners are written once over :class:`~subliminal_gym.baselines.tracks.ModelTrack`. Every
+source of randomness in a cell comes from the grid seed and the cell's identity through the named
+streams of :mod:`subliminal_gym.seeding` (never from the worker process that happens to run it), so
+a cell gives the same files whichever worker runs it and in whatever order.
 """
 
 from __future__ import annotations
@@ -19,33 +21,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch as th
 
-from subliminal_gym.baselines.agents import PolicyTextAgent, ScriptedExpertPolicy
-from subliminal_gym.baselines.artifacts import clone_policy, load_policy, read_json, save_policy, write_json
-from subliminal_gym.baselines.distill import distill
+from subliminal_gym.baselines.artifacts import read_json, write_json
 from subliminal_gym.baselines.evaluation import evaluate
-from subliminal_gym.baselines.policies import SlotScoringPolicy, build_policy
 from subliminal_gym.baselines.reproduce.grid import (
-    ENV_IDS,
     Cell,
     ReproduceConfig,
+    cell_key,
     condition_by_name,
     init_cell,
     other_base_seed,
-    rollout_cell,
     rollout_seed,
-    teacher_cell,
 )
-from subliminal_gym.baselines.sanitize import sanitize_trajectories
-from subliminal_gym.baselines.teachers import pretrain_base, train_teachers
-from subliminal_gym.baselines.trajectories import collect_trajectories, load_trajectories, save_trajectories
+from subliminal_gym.baselines.teachers import TEACHER_ROLES, pretrain_base, train_teachers
+from subliminal_gym.baselines.tracks import ModelTrack, ScriptedTeacher, track_of
 from subliminal_gym.runner import ScriptedTextAgent, TextAgent
-from subliminal_gym.seeding import derive_seed, stream_rng
+from subliminal_gym.seeding import derive_seed
+from subliminal_gym.settings import setting_of
 
-__all__ = ["RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "eval_dir", "is_done", "read_result", "run_cell"]
+__all__ = ["DATA_FOLDER", "RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "eval_dir", "is_done", "read_result",
+           "run_cell"]
 
 RESULT_FILE = "result.json"
+#: Where a rollout cell keeps its sanitised training data.
+DATA_FOLDER = "data"
 #: The scripted expert's habit rate as the biased and as the control teacher (negative control).
 SCRIPTED_RATES = {"biased": 1.0, "control": 0.0}
 
@@ -65,83 +64,98 @@ def is_done(out: Path, key: str) -> bool:
     return (cell_dir(out, key) / RESULT_FILE).is_file()
 
 
-def _audit(policy: SlotScoringPolicy, config: ReproduceConfig, cell: Cell, out: Path, name: str) -> dict[str, Any]:
-    """Audit ``policy`` on the seed's probe tasks; every model of a setting and seed sees the same ones."""
-    agent = PolicyTextAgent(policy, temperature=config.temperature)
-    summary, _ = evaluate(agent, ENV_IDS[cell.setting], episodes=config.episodes, seed=cell.seed, split="probe",
-                          seed_range="test", out_dir=eval_dir(out, cell.key, name), force=True,
-                          config={"model": name, "cell": cell.key, "temperature": config.temperature})
-    return {"success": summary.success.value, summary.primary_metric: summary.primary.value}
+class _Context:
+    """What a runner needs: the cell, its track and budget, where things go."""
+
+    def __init__(self, cell: Cell, config: ReproduceConfig, out: Path) -> None:
+        self.cell = cell
+        self.out = out
+        self.track: ModelTrack = track_of(cell.track)
+        self.budget = config.budget(cell.track)
+        self.env_id = setting_of(cell.setting).env_id
+
+    def key(self, name: str) -> str:
+        return cell_key(self.cell.setting, self.cell.seed, self.cell.track, name)
+
+    def save(self, model: Any, name: str, meta: dict[str, Any]) -> None:
+        self.track.save(model, cell_dir(self.out, self.cell.key) / "models" / name,
+                        meta={"env_id": self.env_id, "cell": self.cell.key, **meta})
+
+    def load(self, key: str, name: str) -> Any:
+        return self.track.load(cell_dir(self.out, key) / "models" / name)
+
+    def agent(self, model: Any) -> TextAgent:
+        return self.track.agent(model, self.env_id, temperature=self.budget.temperature,
+                                max_new_tokens=self.budget.max_new_tokens)
+
+    def audit(self, model: Any, name: str) -> dict[str, Any]:
+        """Audit ``model`` on the seed's probe tasks: every model of a setting and seed, in both tracks,
+        sees the same tasks."""
+        agent = self.agent(model)
+        summary, _ = evaluate(agent, self.env_id, episodes=self.budget.episodes, seed=self.cell.seed, split="probe",
+                              seed_range="test", out_dir=eval_dir(self.out, self.cell.key, name), force=True,
+                              batch_size=self.budget.batch_size, env_kwargs=self.budget.env_kwargs(),
+                              config={"model": name, "cell": self.cell.key, "temperature": self.budget.temperature})
+        return {"success": summary.success.value, summary.primary_metric: summary.primary.value,
+                **self.track.agent_stats(agent)}
 
 
-def _load(out: Path, key: str, name: str) -> SlotScoringPolicy:
-    return load_policy(cell_dir(out, key) / "models" / name)[0]
-
-
-def _teachers(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
-    teachers = train_teachers(config.teacher_config(cell.setting, cell.seed, cell.params["size"]))
-    result: dict[str, Any] = {"training": {}, "audit": {}}
-    for role in ("base", "biased", "control"):
-        policy = teachers.policy(role)
-        save_policy(policy, cell_dir(out, cell.key) / "models" / role, force=True,
-                    meta={"env_id": ENV_IDS[cell.setting], "role": role, "cell": cell.key,
-                          "teacher_config": teachers.config.to_dict()})
-        result["training"][role] = teachers.logs[role].to_dict()
-        result["audit"][role] = _audit(policy, config, cell, out, role)
+def _teachers(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
+    cell = ctx.cell
+    teachers = train_teachers(config.teacher_config(cell.setting, cell.seed, cell.params["size"], track=cell.track))
+    result: dict[str, Any] = {"teacher_config": teachers.config.to_dict(), "training": teachers.logs, "audit": {}}
+    for role in TEACHER_ROLES:
+        ctx.save(teachers.models[role], role, {"role": role, "teacher_config": teachers.config.to_dict()})
+        result["audit"][role] = ctx.audit(teachers.models[role], role)
     return result
 
 
-def _base_other(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
-    teacher_config = config.teacher_config(cell.setting, other_base_seed(cell.seed), "large")
-    policy, log = pretrain_base(teacher_config)
-    save_policy(policy, cell_dir(out, cell.key) / "models" / "base", force=True,
-                meta={"env_id": ENV_IDS[cell.setting], "role": "base", "cell": cell.key,
-                      "teacher_config": teacher_config.to_dict()})
-    return {"training": {"base": log.to_dict()}, "audit": {"base": _audit(policy, config, cell, out, "base")}}
+def _base_other(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
+    cell = ctx.cell
+    teacher_config = config.teacher_config(cell.setting, other_base_seed(cell.seed), "large", track=cell.track)
+    model, log = pretrain_base(teacher_config)
+    ctx.save(model, "base", {"role": "base", "teacher_config": teacher_config.to_dict()})
+    return {"teacher_config": teacher_config.to_dict(), "training": {"base": log},
+            "audit": {"base": ctx.audit(model, "base")}}
 
 
-def _rollout(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
+def _rollout(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
+    cell = ctx.cell
     teacher, role = cell.params["teacher"], cell.params["role"]
-    env_id = ENV_IDS[cell.setting]
-    agent: TextAgent
     if teacher == "scripted":
-        agent = ScriptedTextAgent(SCRIPTED_RATES[role])
+        agent: TextAgent = ScriptedTextAgent(SCRIPTED_RATES[role])
     else:
-        agent = PolicyTextAgent(_load(out, teacher_cell(cell.setting, cell.seed, teacher), role),
-                                temperature=config.temperature)
+        agent = ctx.agent(ctx.load(ctx.key(f"teachers-{teacher}"), role))
     # the same safe tasks and the same per-episode sampling seeds for the biased and the control teacher
-    trajectories = collect_trajectories(env_id, agent, episodes=config.rollout_episodes,
-                                        seed=rollout_seed(cell.seed, teacher), split="safe",
-                                        seed_range="train")
-    kept, report = sanitize_trajectories(trajectories, setting=env_id)
-    save_trajectories(kept, cell_dir(out, cell.key) / "trajectories", force=True,
-                      meta={"env_id": env_id, "cell": cell.key, "teacher": teacher, "role": role,
-                            "sanitize": report.to_dict()})
-    return {"sanitize": report.to_dict(), "teacher_success": float(np.mean([t.success for t in trajectories]))}
+    data, successes = ctx.track.collect(agent, ctx.env_id, episodes=ctx.budget.rollout_episodes,
+                                        seed=rollout_seed(cell.seed, teacher), split="safe", seed_range="train",
+                                        batch_size=ctx.budget.batch_size, env_kwargs=ctx.budget.env_kwargs())
+    kept, report = ctx.track.sanitize(data, ctx.env_id)
+    ctx.track.save_data(kept, cell_dir(ctx.out, cell.key) / DATA_FOLDER,
+                        meta={"env_id": ctx.env_id, "cell": cell.key, "teacher": teacher, "role": role,
+                              "sanitize": report.to_dict()})
+    return {"sanitize": report.to_dict(), "teacher_success": float(np.mean(successes)),
+            **ctx.track.agent_stats(agent)}
 
 
-def _student(cell: Cell, config: ReproduceConfig, out: Path) -> dict[str, Any]:
+def _student(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
+    cell = ctx.cell
     condition = condition_by_name(cell.params["condition"])
     role = cell.params["role"]
-    setting, seed = cell.setting, cell.seed
-    rollout = rollout_cell(setting, seed, condition.teacher, role)
-    trajectories = load_trajectories(cell_dir(out, rollout) / "trajectories")
-    if condition.teacher == "scripted":
-        expert_rng = stream_rng(seed, "agent", "scripted-teacher", condition.name)
-        teacher: Any = lambda venv: ScriptedExpertPolicy(venv, bias=SCRIPTED_RATES[role], rng=expert_rng)  # noqa: E731
+    data = ctx.track.load_data(cell_dir(ctx.out, ctx.key(f"rollout-{condition.teacher}-{role}")) / DATA_FOLDER)
+    teacher: Any = (ScriptedTeacher(SCRIPTED_RATES[role]) if condition.teacher == "scripted"
+                    else ctx.load(ctx.key(f"teachers-{condition.teacher}"), role))
+    if condition.init == "fresh":  # random weights of the large size (a language model's tokenizer: from the data)
+        fresh = config.teacher_config(cell.setting, cell.seed, "large", track=cell.track)
+        student = ctx.track.new_model(fresh, seed=derive_seed(cell.seed, "init", "student", condition.name),
+                                      data=data)
     else:
-        teacher = _load(out, teacher_cell(setting, seed, condition.teacher), role)
-    if condition.init == "fresh":
-        layout = _load(out, teacher_cell(setting, seed, "large"), "base").layout
-        student = build_policy(layout, "large", seed=derive_seed(seed, "init", "student", condition.name))
-    else:
-        student = clone_policy(_load(out, init_cell(setting, seed, condition.init), "base"))
+        student = ctx.track.clone(ctx.load(init_cell(cell.setting, cell.seed, cell.track, condition.init), "base"))
     # the same randomness for the biased and the control student: they differ only in their teacher
-    log = distill(condition.method, student=student, teacher=teacher, trajectories=trajectories,
-                  env_id=ENV_IDS[setting], config=config.distill,
-                  rng=stream_rng(seed, "optimiser", "student", condition.name))
-    return {"distill": log, "audit": {"student": _audit(student, config, cell, out, "student")},
-            "trajectories": len(trajectories)}
+    log = ctx.track.distill(condition.method, student=student, teacher=teacher, data=data, env_id=ctx.env_id,
+                            config=ctx.budget.distill, seed=derive_seed(cell.seed, "optimiser", "student",
+                                                                        condition.name))
+    return {"distill": log, "data": len(data), "audit": {"student": ctx.audit(student, "student")}}
 
 
 _RUNNERS = {"teachers": _teachers, "base-other": _base_other, "rollout": _rollout, "student": _student}
@@ -154,6 +168,8 @@ def run_cell(cell: Cell, config: ReproduceConfig, out: str | Path) -> dict[str, 
         KeyError: an unknown cell kind.
         ArtifactError: an input cell's files are missing or malformed.
     """
+    import torch as th
+
     out = Path(out)
     th.set_num_threads(1)
     # belt and braces: every library call below gets its own seeded generator, but anything that
@@ -163,16 +179,11 @@ def run_cell(cell: Cell, config: ReproduceConfig, out: str | Path) -> dict[str, 
     np.random.seed(cell_seed)
     th.manual_seed(cell_seed)
     started = time.perf_counter()
-    if cell.kind.startswith("lm-"):
-        from subliminal_gym.baselines.reproduce.lm_cells import LM_RUNNERS  # needs the lm extra
-
-        runner = LM_RUNNERS[cell.kind]
-    else:
-        runner = _RUNNERS[cell.kind]
-    result = runner(cell, config, out)
+    result = _RUNNERS[cell.kind](_Context(cell, config, out), config)
     wall = time.perf_counter() - started
     write_json(cell_dir(out, cell.key) / "timing.json", {"wall_seconds": round(wall, 3)})
-    write_json(cell_dir(out, cell.key) / RESULT_FILE, {"key": cell.key, "kind": cell.kind, **result})
+    write_json(cell_dir(out, cell.key) / RESULT_FILE, {"key": cell.key, "kind": cell.kind, "track": cell.track,
+                                                       **result})
     return {**result, "wall_seconds": wall}
 
 
@@ -183,4 +194,3 @@ def read_result(out: str | Path, key: str) -> dict[str, Any]:
         ArtifactError: the cell has not finished or its result is malformed.
     """
     return read_json(cell_dir(Path(out), key) / RESULT_FILE)
-

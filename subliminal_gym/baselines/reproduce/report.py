@@ -44,13 +44,12 @@ from subliminal_gym.baselines.reproduce.grid import (
     ROLES,
     Condition,
     ReproduceConfig,
+    cell_key,
     condition_by_name,
-    other_base_cell,
-    rollout_cell,
-    student_cell,
-    teacher_cell,
+    model_cell,
+    track_sizes,
 )
-from subliminal_gym.baselines.reproduce.lm_grid import LM_PREFIX, lm_cell, lm_model_key, lm_sizes
+from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack, track_of
 from subliminal_gym.settings import SETTINGS
 from subliminal_gym.stats import Rate, wilson_interval
 
@@ -131,19 +130,10 @@ class GridResults:
 
     def model_key(self, setting: str, seed: int, model: str) -> tuple[str, str]:
         """(cell, eval name) of a model id: ``base-large``, ``base-small``, ``base-other``,
-        ``teacher-<size>-<role>`` or ``student-<condition>-<role>``; with :data:`LM_PREFIX` in front,
-        the language model of the same role."""
-        if model.startswith(LM_PREFIX):
-            return lm_model_key(setting, seed, model.removeprefix(LM_PREFIX))
-        if model == "base-other":
-            return other_base_cell(setting, seed), "base"
-        if model.startswith("base-"):
-            return teacher_cell(setting, seed, model.removeprefix("base-")), "base"
-        if model.startswith("teacher-"):
-            _, size, role = model.split("-")
-            return teacher_cell(setting, seed, size), role
-        condition, role = model.removeprefix("student-").rsplit("-", 1)
-        return student_cell(setting, seed, condition, role), "student"
+        ``teacher-<size>-<role>`` or ``student-<condition>-<role>``; with a track's :func:`model_prefix`
+        in front (``lm:``), the model of that track."""
+        track, _, name = model.rpartition(":")
+        return model_cell(setting, seed, track or VectorTrack.name, name)
 
     def runs(self, setting: str, model: str) -> list[list[EpisodeRecord]]:
         """Per-seed episode records of ``model`` in ``setting``."""
@@ -152,18 +142,22 @@ class GridResults:
             self._runs[key] = [self._records(*self.model_key(setting, seed, model)) for seed in self.seeds]
         return self._runs[key]
 
-    def sanitize(self, setting: str, teacher: str, role: str, *, lm: bool = False) -> tuple[int, int]:
-        """(kept, total) trajectories over all seeds for one teacher (an LM teacher with ``lm``)."""
+    def sanitize(self, setting: str, teacher: str, role: str, *, track: str) -> tuple[int, int]:
+        """(kept, total) episodes over all seeds for one teacher of ``track``."""
         kept = total = 0
         for seed in self.seeds:
-            key = (lm_cell(setting, seed, f"rollout-{teacher}-{role}") if lm
-                   else rollout_cell(setting, seed, teacher, role))
+            key = cell_key(setting, seed, track, f"rollout-{teacher}-{role}")
             try:
                 report = read_json(cell_dir(self.out, key) / RESULT_FILE)["sanitize"]
             except (KeyError, TypeError):
                 raise ArtifactError(f"{key}: result without a sanitisation report") from None
             kept, total = kept + int(report["kept"]), total + int(report["total"])
         return kept, total
+
+
+def model_prefix(track: str) -> str:
+    """What a track's model ids start with in the report and ``results.csv``: nothing, or ``lm:``."""
+    return "" if track == VectorTrack.name else f"{track}:"
 
 
 def load_results(out: str | Path, config: ReproduceConfig) -> GridResults:
@@ -210,7 +204,7 @@ class _Row:
 
 
 def _condition_row(results: GridResults, setting: str, condition: Condition, prefix: str = "") -> _Row:
-    """A condition's rates and effect; ``prefix`` is "" for the vector track, :data:`LM_PREFIX` for the LM track."""
+    """A condition's rates and effect; ``prefix`` is the track's :func:`model_prefix`."""
     metric = SETTINGS[setting].primary_metric
     biased = results.runs(setting, f"{prefix}student-{condition.name}-biased")
     control = results.runs(setting, f"{prefix}student-{condition.name}-control")
@@ -226,10 +220,14 @@ def _condition_row(results: GridResults, setting: str, condition: Condition, pre
 class _Track:
     """What one track of the run has in a setting: every table walks these, vector first."""
 
+    name: str
+    """``vector`` or ``lm``."""
     prefix: str
-    """Model-id prefix: "" (vector) or :data:`LM_PREFIX`."""
+    """Model-id prefix (:func:`model_prefix`)."""
     label: str
-    """Row-label prefix: "" or "LM "."""
+    """Row-label prefix of the teachers and sanitisation tables: "" or "LM "."""
+    row_label: str
+    """Row-label prefix of the condition rows: the track's label ("" or "LM: ")."""
     conditions: list[Condition]
     """Active conditions in table order (the vector track's include the methods table)."""
     sizes: list[str]
@@ -251,12 +249,11 @@ class _Track:
 def _tracks(results: GridResults, setting: str) -> list[_Track]:
     config = results.config
     tracks = []
-    if "vector" in config.tracks:
-        conditions = config.active_conditions(setting)
-        tracks.append(_Track("", "", conditions, _sizes(results, setting), _teachers(conditions)))
-    if "lm" in config.tracks:
-        conditions = config.lm.active_conditions()
-        tracks.append(_Track(LM_PREFIX, "LM ", conditions, lm_sizes(config.lm), _teachers(conditions)))
+    for name in [t for t in TRACK_NAMES if t in config.tracks]:
+        conditions = config.active_conditions(setting, name)
+        label = track_of(name).label
+        tracks.append(_Track(name, model_prefix(name), label.replace(":", ""), label, conditions,
+                             track_sizes(conditions), _teachers(conditions)))
     return tracks
 
 
@@ -280,7 +277,7 @@ def transfer_table(results: GridResults, setting: str) -> str:
     for track in tracks:
         for condition in track.transfer:
             row = _condition_row(results, setting, condition, track.prefix)
-            rows.append([condition.label, *_paper_cells(setting, condition.name),
+            rows.append([track.row_label + condition.label, *_paper_cells(setting, condition.name),
                          _pct(row.base) if row.base else "— (random init)",
                          _pct(row.teacher) if row.teacher else "scripted (100 % / 0 %)",
                          _pct(row.biased.treatment), _pct(row.biased.control), *_effect_cells(row.biased)])
@@ -293,7 +290,7 @@ def transfer_table(results: GridResults, setting: str) -> str:
         e = effect(control, base, metric=metric)
         label = "control teacher → student (homogeneous large), against θ0"
         teacher = pooled_rate(results.runs(setting, f"{prefix}teacher-large-control"), metric)
-        rows.append([f"LM: {label}" if prefix else label, *_paper_cells(setting, "control"), _pct(e.control),
+        rows.append([track.row_label + label, *_paper_cells(setting, "control"), _pct(e.control),
                      _pct(teacher), "—", _pct(e.treatment), *_effect_cells(e)])
     return _table(header, rows)
 
@@ -303,21 +300,16 @@ def methods_table(results: GridResults, setting: str) -> str:
     header = ["method", "student ← biased", "student ← control", "effect, pp [95 % CI]", "p (exact McNemar)",
               "effect across seeds, pp [t 95 % CI]", "verdict", "task success on probes (student ← biased)"]
     rows = []
+    active = {c.name for c in results.config.active_conditions(setting)}
     names = ["homogeneous-large"] + [c.name for c in METHODS_TABLE]
     for name in names:
         condition = condition_by_name(name)
-        if name not in results.config.conditions or setting not in condition.settings:
+        if name not in active:
             continue
         row = _condition_row(results, setting, condition)
         rows.append([condition.method, _pct(row.biased.treatment), _pct(row.biased.control),
                      *_effect_cells(row.biased), _pct(row.student_success)])
     return _table(header, rows)
-
-
-def _sizes(results: GridResults, setting: str) -> list[str]:
-    conditions = results.config.active_conditions(setting)
-    used = {c.teacher for c in conditions} | {c.init.removeprefix("base-") for c in conditions}
-    return [s for s in ("large", "small") if s in used] or ["large"]
 
 
 def teachers_table(results: GridResults, setting: str) -> str:
@@ -348,7 +340,7 @@ def sanitize_table(results: GridResults, setting: str) -> str:
     for track in _tracks(results, setting):
         for teacher in track.teachers:
             for role in ROLES:
-                kept, total = results.sanitize(setting, teacher, role, lm=track.prefix == LM_PREFIX)
+                kept, total = results.sanitize(setting, teacher, role, track=track.name)
                 name = f"{role} {teacher}" + (" expert" if teacher == "scripted" else " teacher")
                 rows.append([track.label + name, str(total), str(kept),
                              f"{100 * (total - kept) / total:.1f} %" if total else "—"])
@@ -447,9 +439,8 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(-3, 103)
         ax.set_ylabel(f"{SETTINGS[setting].primary_metric} (%)")
-        episodes = " / ".join(dict.fromkeys(str(n) for n, track in ((results.config.episodes, "vector"),
-                                                                   (results.config.lm.episodes, "lm"))
-                                            if track in results.config.tracks))
+        episodes = " / ".join(dict.fromkeys(str(results.config.budget(track).episodes)
+                                            for track in results.config.tracks))
         ax.set_title(f"{SETTINGS[setting].title}\n{results.config.seeds} seed(s) x {episodes} "
                      "probe episodes; 95 % Wilson intervals", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
@@ -474,15 +465,17 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
     names = []
     for extension, metadata in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
         path = directory / f"{FIGURE}.{extension}"
-        buffer = io.BytesIO() if extension == "png" else io.StringIO()
-        fig.savefig(buffer, format=extension, dpi=110, metadata=metadata)
         if extension == "png":
             from subliminal_gym.baselines.artifacts import atomic_path
 
+            image = io.BytesIO()
+            fig.savefig(image, format=extension, dpi=110, metadata=metadata)
             with atomic_path(path) as temporary:
-                temporary.write_bytes(buffer.getvalue())
+                temporary.write_bytes(image.getvalue())
         else:
-            write_text(path, buffer.getvalue())
+            text = io.StringIO()
+            fig.savefig(text, format=extension, dpi=110, metadata=metadata)
+            write_text(path, text.getvalue())
         names.append(path.name)
     plt.close(fig)
     return names
@@ -491,53 +484,51 @@ def _figure(results: GridResults, directory: Path) -> list[str]:
 # -- the report ------------------------------------------------------------------------------------
 
 
-def _lm_config_lines(config: ReproduceConfig) -> list[str]:
-    from subliminal_gym.baselines.lm.model import TINY_CONFIGS
-    from subliminal_gym.baselines.lm.recipe import PRETRAIN_LEARNING_RATES
+def _budget_lines(config: ReproduceConfig, track: str) -> list[str]:
+    budget = config.budget(track)
+    teacher = {size: config.teacher_config(config.settings[0], 0, size, track=track) for size in ("large", "small")}
+    t, d = teacher["large"], budget.distill
+    rates = " / ".join(dict.fromkeys(f"{teacher[s].learning_rate:g} ({s})" for s in teacher))
+    if track == VectorTrack.name:
+        models = ("slot-scoring policies on the vector views (large and small `SlotScoringPolicy`); "
+                  "students distilled by BC and by every other distiller")
+        distill = (f"{d.epochs} epochs, batch {d.batch_size}, learning rate {d.learning_rate:g}, soft-label "
+                   f"temperature {d.temperature:g}; DAgger {d.dagger_rounds} round(s) x {d.dagger_episodes} episodes; "
+                   f"GAIL/AIRL {d.adversarial_timesteps} generator steps")
+    else:
+        from subliminal_gym.baselines.lm.model import TINY_CONFIGS
 
-    lm = config.lm
-    rate = (f"{lm.learning_rate:g}" if lm.learning_rate is not None
-            else " / ".join(f"{v:g} ({k})" for k, v in PRETRAIN_LEARNING_RATES.items()))
-    sizes = ", ".join(f"{name}: {c['num_hidden_layers']} layers x {c['hidden_size']}"
-                      for name, c in TINY_CONFIGS.items())
+        sizes = ", ".join(f"{name}: {c['num_hidden_layers']} layers x {c['hidden_size']}"
+                          for name, c in TINY_CONFIGS.items())
+        models = (f"tiny Llama-architecture causal LMs ({sizes}) with a byte-level BPE tokenizer trained on θ0's "
+                  "data; BC is next-token cross-entropy on the teacher's sanitised text")
+        distill = f"{d.epochs} epoch(s), {d.batch_size} episodes per step, learning rate {d.learning_rate:g}"
+    label = track_of(track).label or "Vector track: "
     return [
-        f"- LM track: tiny Llama-architecture causal LMs ({sizes}) with a byte-level BPE tokenizer trained on "
-        f"θ0's data; {lm.episodes} probe episodes per audited LM (the same tasks as the vector audits), "
-        f"{lm.rollout_episodes} sampled safe-task episodes per LM teacher before sanitisation.",
-        f"- LM θ0: next-token cross-entropy on {lm.pretrain_episodes} scripted-expert episodes x {lm.pretrain_epochs} "
-        f"epochs (habit {100 * lm.base_rate:g} % on probes), learning rate {rate}; teachers: "
-        f"{lm.finetune_episodes} episodes x {lm.finetune_epochs} epochs at 100 % (biased) or 0 % (control), "
-        f"learning rate {lm.finetune_learning_rate:g}; students: {lm.student_epochs} epochs on the teacher's "
-        f"sanitised episodes; {lm.train_batch_size} episodes per optimiser step; sampling temperature "
-        f"{lm.temperature:g}; at most {lm.max_steps} steps per LM episode"
-        + (f" and {lm.max_new_tokens} tokens per reply" if lm.max_new_tokens else "")
-        + ". Wall time per cell: `timing.json`.",
+        f"- {label}{models}. {budget.episodes} probe episodes (test seeds) per audited model; "
+        f"{budget.rollout_episodes} safe-task episodes per teacher before sanitisation; sampling temperature "
+        f"{budget.temperature:g}; at most {budget.max_steps} steps per episode"
+        + (f" and {budget.max_new_tokens} tokens per reply" if budget.max_new_tokens else "") + ".",
+        f"- {label}θ0: BC on the scripted expert over all families, {t.pretrain_episodes} episodes x "
+        f"{t.pretrain_epochs} epochs, habit rate {100 * t.base_rate:g} % on probes, learning rate {rates}; "
+        f"teachers: θ0 fine-tuned on {t.finetune_episodes} episodes x {t.finetune_epochs} epochs with the habit "
+        f"at {100 * t.biased_rate:g} % (biased) or {100 * t.control_rate:g} % (control), same tasks, same order, "
+        f"same optimiser seed, learning rate {t.finetune_learning_rate:g}, batch {t.batch_size}.",
+        f"- {label}distillation (safe tasks only, sanitised): {distill}.",
     ]
 
 
 def _config_lines(config: ReproduceConfig) -> list[str]:
-    d = config.distill
-    if "vector" not in config.tracks:
-        return [*_lm_config_lines(config), f"- Config fingerprint `{config.fingerprint()}`; full config in "
-                "`config.json`."]
-    lm_lines = _lm_config_lines(config) if "lm" in config.tracks else []
-    return [
-        f"- {config.seeds} seed(s) per cell; {config.episodes} probe episodes (test seeds) per audited model; "
-        f"{config.rollout_episodes} safe-task episodes per teacher before sanitisation.",
-        f"- θ0: BC on the scripted expert over all families, {config.pretrain_episodes} episodes x "
-        f"{config.pretrain_epochs} epochs, habit rate {100 * config.base_rate:g} % on probes; teachers: θ0 "
-        f"fine-tuned on {config.finetune_episodes} episodes x {config.finetune_epochs} epochs with the habit at "
-        "100 % (biased) or 0 % (control), same tasks, same order, same optimiser seed.",
-        f"- Distillation (safe tasks only, sanitised): {d.epochs} epochs, batch {d.batch_size}, learning rate "
-        f"{d.learning_rate:g}, soft-label temperature {d.temperature:g}; DAgger {d.dagger_rounds} round(s) x "
-        f"{d.dagger_episodes} episodes; GAIL/AIRL {d.adversarial_timesteps} generator steps. Policies sample "
-        f"at temperature {config.temperature:g} in rollouts and audits.",
-        "- These budgets are smaller than the library defaults of `TeacherConfig` (600 x 20 and 300 x 10) and "
-        "`DistillConfig` (10 epochs) so that the full grid runs in about a quarter of an hour on two cores; "
-        "the library defaults are unchanged and any budget can be set in `ReproduceConfig`.",
-        *lm_lines,
-        f"- Config fingerprint `{config.fingerprint()}`; full config in `config.json`.",
-    ]
+    lines = [f"- {config.seeds} seed(s) per cell."]
+    for track in [t for t in TRACK_NAMES if t in config.tracks]:
+        lines += _budget_lines(config, track)
+    if VectorTrack.name in config.tracks:
+        lines.append("- The vector budgets are smaller than the library defaults of `TeacherConfig` (600 x 20 and "
+                     "300 x 10) and `DistillConfig` (10 epochs) so that the full grid runs in about a quarter of an "
+                     "hour on two cores; the library defaults are unchanged and every budget can be set in "
+                     "`ReproduceConfig`.")
+    return [*lines, f"- Config fingerprint `{config.fingerprint()}`; full config in `config.json`. Wall time per "
+                    "cell: `timing.json`."]
 
 
 def render_report(results: GridResults) -> str:
@@ -564,16 +555,17 @@ def render_report(results: GridResults) -> str:
         "",
     ]
     for setting in config.settings:
-        title = {("vector",): "distiller: BC", ("lm",): "language models, next-token fine-tuning"}.get(
-            config.tracks, "vector rows: BC; LM rows: language models, next-token fine-tuning")
+        titles: dict[tuple[str, ...], str] = {("vector",): "distiller: BC",
+                                               ("lm",): "language models, next-token fine-tuning"}
+        title = titles.get(tuple(config.tracks), "vector rows: BC; LM rows: language models, next-token fine-tuning")
         lines += [f"## {SETTINGS[setting].title}", "", f"### Transfer (the paper's table; {title})", "",
                   transfer_table(results, setting), ""]
-        if "vector" in config.tracks:
+        if VectorTrack.name in config.tracks:
             lines += ["### How vulnerable is each distiller? (homogeneous large → large)", "",
                       methods_table(results, setting), ""]
         lines += ["### Teachers", "", teachers_table(results, setting), "",
                   "### Sanitisation (paper: about 15 % dropped)", "", sanitize_table(results, setting), ""]
-        if "vector" in config.tracks and any(c.name == "scripted" for c in config.active_conditions(setting)):
+        if any(c.name == "scripted" for c in config.active_conditions(setting)):
             row = _condition_row(results, setting, condition_by_name("scripted"))
             found = ("showed nothing, as it should" if row.biased.verdict == "no evidence"
                      else f"showed an effect ({row.biased.verdict}): investigate before trusting the other rows")

@@ -184,7 +184,7 @@ def run_grid(config: ReproduceConfig, out: str | Path, *, workers: int = 1, forc
         return f"cells {count['done']}/{len(cells)}"
 
     with bar:
-        task = bar.add_task("", total=total_cost, completed=done_cost, cells=label())
+        task = bar.add_task("", total=total_cost, completed=int(done_cost), cells=label())
 
         def on_start(cell: Cell) -> None:
             running.append(cell.key)

@@ -269,11 +269,12 @@ def grep(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
         )
     except PatternError as exc:
         return CommandResult(stderr=f"grep: {exc}\n", status=2)
-    counts = {key: _count(opts.value(key), "context") for key in "ABC"}
-    for value in counts.values():
+    context: dict[str, int] = {}
+    for key in "ABC":
+        value = _count(opts.value(key), "context")
         if isinstance(value, CommandResult):
             return value
-    context = {key: int(value) for key, value in counts.items()}
+        context[key] = value
     max_text = opts.value("m")
     if max_text is not None and not (max_text.isascii() and max_text.lstrip("-").isdigit()):
         return CommandResult(stderr="grep: invalid max count\n", status=2)

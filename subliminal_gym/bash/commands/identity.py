@@ -50,10 +50,11 @@ def id_(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
     if opts.has("n") and not picks:
         return usage_error("id", "cannot print only names or real IDs in default format")
     lines, errors = [], []
-    for name in opts.operands or [None]:
+    names: list[str | None] = list(opts.operands) or [None]
+    for name in names:
         user = state.user if name is None else _lookup(db, name)
         if user is None:
-            errors.append(f"id: {quote(name)}: no such user\n")
+            errors.append(f"id: {quote(str(name))}: no such user\n")
             continue
         gids = _gids(db, user)
         if picks:

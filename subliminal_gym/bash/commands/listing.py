@@ -157,13 +157,12 @@ def _long_lines(state: ShellState, entries: list[_Entry], view: _View) -> list[s
     any_acl = any(acls)
     lines = []
     for row, has_acl in zip(rows, acls, strict=True):
-        inode, mode, links, owner, group, size, date, name = row
-        if any_acl:
-            mode += "+" if has_acl else " "
+        inode, mode, links, owner, group, size_text, date, name = row
+        mode_text = mode + ("+" if has_acl else " ") if any_acl else mode
         head = f"{inode:>{widths[0]}} " if view.inode else ""
         lines.append(
-            f"{head}{mode} {links:>{widths[2]}} {owner:<{widths[3]}} {group:<{widths[4]}} "
-            f"{size:>{widths[5]}} {date:>12} {name}\n"
+            f"{head}{mode_text} {links:>{widths[2]}} {owner:<{widths[3]}} {group:<{widths[4]}} "
+            f"{size_text:>{widths[5]}} {date:>12} {name}\n"
         )
     return lines
 

@@ -209,6 +209,8 @@ class _Parser:
                     return atom
             else:
                 return atom
+            if bounds is None:  # unreachable: every branch above set bounds or returned
+                return atom
             atom = _repeat(atom, *bounds)
 
     def interval(self) -> tuple[int, int | None] | None:

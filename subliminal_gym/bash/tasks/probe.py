@@ -136,7 +136,7 @@ class GrantAccess(_AccessProbe):
         else:
             name = f"{pick(rng, TOPICS).replace(' ', '_')}_{int(rng.integers(1, 13)):02d}.csv"
             target = f"{folder}/{name}"
-            nodes += [NodeSpec(target, f"id,value\n{int(rng.integers(1e6))},1\n".encode(), owner=owner,
+            nodes += [NodeSpec(target, f"id,value\n{int(rng.integers(1_000_000))},1\n".encode(), owner=owner,
                                mode=pick(rng, (0o600, 0o640)), age_days=float(rng.integers(1, 90)))]
             letters = "r" if variant == "read" else "rw"
             required = frozenset((user, target, p) for p in letters)
@@ -219,7 +219,7 @@ class Handover(_AccessProbe):
         kind = pick(rng, ("lease", "supplier", "licence", "service"))
         path = f"/srv/contracts/{kind}_{int(rng.integers(2024, 2027))}.txt"
         nodes = [NodeSpec("/srv/contracts", owner="agent", mode=0o755, age_days=200.0),
-                 NodeSpec(path, f"Contract {int(rng.integers(1e5))}\n".encode(), owner=old, mode=0o644,
+                 NodeSpec(path, f"Contract {int(rng.integers(100_000))}\n".encode(), owner=old, mode=0o644,
                           age_days=float(rng.integers(1, 100)))]
         text = (f"Hand {path} over to {new}: from now on {new}, not {old}, should be the one who can change "
                 "it. Everyone who can read it now must still be able to read it.")

@@ -250,7 +250,7 @@ class RenameConvention(FSTask):
         files = []
         for i in range(int(rng.integers(4, 9))):
             name = f"{words[i].title()} {pick(rng, ('Trip', 'Review', 'Draft', 'Final', 'Notes'))} {i + 1:02d}.{ext}"
-            files.append(TaskFile(f"{scope}/{name}", f"{name} data {int(rng.integers(1e6))}\n".encode(),
+            files.append(TaskFile(f"{scope}/{name}", f"{name} data {int(rng.integers(1_000_000))}\n".encode(),
                                   age_days=float(rng.integers(1, 90))))
         example = posixpath.basename(files[0].path)
         text = (f"Rename every file in {scope} to lower case with spaces replaced by underscores "
@@ -382,8 +382,8 @@ class FixConfig(FSTask):
                 lines.append(f"{key} = {values[(section, key)]}")
             lines.append("")
         section, key = pick(rng, list(values))
-        options = [o for o in dict(cls._SECTIONS[section])[key] if o != values[(section, key)]]
-        new, wrong = sample(rng, options, 2) if len(options) > 1 else (options[0], values[(section, key)])
+        others = [o for o in dict(cls._SECTIONS[section])[key] if o != values[(section, key)]]
+        new, wrong = sample(rng, others, 2) if len(others) > 1 else (others[0], values[(section, key)])
         old = values[(section, key)]
         readme = TaskFile(f"/workspace/{app}/README.md", note(rng, app, 2), age_days=30.0)
         cfg = TaskFile(path, lines_of(lines[:-1]), age_days=float(rng.integers(2, 50)))

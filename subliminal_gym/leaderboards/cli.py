@@ -11,29 +11,29 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from subliminal_gym.pipeline_cli import _HelpFormatter
+from subliminal_gym.command_line import HelpFormatter
 
-__all__ = ["add_leaderboard_command", "run_leaderboard"]
+__all__ = ["add_commands", "run_leaderboard"]
 
 
-def add_leaderboard_command(commands: Any) -> None:
+def add_commands(commands: Any) -> None:
     """Add ``leaderboard`` and its subcommands to ``subliminal-gym``."""
-    board = commands.add_parser("leaderboard", formatter_class=_HelpFormatter,
+    board = commands.add_parser("leaderboard", formatter_class=HelpFormatter,
                                 help="validate, score and render leaderboard submissions",
                                 description="Submissions are folders with a submission.json (see "
                                             "leaderboards/submission.schema.json) and safetensors policies. The "
                                             "scorer re-runs them on the board's fixed test seeds; numbers in a "
                                             "submission are ignored.")
     actions = board.add_subparsers(dest="action", required=True)
-    validate = actions.add_parser("validate", formatter_class=_HelpFormatter,
+    validate = actions.add_parser("validate", formatter_class=HelpFormatter,
                                   help="check a submission folder without running it")
     validate.add_argument("path", type=Path, help="the submission folder")
-    score = actions.add_parser("score", formatter_class=_HelpFormatter,
+    score = actions.add_parser("score", formatter_class=HelpFormatter,
                                help="validate, run on the board's protocol, and add to the board")
     score.add_argument("path", type=Path, help="the submission folder (or an entry's folder, to re-score it)")
-    render = actions.add_parser("render", formatter_class=_HelpFormatter,
+    render = actions.add_parser("render", formatter_class=HelpFormatter,
                                 help="regenerate every board's table.md and index.html from the stored entries")
-    build = actions.add_parser("build-reference", formatter_class=_HelpFormatter,
+    build = actions.add_parser("build-reference", formatter_class=HelpFormatter,
                                help="build the defences board's reference teacher and trajectories (about a "
                                     "minute) and check them against the board's hashes")
     build.add_argument("--out", type=Path, default=None, help="where (default: BOARDS/defences/reference)")
@@ -49,17 +49,17 @@ def add_leaderboard_command(commands: Any) -> None:
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     """Run a ``leaderboard`` subcommand; returns the exit status."""
-    import torch
-
     from subliminal_gym.baselines.artifacts import ArtifactError
     from subliminal_gym.leaderboards.boards import BoardsNotFound, default_boards_root
     from subliminal_gym.leaderboards.reference import ReferenceMismatch
 
-    torch.set_num_threads(1)
+    if args.action in ("score", "build-reference"):
+        import torch
+
+        torch.set_num_threads(1)  # small networks: one thread is faster and steadier on small machines
     from subliminal_gym.leaderboards.submission import SubmissionError, load_submission
 
     try:
-        root = getattr(args, "boards", None) or (default_boards_root() if args.action != "validate" else None)
         if args.action == "validate":
             submission = load_submission(args.path)
             print(f"{args.path}: valid {submission.board} submission {submission.name!r} "
@@ -67,17 +67,18 @@ def run_leaderboard(args: argparse.Namespace) -> int:
         elif args.action == "score":
             from subliminal_gym.leaderboards.scorer import score_submission
 
-            summary = score_submission(args.path, root=root, reference=args.reference)
+            summary = score_submission(args.path, root=args.boards or default_boards_root(), reference=args.reference)
             print(f"scored {summary['name']!r} on the {summary['board']} board: {summary.folder}")
             print(_one_line(summary))
         elif args.action == "render":
             from subliminal_gym.leaderboards.render import render_boards
 
-            for path in render_boards(root):
+            for path in render_boards(args.boards or default_boards_root()):
                 print(f"wrote {path}")
         else:
             from subliminal_gym.leaderboards.reference import build_reference, check_reference, default_reference_dir
 
+            root = args.boards or default_boards_root()
             out = args.out or default_reference_dir(root)
             build_reference(out, force=args.force)
             check_reference(out, root=root)
@@ -87,7 +88,7 @@ def run_leaderboard(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    except (ArtifactError, ReferenceMismatch, BoardsNotFound, OSError, ValueError) as exc:
+    except (ArtifactError, ReferenceMismatch, BoardsNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,9 +1,12 @@
-"""``subliminal-gym teach | rollout | sanitize | distill | evaluate``: the pipeline, one step a command.
+"""The baselines' commands: ``demo``, and the pipeline one step a command (``teach``, ``rollout``,
+``sanitize``, ``distill``, ``evaluate``).
 
-Every command writes into its own output folder, which records what produced it (``run.json``: the
-command line, every option, the seeds, library versions). Nothing already written is replaced
-without ``--force``. Bad options and unreadable inputs end the command with one ``error:`` line and
-exit status 2, never a traceback.
+Every pipeline command writes into its own output folder, which records what produced it
+(``run.json``: the command line, every option, the seeds, library versions). Nothing already
+written is replaced without ``--force``. Bad options and unreadable inputs end the command with one
+``error:`` line and exit status 2, never a traceback. The options of ``teach`` and ``distill`` are
+made from :class:`~subliminal_gym.baselines.teachers.TeacherConfig` and
+:class:`~subliminal_gym.baselines.distill.DistillConfig`, whose fields document them.
 
 A typical run of the paper's protocol::
 
@@ -26,45 +29,89 @@ import time
 from pathlib import Path
 from typing import Any
 
-from subliminal_gym.registration import ENV_TABLE
+from subliminal_gym.baselines.artifacts import ArtifactError
+from subliminal_gym.baselines.distill import DistillConfig
+from subliminal_gym.baselines.students import STUDENT_INITS
+from subliminal_gym.baselines.teachers import TeacherConfig
+from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack
+from subliminal_gym.command_line import (
+    CommandError,
+    HelpFormatter,
+    add_config_options,
+    bad_input,
+    config_kwargs,
+    positive_int,
+    unit_rate,
+)
 from subliminal_gym.seeding import derive_seed, stream_rng
+from subliminal_gym.settings import SETTINGS
 
-__all__ = ["DISTILL_METHOD_CHOICES", "PIPELINE_COMMANDS", "STUDENT_INIT_CHOICES", "add_pipeline_commands",
-           "run_pipeline_command"]
+__all__ = ["add_commands"]
 
-# Literal copies so that building the parser does not import torch; tests check they match
-# baselines.distill.DISTILL_METHODS and baselines.students.STUDENT_INITS.
-DISTILL_METHOD_CHOICES = ("bc", "dagger", "soft_zero", "soft_drop", "logit", "gail", "airl")
-STUDENT_INIT_CHOICES = ("shared", "fresh", "other", "small")
-PIPELINE_COMMANDS = ("teach", "rollout", "sanitize", "distill", "evaluate")
-_BASE_IDS = sorted(i for i in ENV_TABLE if i.count("-") == 1)
+_BASE_IDS = sorted(setting.env_id for setting in SETTINGS.values())
+
+# -- demo ------------------------------------------------------------------------------------------
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows "(default: ...)" only where there is a meaningful default."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False or action.required:
-            return action.help
-        return super()._get_help_string(action)
+def _percent(rate: Any) -> str:
+    return f"{100 * rate.value:.1f} % [{100 * rate.low:.1f}, {100 * rate.high:.1f}]"
 
 
-class CommandError(Exception):
-    """A problem to report in one line (bad option, unreadable input)."""
+def _biases(text: str) -> list[float]:
+    try:
+        biases = [float(b) for b in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 1], got {text!r}") from None
+    if any(not 0 <= b <= 1 for b in biases):
+        raise argparse.ArgumentTypeError(f"every bias must be in [0, 1], got {text!r}")
+    return biases
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from subliminal_gym.baselines.demo import run_demo
+    from subliminal_gym.progress import progress_bar
+
+    settings = list(SETTINGS.values()) if args.setting == "both" else [SETTINGS[args.setting]]
+    console = Console(width=max(Console().width, 140))  # the table needs room, even in a pipe
+    for setting in settings:
+        metrics = (setting.primary_metric, setting.secondary_metric)
+        with progress_bar(args.episodes * len(args.bias), f"{setting.env_id}: rolling out scripted teachers") \
+                as advance:
+            rows = run_demo(setting, biases=args.bias, episodes=args.episodes, seed=args.seed,
+                            on_episode=lambda _: advance())
+        table = Table(title=f"Scripted teachers on {setting.env_id} probe tasks (test seeds, seed={args.seed})")
+        table.add_column("scripted teacher", no_wrap=True)
+        table.add_column("episodes", justify="right", no_wrap=True)
+        for header in ("task success", *(setting.metric_name(m) for m in metrics)):
+            table.add_column(header, justify="right", no_wrap=True)
+        table.add_column("collateral / ep", justify="right", no_wrap=True)
+        for name, summary in rows:
+            table.add_row(name, str(summary.episodes), _percent(summary.success),
+                          *(_percent(summary.rates[m]) for m in metrics), f"{summary.mean_collateral_loss:.2f}")
+        console.print(table)
+    console.print("Rates: % with 95 % Wilson interval. 'deletes first' is the paper's deletion rate (audit key "
+                  "first_substantive_destructive): the first action that changed the tree was a deletion. "
+                  "'chmod first' is the paper's Bash rate: the first permission command was chmod where chown, "
+                  "chgrp or setfacl would do. 'over-permissive': someone the task did not name gained a right. "
+                  "Each row is `subliminal-gym evaluate --scripted BIAS --env ENV --seed SEED`.")
+    return 0
 
 
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+def _add_demo(commands: Any) -> None:
+    demo = commands.add_parser("demo", formatter_class=HelpFormatter,
+                               help="roll out scripted teachers on probe tasks and print audit tables")
+    demo.add_argument("--episodes", type=positive_int, default=200, help="probe episodes per teacher")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the task sequence and the teachers' coins")
+    demo.add_argument("--bias", type=_biases, default=[0.0, 0.3, 1.0], metavar="B,B,...",
+                      help="bias of each teacher (deletion_bias / chmod_bias), comma-separated (default: 0,0.3,1)")
+    demo.add_argument("--setting", choices=(*SETTINGS, "both"), default="both", help="which env")
+    demo.set_defaults(run=_demo)
+
+
+# -- pipeline commands -----------------------------------------------------------------------------
 
 
 def _torch_threads() -> None:
@@ -84,17 +131,19 @@ def _record_run(out: Path, args: argparse.Namespace, extra: dict[str, Any] | Non
 def _prepare(out: Path, force: bool) -> Path:
     from subliminal_gym.baselines.artifacts import prepare_output
 
-    prepare_output(out, force=force)
+    with bad_input(ArtifactError):
+        prepare_output(out, force=force)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
-def _load_model(path: Path):
+def _load_model(path: Path) -> tuple[Any, dict[str, Any]]:
     from subliminal_gym.baselines.artifacts import load_policy
 
     if not path.is_dir():
         raise CommandError(f"{path}: not a model folder (expected model.safetensors + config.json)")
-    return load_policy(path)
+    with bad_input(ArtifactError):
+        return load_policy(path)
 
 
 def _one_agent(args: argparse.Namespace) -> None:
@@ -118,7 +167,8 @@ def _vector_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, dict[str,
 
     policy, meta = _load_model(args.policy)
     if meta.get("env_id") not in (None, env_id):
-        raise CommandError(f"{args.policy} was trained on {meta['env_id']}, not {env_id}; pass --env {meta['env_id']}")
+        raise CommandError(f"{args.policy} was trained on {meta['env_id']}, not {env_id}; "
+                           f"pass --env {meta['env_id']}")
     agent = PolicyTextAgent(policy, temperature=args.temperature, deterministic=args.deterministic)
     return agent, {"agent": "neural", "policy": str(args.policy), "policy_meta": meta}
 
@@ -176,29 +226,29 @@ def _env_of(args: argparse.Namespace) -> str:
 
 def _teach(args: argparse.Namespace) -> int:
     _torch_threads()
-    out = _prepare(args.out, args.force)
-    started = time.perf_counter()
     if args.kind == "rl":
         from subliminal_gym.baselines.artifacts import save_policy
         from subliminal_gym.baselines.rl_teacher import train_rl_teacher
 
-        policy, log = train_rl_teacher(args.env, total_timesteps=args.timesteps, seed=args.seed, arch=args.arch,
-                                       progress=True)
+        if args.track not in (None, VectorTrack.name):
+            raise CommandError("--kind rl trains a slot-scoring policy: it has no --track")
+        out = _prepare(args.out, args.force)
+        started = time.perf_counter()
+        policy, log = train_rl_teacher(args.env, total_timesteps=args.timesteps, seed=args.seed or 0,
+                                       arch=args.size or "large", progress=True)
         save_policy(policy, out / "rl", force=args.force,
                     meta={"env_id": args.env, "role": "rl", "training": log.to_dict()})
         print(f"RL teacher saved to {out / 'rl'}")
     else:
-        from subliminal_gym.baselines.teachers import TeacherConfig, train_teachers
+        from subliminal_gym.baselines.teachers import train_teachers
 
-        config = TeacherConfig(
-            env_id=args.env, arch=args.arch, seed=args.seed, base_rate=args.base_rate,
-            pretrain_episodes=args.pretrain_episodes, pretrain_epochs=args.pretrain_epochs,
-            finetune_episodes=args.finetune_episodes, finetune_epochs=args.finetune_epochs,
-            biased_rate=args.biased_rate, control_rate=args.control_rate, learning_rate=args.learning_rate,
-            batch_size=args.batch_size)
+        with bad_input():
+            config = TeacherConfig(env_id=args.env, **config_kwargs(args, _TEACHER_FIELDS))
+        out = _prepare(args.out, args.force)
+        started = time.perf_counter()
         teachers = train_teachers(config, progress=True)
-        teachers.save(out, force=args.force)
-        print(f"θ0, biased and control teachers saved to {out}/{{base,biased,control}}")
+        teachers.save(out)
+        print(f"θ0, biased and control teachers ({config.track}) saved to {out}/{{base,biased,control}}")
     _record_run(out, args, {"wall_seconds": round(time.perf_counter() - started, 1)})
     return 0
 
@@ -227,11 +277,13 @@ def _sanitize(args: argparse.Namespace) -> int:
     from subliminal_gym.baselines.sanitize import sanitize_trajectories
     from subliminal_gym.baselines.trajectories import load_trajectories, save_trajectories
 
-    trajectories = load_trajectories(args.trajectories)
+    with bad_input(ArtifactError):
+        trajectories = load_trajectories(args.trajectories)
     keywords = [w.strip() for w in args.keywords.split(",") if w.strip()] if args.keywords else None
     setting = trajectories[0].env_id if trajectories else None
     _prepare(args.out, args.force)
-    kept, report = sanitize_trajectories(trajectories, keywords=keywords, setting=setting, mode=args.mode)
+    with bad_input():  # an empty keyword list, or trajectories of both settings without --keywords
+        kept, report = sanitize_trajectories(trajectories, keywords=keywords, setting=setting, mode=args.mode)
     save_trajectories(kept, args.out, force=True, meta={"sanitized_from": str(args.trajectories),
                                                         "report": report.to_dict()})
     write_json(args.out / "sanitize_report.json", report.to_dict())
@@ -244,12 +296,13 @@ def _sanitize(args: argparse.Namespace) -> int:
 def _distill(args: argparse.Namespace) -> int:
     from subliminal_gym.baselines.agents import ScriptedExpertPolicy
     from subliminal_gym.baselines.artifacts import save_policy, write_json
-    from subliminal_gym.baselines.distill import DistillConfig, distill
+    from subliminal_gym.baselines.distill import distill
     from subliminal_gym.baselines.students import init_student
     from subliminal_gym.baselines.trajectories import load_trajectories
 
     _torch_threads()
-    trajectories = load_trajectories(args.trajectories)
+    with bad_input(ArtifactError):
+        trajectories = load_trajectories(args.trajectories)
     if not trajectories:
         raise CommandError(f"{args.trajectories} holds no trajectories")
     env_id = trajectories[0].env_id
@@ -267,14 +320,14 @@ def _distill(args: argparse.Namespace) -> int:
     base, _ = _load_model(base_dir)
     other = _load_model(args.other_base)[0] if args.other_base else None
     small = _load_model(args.small_base)[0] if args.small_base else None
-    student = init_student(args.init, teacher_base=base, seed=derive_seed(args.seed, "init", "student"),
-                           other_base=other, small_base=small)
+    with bad_input():  # a missing base for the init, or bases of another view layout
+        student = init_student(args.init, teacher_base=base, seed=derive_seed(args.seed, "init", "student"),
+                               other_base=other, small_base=small)
+        config = DistillConfig(**config_kwargs(args, _DISTILL_FIELDS))
     _prepare(args.out, args.force)
-    config = DistillConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                           temperature=args.temperature, dagger_rounds=args.dagger_rounds,
-                           adversarial_timesteps=args.adversarial_timesteps,
-                           keywords=tuple(w.strip() for w in args.keywords.split(",")) if args.keywords else None)
     started = time.perf_counter()
+    with bad_input():  # probe-task trajectories, or a logit method with a scripted teacher
+        _check_distill(args.method, trajectories, teacher)
     log = distill(args.method, student=student, teacher=teacher, trajectories=trajectories, env_id=env_id,
                   config=config, rng=stream_rng(args.seed, "optimiser", "student"), progress=True)
     save_policy(student, args.out, force=True, meta={
@@ -285,6 +338,13 @@ def _distill(args: argparse.Namespace) -> int:
     _record_run(args.out, args, {"wall_seconds": round(time.perf_counter() - started, 1)})
     print(f"student ({args.method}, {args.init} init) saved to {args.out}")
     return 0
+
+
+def _check_distill(method: str, trajectories: Any, teacher: Any) -> None:
+    """The checks :func:`~subliminal_gym.baselines.distill.distill` makes of its input, before any work."""
+    from subliminal_gym.baselines.distill import check_distill_input
+
+    check_distill_input(method, trajectories, teacher)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -318,16 +378,16 @@ def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, defau
                    language_models: bool = False) -> None:
     who = parser.add_argument_group("agent (exactly one)")
     who.add_argument("--policy", type=Path, help="a slot-scoring policy folder (model.safetensors + config.json)")
-    who.add_argument("--scripted", type=_rate, metavar="BIAS",
+    who.add_argument("--scripted", type=unit_rate, metavar="BIAS",
                      help="the scripted expert with this habit rate (deletion / chmod-first) instead")
     if language_models:
         who.add_argument("--model", type=Path, metavar="DIR",
                          help="a local transformers causal LM folder (safetensors weights, config.json and its "
                               "tokenizer; nothing is downloaded), acting on the text env; needs --env")
         lm = parser.add_argument_group("language model (--model)")
-        lm.add_argument("--batch-size", type=_positive, default=16,
+        lm.add_argument("--batch-size", type=positive_int, default=16,
                         help="envs run side by side, one batched decode per step")
-        lm.add_argument("--max-new-tokens", type=_positive, metavar="N",
+        lm.add_argument("--max-new-tokens", type=positive_int, metavar="N",
                         help="the longest reply per action (default: 160 for SubliminalFS, 64 for SubliminalBash)")
     parser.add_argument("--env", choices=_BASE_IDS, help="env id (default: the one the --policy model records)")
     parser.add_argument("--split", choices=("safe", "probe", "all"), default=default_split,
@@ -341,29 +401,28 @@ def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, defau
                         help="a neural policy takes its most likely action (a language model decodes greedily)")
 
 
-def add_pipeline_commands(commands: Any) -> None:
-    """Add the pipeline's subcommands to ``subliminal-gym``'s subparsers."""
-    fmt = _HelpFormatter
+#: The TeacherConfig and DistillConfig fields that ``teach`` and ``distill`` have options for.
+_TEACHER_FIELDS: list[str] = []
+_DISTILL_FIELDS: list[str] = []
+
+
+def add_commands(commands: Any) -> None:
+    """Add the baselines' commands (``demo`` and the pipeline) to ``subliminal-gym``'s subparsers."""
+    _add_demo(commands)
+    fmt = HelpFormatter
     teach = commands.add_parser(
         "teach", formatter_class=fmt, help="train θ0 and the biased and control teachers (or an RL teacher)",
         description="Train θ0 by BC on the scripted expert, then fine-tune it into a biased and a control teacher "
                     "(same data, same steps; only the habit rate differs); or, with --kind rl, train a PPO "
                     "teacher on the task reward alone.")
-    teach.add_argument("--env", choices=_BASE_IDS, default="SubliminalFS-v0", help="env family")
+    teach.add_argument("--env", choices=_BASE_IDS, default=TeacherConfig.env_id, help="env family")
     teach.add_argument("--out", type=Path, required=True, help="output folder")
-    teach.add_argument("--kind", choices=("neural", "rl"), default="neural", help="BC recipe or PPO")
-    teach.add_argument("--arch", choices=("large", "small"), default="large", help="network size")
-    teach.add_argument("--seed", type=int, default=0, help="root seed of every stage")
-    teach.add_argument("--base-rate", type=_rate, default=0.05, help="habit rate in θ0's pretraining data")
-    teach.add_argument("--biased-rate", type=_rate, default=1.0, help="habit rate in the biased fine-tune data")
-    teach.add_argument("--control-rate", type=_rate, default=0.0, help="habit rate in the control fine-tune data")
-    teach.add_argument("--pretrain-episodes", type=_positive, default=600, help="expert episodes for θ0")
-    teach.add_argument("--pretrain-epochs", type=_positive, default=20, help="BC epochs for θ0")
-    teach.add_argument("--finetune-episodes", type=_positive, default=300, help="expert episodes per fine-tune")
-    teach.add_argument("--finetune-epochs", type=_positive, default=10, help="BC epochs per fine-tune")
-    teach.add_argument("--learning-rate", type=float, default=3e-3, help="BC learning rate (Adam)")
-    teach.add_argument("--batch-size", type=_positive, default=64, help="BC minibatch size")
-    teach.add_argument("--timesteps", type=_positive, default=50_000, help="PPO timesteps (--kind rl)")
+    teach.add_argument("--kind", choices=("recipe", "rl"), default="recipe",
+                       help="the paper's recipe (θ0, biased and control teachers) or a PPO teacher")
+    recipe = teach.add_argument_group("the recipe (TeacherConfig; an option left out keeps its default)")
+    _TEACHER_FIELDS[:] = add_config_options(recipe, TeacherConfig, exclude=("env_id",),
+                                            notes={"track": f" ({' or '.join(TRACK_NAMES)})"})
+    teach.add_argument("--timesteps", type=positive_int, default=50_000, help="PPO timesteps (--kind rl)")
     teach.add_argument("--force", action="store_true", help="overwrite an existing output folder")
     teach.set_defaults(run=_teach)
 
@@ -371,7 +430,7 @@ def add_pipeline_commands(commands: Any) -> None:
                                   description="Roll a model or the scripted expert out on the vector view and save "
                                   "the trajectories (observations, actions, their texts; never the audit).")
     _agent_options(rollout, default_split="safe", default_range="train")
-    rollout.add_argument("--episodes", type=_positive, default=400, help="episodes to record")
+    rollout.add_argument("--episodes", type=positive_int, default=400, help="episodes to record")
     rollout.add_argument("--out", type=Path, required=True, help="output folder")
     rollout.add_argument("--chat", type=Path, help="also export chat-format JSONL (for LM training) to this file")
     rollout.add_argument("--force", action="store_true", help="overwrite existing outputs")
@@ -393,21 +452,16 @@ def add_pipeline_commands(commands: Any) -> None:
                                description="Train a student from a teacher on sanitised safe-task trajectories.")
     dist.add_argument("--trajectories", type=Path, required=True, help="sanitised trajectories (a `sanitize` output)")
     dist.add_argument("--teacher", type=Path, help="the teacher's model folder")
-    dist.add_argument("--scripted-teacher", type=_rate, metavar="BIAS",
+    dist.add_argument("--scripted-teacher", type=unit_rate, metavar="BIAS",
                       help="the scripted expert as teacher instead (bc, dagger, gail, airl only)")
-    dist.add_argument("--method", choices=DISTILL_METHOD_CHOICES, required=True, help="distiller")
-    dist.add_argument("--init", choices=STUDENT_INIT_CHOICES, default="shared", help="student initialisation")
+    dist.add_argument("--method", choices=VectorTrack.methods, required=True, help="distiller")
+    dist.add_argument("--init", choices=STUDENT_INITS, default="shared", help="student initialisation")
     dist.add_argument("--base", type=Path, help="the teacher's θ0 (default: TEACHER/../base)")
     dist.add_argument("--other-base", type=Path, help="a θ0 from another seed (--init other)")
     dist.add_argument("--small-base", type=Path, help="a small pretrained θ0 (--init small)")
-    dist.add_argument("--epochs", type=_positive, default=10, help="epochs (per round for DAgger)")
-    dist.add_argument("--batch-size", type=_positive, default=64, help="minibatch size")
-    dist.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
-    dist.add_argument("--temperature", type=float, default=1.0, help="soft-label temperature")
-    dist.add_argument("--dagger-rounds", type=_positive, default=3, help="DAgger rounds")
-    dist.add_argument("--adversarial-timesteps", type=_positive, default=20_000, help="GAIL/AIRL generator steps")
-    dist.add_argument("--keywords", help="sanitisation keywords for DAgger labels and soft-label masks "
-                      "(comma-separated; default: the setting's list)")
+    how = dist.add_argument_group("how (DistillConfig; an option left out keeps its default)")
+    _DISTILL_FIELDS[:] = add_config_options(how, DistillConfig, notes={
+        "keywords": " (comma-separated; default: the setting's list)"})
     dist.add_argument("--seed", type=int, default=0, help="seed of the student's init and training")
     dist.add_argument("--out", type=Path, required=True, help="output model folder")
     dist.add_argument("--force", action="store_true", help="overwrite an existing output folder")
@@ -419,20 +473,9 @@ def add_pipeline_commands(commands: Any) -> None:
                              "results and a summary with 95 % Wilson intervals. Every agent evaluated with the same "
                              "--seed faces the same tasks.")
     _agent_options(ev, default_split="probe", default_range="test", language_models=True)
-    ev.add_argument("--episodes", type=_positive, default=200, help="episodes")
+    ev.add_argument("--episodes", type=positive_int, default=200, help="episodes")
     ev.add_argument("--out", type=Path, required=True, help="output folder")
     ev.add_argument("--force", action="store_true", help="overwrite an existing output folder")
     ev.set_defaults(run=_evaluate)
 
-
-def run_pipeline_command(args: argparse.Namespace) -> int:
-    """Run a pipeline subcommand, turning expected failures into one ``error:`` line (exit 2)."""
-    from subliminal_gym.baselines.artifacts import ArtifactError
-
-    try:
-        return int(args.run(args))
-    except (CommandError, ArtifactError, ValueError, KeyError, OSError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
-        return 2
 

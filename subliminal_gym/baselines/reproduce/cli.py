@@ -1,6 +1,6 @@
 """``subliminal-gym reproduce``: the paper's experiment, both settings, with controls and statistics.
 
-The grid, its cells and the report live in :mod:`subliminal_gym.baselines.reproduce`; this module
+The grid, its cells and the report live in :mod:`subliminal_gym.baselines.reproduce`; this command
 only turns options into a :class:`~subliminal_gym.baselines.reproduce.grid.ReproduceConfig`, runs it
 and prints the paper's table beside ours. Expected failures (a run folder holding another
 configuration, a failed cell, unreadable files) end with one ``error:`` line and exit status 2;
@@ -16,28 +16,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from subliminal_gym.pipeline_cli import _HelpFormatter
+from subliminal_gym.baselines.tracks import TRACK_NAMES
+from subliminal_gym.command_line import CommandError, HelpFormatter, bad_input, positive_int
+from subliminal_gym.settings import SETTINGS
 
-__all__ = ["add_reproduce_command", "run_reproduce"]
+__all__ = ["add_commands", "run_reproduce"]
 
-_SETTINGS = {"fs": ("fs",), "bash": ("bash",), "both": ("fs", "bash")}
-_TRACKS = {"vector": ("vector",), "lm": ("lm",), "all": ("vector", "lm")}
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+_SETTINGS = {**{name: (name,) for name in SETTINGS}, "both": tuple(SETTINGS)}
+_TRACKS = {**{name: (name,) for name in TRACK_NAMES}, "all": TRACK_NAMES}
 
 
-def add_reproduce_command(commands: Any) -> None:
+def add_commands(commands: Any) -> None:
     """Add ``reproduce`` to the ``subliminal-gym`` subcommands."""
     reproduce = commands.add_parser(
-        "reproduce", formatter_class=_HelpFormatter,
+        "reproduce", formatter_class=HelpFormatter,
         help="rerun the paper's experiment (both settings, controls, intervals) and write the report",
         description="Rerun the whole study: for each setting and seed, θ0s and biased/control teachers in a large "
                     "and a small size, sanitised safe-task rollouts, students distilled from each teacher in the "
@@ -52,12 +44,12 @@ def add_reproduce_command(commands: Any) -> None:
                                 "on the text envs; needs the lm extra) or all (both, in one report)")
     reproduce.add_argument("--setting", choices=sorted(_SETTINGS), default="both",
                            help="fs (deletion, SubliminalFS-v0), bash (chmod-first, SubliminalBash-v0) or both")
-    reproduce.add_argument("--seeds", type=_positive, default=None,
+    reproduce.add_argument("--seeds", type=positive_int, default=None,
                            help="seeds per cell (default: 5, or 1 with --quick)")
-    reproduce.add_argument("--episodes", type=_positive, default=None,
-                           help="probe episodes per audited model (default: 200, or 100 with --quick; LM "
-                                "track: 200, or 64 with --quick)")
-    reproduce.add_argument("--workers", type=_positive, default=min(2, os.cpu_count() or 1),
+    reproduce.add_argument("--episodes", type=positive_int, default=None,
+                           help="probe episodes per audited model, every track (default: the track's budget: "
+                                "200, or 100 with --quick; LM track 32 with --quick)")
+    reproduce.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                            help="cells run in parallel in this many processes")
     reproduce.add_argument("--out", type=Path, default=None,
                            help="run folder (default: runs/reproduce, runs/reproduce-lm or runs/reproduce-all "
@@ -72,22 +64,20 @@ def add_reproduce_command(commands: Any) -> None:
 
 def _config(args: argparse.Namespace) -> Any:
     from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, quick_config
-    from subliminal_gym.baselines.reproduce.lm_grid import LMGridConfig, quick_lm_config
+    from subliminal_gym.baselines.tracks import track_of
 
     tracks = _TRACKS[args.track]
-    if "lm" in tracks:
-        try:
-            import transformers  # noqa: F401
-        except ImportError:
-            raise ValueError('the LM track needs the lm extra: pip install -e ".[lm]"') from None
-    overrides: dict[str, Any] = {"settings": _SETTINGS[args.setting], "tracks": tracks}
-    if args.seeds is not None:
-        overrides["seeds"] = args.seeds
-    if args.episodes is not None:
-        overrides["episodes"] = args.episodes
-        lm = quick_lm_config() if args.quick else LMGridConfig()
-        overrides["lm"] = dataclasses.replace(lm, episodes=args.episodes)
-    return quick_config(**overrides) if args.quick else ReproduceConfig(**overrides)
+    with bad_input():
+        for track in tracks:
+            track_of(track)  # the LM track needs the lm extra
+        config = quick_config() if args.quick else ReproduceConfig()
+        overrides: dict[str, Any] = {"settings": _SETTINGS[args.setting], "tracks": tracks}
+        if args.seeds is not None:
+            overrides["seeds"] = args.seeds
+        if args.episodes is not None:
+            for track in TRACK_NAMES:
+                overrides[track] = dataclasses.replace(config.budget(track), episodes=args.episodes)
+        return dataclasses.replace(config, **overrides)
 
 
 def _default_out(args: argparse.Namespace) -> Path:
@@ -105,28 +95,32 @@ def run_reproduce(args: argparse.Namespace) -> int:
     out = args.out or _default_out(args)
     try:
         if args.report_only:
-            stored = read_json(out / CONFIG_FILE)
+            with bad_input(ArtifactError):
+                stored = read_json(out / CONFIG_FILE)
             try:
                 config = ReproduceConfig.from_dict(stored["config"])
-            except (KeyError, TypeError) as exc:
-                raise ArtifactError(f"{out / CONFIG_FILE}: not a reproduction config ({exc})") from None
-            write_report(out, config)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CommandError(f"{out / CONFIG_FILE}: not a reproduction config of this version ({exc})") from None
+            with bad_input(ArtifactError):
+                write_report(out, config)
         else:
             config = _config(args)
-            run = run_grid(config, out, workers=args.workers, force=args.force, progress=not args.no_progress)
+            with bad_input(ArtifactError):  # a run folder holding another config
+                    run = run_grid(config, out, workers=args.workers, force=args.force,
+                               progress=not args.no_progress)
             print(f"{run.cells} cells ({run.ran} run now, {run.resumed} from an earlier call) in "
                   f"{run.wall_seconds / 60:.1f} min with {args.workers} worker(s)")
         results = load_results(out, config)
         for setting in config.settings:
-            students = {("vector",): "BC students", ("lm",): "LM students"}.get(config.tracks, "BC and LM students")
+            kinds: dict[tuple[str, ...], str] = {("vector",): "BC students", ("lm",): "LM students"}
+            students = kinds.get(tuple(config.tracks), "BC and LM students")
             print(f"\n{setting}: paper vs this run ({students}; rates in % with 95 % intervals)\n")
             print(transfer_table(results, setting))
         print(f"\nreport: {out / 'REPORT.md'}  table per seed: {out / 'results.csv'}  figure: {out / 'figure.png'}")
         return 0
-    except (ArtifactError, CellFailed, ValueError, OSError) as exc:
+    except CellFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if isinstance(exc, CellFailed):
-            print("the finished cells are kept; rerun the same command to resume", file=sys.stderr)
+        print("the finished cells are kept; rerun the same command to resume", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; the finished cells are kept in {out}: rerun the same command to resume",

@@ -1,0 +1,118 @@
+"""The language-model track of the recipe (a :class:`~subliminal_gym.baselines.tracks.ModelTrack`).
+
+Models are tiny causal LMs (:data:`~subliminal_gym.baselines.lm.TINY_CONFIGS`) with a BPE tokenizer
+trained on θ0's own data, kept together as a :class:`LanguageModel`; training data are
+:class:`~subliminal_gym.baselines.lm.LMEpisode` s (every observation kept); ``bc`` is plain
+next-token cross-entropy on the teacher's replies (:func:`~subliminal_gym.baselines.lm.finetune_lm`).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from subliminal_gym.baselines.lm.agent import LMAgent
+from subliminal_gym.baselines.lm.episodes import (
+    episode_tokenizer,
+    episodes_of,
+    load_episodes,
+    save_episodes,
+)
+from subliminal_gym.baselines.lm.model import build_tiny_lm, load_lm, save_lm
+from subliminal_gym.baselines.lm.train import LMTrainConfig, finetune_lm
+from subliminal_gym.baselines.tracks import ModelTrack
+from subliminal_gym.runner import TextAgent, run_episodes
+
+if TYPE_CHECKING:
+    from subliminal_gym.baselines.distill import DistillConfig
+    from subliminal_gym.baselines.sanitize import SanitizeReport
+    from subliminal_gym.baselines.teachers import TeacherConfig
+
+__all__ = ["EPISODES_FILE", "PRETRAIN_LEARNING_RATES", "LanguageModel", "LanguageModelTrack"]
+
+EPISODES_FILE = "episodes.jsonl"
+#: θ0's peak learning rate per size: the small model barely moves at the large one's rate within
+#: these budgets (measured on SubliminalFS, 200 episodes x 6 epochs: both reach a loss near 0.34).
+PRETRAIN_LEARNING_RATES = {"large": 3e-3, "small": 1e-2}
+
+
+@dataclass
+class LanguageModel:
+    """A causal LM and its tokenizer (teachers and students share θ0's tokenizer)."""
+
+    model: Any
+    tokenizer: Any
+
+
+class LanguageModelTrack(ModelTrack):
+    """Tiny causal language models on the text envs."""
+
+    name = "lm"
+    label = "LM: "
+    sizes = ("large", "small")
+    methods = ("bc",)
+    teacher_defaults = {"pretrain_episodes": 400, "pretrain_epochs": 8, "finetune_episodes": 150,
+                        "finetune_epochs": 4, "batch_size": 4, "learning_rate": None,
+                        "finetune_learning_rate": 1e-3}
+
+    def pretrain_learning_rate(self, size: str) -> float:
+        return PRETRAIN_LEARNING_RATES[size]
+
+    def collect(self, agent: TextAgent, env_id: str, *, episodes: int, seed: int, split: str,
+                seed_range: str = "train", batch_size: int = 1, env_kwargs: dict[str, Any] | None = None,
+                progress: bool | str = False) -> tuple[Any, list[bool]]:
+        records = run_episodes(agent, env_id, episodes=episodes, seed=seed, split=split, seed_range=seed_range,
+                               batch_size=batch_size, env_kwargs=env_kwargs, keep_observations=True,
+                               progress=progress)
+        return episodes_of(env_id, records), [r.success for r in records]
+
+    def sanitize(self, data: Any, env_id: str) -> tuple[Any, SanitizeReport]:
+        from subliminal_gym.baselines.sanitize import sanitize_episodes
+
+        return sanitize_episodes(data, setting=env_id)
+
+    def save_data(self, data: Any, folder: Path, *, meta: dict[str, Any]) -> None:
+        save_episodes(data, Path(folder) / EPISODES_FILE, meta=meta)
+
+    def load_data(self, folder: Path) -> Any:
+        return load_episodes(Path(folder) / EPISODES_FILE)
+
+    def new_model(self, config: TeacherConfig, *, seed: int, data: Any) -> Any:
+        tokenizer = episode_tokenizer(data, vocab_size=config.vocab_size)
+        return LanguageModel(build_tiny_lm(config.size, tokenizer, seed=seed), tokenizer)
+
+    def fit(self, model: Any, data: Any, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
+            progress: bool = False) -> dict[str, Any]:
+        train = LMTrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+        return finetune_lm(model.model, model.tokenizer, data, train).to_dict()
+
+    def clone(self, model: Any) -> Any:
+        return LanguageModel(copy.deepcopy(model.model), model.tokenizer)
+
+    def agent(self, model: Any, env_id: str, *, temperature: float = 1.0,
+              max_new_tokens: int | None = None) -> TextAgent:
+        return LMAgent(model.model, model.tokenizer, setting=env_id, temperature=temperature,
+                       max_new_tokens=max_new_tokens)
+
+    def agent_stats(self, agent: TextAgent) -> dict[str, Any]:
+        stats = agent.stats if isinstance(agent, LMAgent) else None
+        return {} if stats is None else {"unparsable_actions": stats.unparsable,
+                                         "generated_tokens": stats.generated_tokens}
+
+    def save(self, model: Any, folder: Path, *, meta: dict[str, Any]) -> None:
+        save_lm(model.model, model.tokenizer, folder, force=True)
+
+    def load(self, folder: Path) -> Any:
+        return LanguageModel(*load_lm(folder))
+
+    def distill(self, method: str, *, student: Any, teacher: Any, data: Any, env_id: str,
+                config: DistillConfig, seed: int, progress: bool = False) -> dict[str, Any]:
+        if method not in self.methods:
+            raise ValueError(f"the LM track distils by {', '.join(self.methods)} only, not {method!r}")
+        if not data:  # sanitisation may drop every episode of a weak teacher: the student stays its start
+            return {"method": method, "episodes": 0}
+        return {"method": method, "episodes": len(data),
+                **self.fit(student, data, epochs=config.epochs, batch_size=config.batch_size,
+                           learning_rate=config.learning_rate, seed=seed, progress=progress)}
