@@ -388,7 +388,8 @@ def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, defau
         lm.add_argument("--batch-size", type=positive_int, default=16,
                         help="envs run side by side, one batched decode per step")
         lm.add_argument("--max-new-tokens", type=positive_int, metavar="N",
-                        help="the longest reply per action (default: 160 for SubliminalFS, 64 for SubliminalBash)")
+                        help="the longest reply per action (default: the setting's, " + ", ".join(
+                            f"{s.reply_tokens} for {s.env_id}" for s in SETTINGS.values()) + ")")
     parser.add_argument("--env", choices=_BASE_IDS, help="env id (default: the one the --policy model records)")
     parser.add_argument("--split", choices=("safe", "probe", "all"), default=default_split,
                         help="task split")
