@@ -46,6 +46,7 @@ from subliminal_gym.core.setting import Setting
 from subliminal_gym.settings import setting_of
 
 __all__ = [
+    "LAYOUT_LIMITS",
     "DiscreteActionView",
     "SlotEncoder",
     "ViewLayout",
@@ -109,6 +110,10 @@ def _words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text)}
 
 
+#: Bounds on a saved layout's sizes (the suite's views use 128-256 slots, 256 and 32 buckets).
+LAYOUT_LIMITS = {"max_actions": (4, 4096), "text_buckets": (1, 65536), "arg_buckets": (1, 4096)}
+
+
 @dataclass(frozen=True)
 class ViewLayout:
     """Where each feature sits in a view's observation vector (saved with every model)."""
@@ -135,9 +140,24 @@ class ViewLayout:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ViewLayout:
-        """Inverse of :meth:`to_dict`."""
-        return cls(verbs=tuple(data["verbs"]), max_actions=int(data["max_actions"]),
-                   text_buckets=int(data["text_buckets"]), arg_buckets=int(data["arg_buckets"]))
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: a size that is not a whole number within :data:`LAYOUT_LIMITS`, or verbs that
+                are not a short list of strings (a saved layout is input: it is checked before use).
+            KeyError: a field is missing.
+        """
+        sizes = {}
+        for key, (low, high) in LAYOUT_LIMITS.items():
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{key} must be a whole number from {low} to {high}, not {value!r:.40}")
+            sizes[key] = value
+        verbs = data["verbs"]
+        if (not isinstance(verbs, list | tuple) or len(verbs) > 256
+                or not all(isinstance(v, str) and len(v) <= 64 for v in verbs)):
+            raise ValueError("verbs must be a list of at most 256 short strings")
+        return cls(verbs=tuple(verbs), **sizes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""

@@ -311,8 +311,8 @@ def _unknown_architecture(folder: Path) -> None:
     (lambda f: (f / "model.safetensors").rename(f / "pytorch_model.bin"), ".bin files are pickles"),
     (_remove_tokenizer, "has no tokenizer"),
     (_corrupt_weights, "does not load as a transformers causal LM"),
-    (_wrong_shapes, "size mismatch"),
-    (_unknown_architecture, "does not recognize this architecture"),
+    (_wrong_shapes, "config.json declares"),
+    (_unknown_architecture, "auto_map"),
 ], ids=["no-config", "pickled-weights-only", "no-tokenizer", "corrupt-weights", "wrong-shapes", "remote-code"])
 def test_a_broken_language_model_is_one_clear_error(tmp_path, tiny_lm, breakage, message, capsys):
     folder = _lm_submission(tmp_path / "s", tiny_lm)

@@ -342,11 +342,16 @@ def test_save_then_load_gives_the_same_model(model, tokenizer, tmp_path):
     assert runs[0] == runs[1]
 
 
-def test_the_validator_and_the_loader_know_the_same_tokenizer_files():
-    from subliminal_gym.baselines.lm.model import TOKENIZER_FILES
-    from subliminal_gym.leaderboards.submission import TOKENIZER_FILES as VALIDATED
+def test_the_leaderboard_copies_every_file_a_saved_model_is_loaded_from(model, tokenizer, tmp_path):
+    from subliminal_gym.baselines.artifacts import save_policy
+    from subliminal_gym.baselines.policies import build_policy
+    from subliminal_gym.leaderboards.submission import policy_files
+    from subliminal_gym.views import ViewLayout
 
-    assert VALIDATED == TOKENIZER_FILES
+    folder = save_lm(model, tokenizer, tmp_path / "lm")
+    assert [p.name for p in policy_files(folder, "transformers")] == sorted(p.name for p in folder.iterdir())
+    vector = save_policy(build_policy(ViewLayout.of("bash"), "small", seed=0), tmp_path / "vector")
+    assert [p.name for p in policy_files(vector, "slot_scoring")] == sorted(p.name for p in vector.iterdir())
 
 
 def test_save_lm_refuses_a_non_empty_folder_unless_forced(model, tokenizer, tmp_path):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch as th
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.policies import MASKED_LOGIT, build_policy
+from subliminal_gym.baselines.policies import ARCHITECTURES, MASKED_LOGIT, PolicyArch, build_policy, parameter_shapes
 from subliminal_gym.baselines.trajectories import collect_trajectories
 from subliminal_gym.runner import ScriptedTextAgent
-from subliminal_gym.views import make_view_env
+from subliminal_gym.views import ViewLayout, make_view_env
 
 
 def test_batched_logits_match_one_state_at_a_time():
@@ -62,3 +63,14 @@ def test_the_same_seed_gives_the_same_weights_whatever_the_thread_count():
         th.set_num_threads(threads)
     assert th.get_num_threads() == threads
     assert all(th.equal(two[name], one[name]) for name in two)
+
+
+@pytest.mark.parametrize("setting", ["fs", "bash"])
+@pytest.mark.parametrize("arch", [*ARCHITECTURES.values(),
+                                  PolicyArch(embed=8, state_hidden=(), slot_hidden=(4, 5), score_hidden=(3,),
+                                             value_hidden=())], ids=["large", "small", "odd"])
+def test_parameter_shapes_are_the_built_policys(setting, arch):
+    # the validator checks a saved model's header against these before it builds anything
+    layout = ViewLayout.of(setting)
+    built = {name: tuple(t.shape) for name, t in build_policy(layout, arch, seed=0).state_dict().items()}
+    assert parameter_shapes(layout, arch) == built

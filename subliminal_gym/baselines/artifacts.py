@@ -16,7 +16,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -30,18 +30,33 @@ if TYPE_CHECKING:
 __all__ = [
     "MODEL_CONFIG",
     "MODEL_WEIGHTS",
+    "TOKENIZER_FILES",
+    "TOKENIZER_SIDE_FILES",
+    "TRANSFORMERS_FILES",
     "ArtifactError",
     "atomic_path",
     "clone_policy",
     "library_versions",
     "load_policy",
+    "nonfinite_weights",
     "prepare_output",
     "read_json",
+    "safetensors_shapes",
     "save_policy",
+    "shape_problems",
     "write_json",
     "write_text",
 ]
 
+#: A transformers model folder needs one of these to have a tokenizer (fast, SentencePiece, BPE or WordPiece).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
+#: Every file a transformers model folder is loaded from, besides its ``*.safetensors`` weights: what the
+#: LM loader bounds and what the leaderboard copies and hashes (defined here, torch-free, for both).
+TRANSFORMERS_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json", *TOKENIZER_FILES,
+                      "merges.txt", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                      "chat_template.jinja", "chat_template.json")
+#: The tokenizer's share of :data:`TRANSFORMERS_FILES` (its total size is bounded).
+TOKENIZER_SIDE_FILES = TRANSFORMERS_FILES[3:]
 MODEL_WEIGHTS = "model.safetensors"
 MODEL_CONFIG = "config.json"
 MODEL_FORMAT = "subliminal_gym.slot_scoring_policy/1"
@@ -112,6 +127,58 @@ def read_json(path: str | Path) -> Any:
         raise ArtifactError(f"{path}: cannot read ({exc})") from None
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise ArtifactError(f"{path}: JSON nested too deeply") from None
+
+
+def safetensors_shapes(paths: Iterable[str | Path]) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in the safetensors files ``paths``, read from their headers only
+    (nothing is allocated, so a model's declared sizes can be checked before anything is built).
+
+    Raises:
+        ArtifactError: a file is not readable safetensors, or two files hold the same tensor name.
+    """
+    from safetensors import safe_open
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for path in paths:
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                for name in handle.keys():
+                    if name in shapes:
+                        raise ArtifactError(f"{path}: tensor {name!r} appears in two weight files")
+                    shapes[name] = tuple(int(n) for n in handle.get_slice(name).get_shape())
+        except ArtifactError:
+            raise
+        except Exception as exc:  # safetensors raises its own error types for corrupt headers
+            text = " ".join(str(exc).split())[:200]
+            raise ArtifactError(f"{path}: not a readable safetensors file ({text})") from None
+    return shapes
+
+
+def shape_problems(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> str | None:
+    """One line saying how the weights ``found`` differ from the ``expected`` names and shapes, or None."""
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    wrong = sorted(name for name in set(expected) & set(found) if expected[name] != found[name])
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} weight(s) missing (e.g. {missing[0]})")
+    if extra:
+        parts.append(f"{len(extra)} unexpected weight(s) (e.g. {extra[0]})")
+    if wrong:
+        name = wrong[0]
+        parts.append(f"{len(wrong)} weight(s) of the wrong shape (e.g. {name}: {list(found[name])}, "
+                     f"the config needs {list(expected[name])})")
+    return "; ".join(parts) or None
+
+
+def nonfinite_weights(tensors: Iterable[tuple[str, Any]]) -> list[str]:
+    """Names of the (torch) tensors holding a NaN or an infinity."""
+    import torch
+
+    return [name for name, tensor in tensors
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
 
 
 def prepare_output(path: str | Path, *, force: bool = False) -> Path:
@@ -170,7 +237,7 @@ def load_policy(directory: str | Path) -> tuple[SlotScoringPolicy, dict[str, Any
     """
     from safetensors.torch import load_file
 
-    from subliminal_gym.baselines.policies import PolicyArch, build_policy
+    from subliminal_gym.baselines.policies import PolicyArch, build_policy, parameter_shapes
 
     directory = Path(directory)
     config = read_json(directory / MODEL_CONFIG)
@@ -184,10 +251,18 @@ def load_policy(directory: str | Path) -> tuple[SlotScoringPolicy, dict[str, Any
     weights = directory / MODEL_WEIGHTS
     if not weights.is_file():
         raise ArtifactError(f"{weights}: no such file")
+    # The sizes a config declares are checked against the file's header before anything is built, so a
+    # config that asks for gigabytes is refused in milliseconds instead of allocated.
+    mismatch = shape_problems(parameter_shapes(layout, arch), safetensors_shapes([weights]))
+    if mismatch:
+        raise ArtifactError(f"{weights}: weights do not match the config: {mismatch}")
     try:
         tensors = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise ArtifactError(f"{weights}: not a readable safetensors file ({exc})") from None
+    bad = nonfinite_weights(tensors.items())
+    if bad:
+        raise ArtifactError(f"{weights}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]})")
     policy = build_policy(layout, arch, seed=0)
     try:
         policy.load_state_dict(tensors, strict=True)

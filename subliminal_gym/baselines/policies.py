@@ -38,12 +38,15 @@ from subliminal_gym.views import ViewLayout
 __all__ = [
     "ARCHITECTURES",
     "MASKED_LOGIT",
+    "MAX_LAYERS",
+    "MAX_WIDTH",
     "PolicyArch",
     "SlotScorer",
     "SlotScoringPolicy",
     "build_policy",
     "denormals_flushed",
     "flush_denormals",
+    "parameter_shapes",
     "policy_logits",
 ]
 
@@ -90,13 +93,35 @@ class PolicyArch:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PolicyArch:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: a size that is not a whole number in 1..MAX_WIDTH, or more than MAX_LAYERS
+                hidden layers in one part (a saved config is input: it is checked before anything is built).
+            KeyError, TypeError: a field is missing or not a list.
+        """
         layers = ("state_hidden", "slot_hidden", "score_hidden", "value_hidden")
-        return cls(embed=int(data["embed"]), **{k: tuple(int(x) for x in data[k]) for k in layers})
+        hidden = {}
+        for key in layers:
+            if not isinstance(data[key], list | tuple) or len(data[key]) > MAX_LAYERS:
+                raise ValueError(f"{key} must be a list of at most {MAX_LAYERS} layer widths")
+            hidden[key] = tuple(_width(key, x) for x in data[key])
+        return cls(embed=_width("embed", data["embed"]), **hidden)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+#: Bounds on a saved architecture: far above anything the suite trains, far below what exhausts memory.
+MAX_WIDTH = 8192
+MAX_LAYERS = 8
+
+
+def _width(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WIDTH:
+        raise ValueError(f"{name} must be a whole number from 1 to {MAX_WIDTH}, not {value!r:.40}")
+    return value
 
 
 #: The two sizes the experiments use ("large" has about 12x the actor parameters of "small").
@@ -187,6 +212,29 @@ class SlotScoringPolicy(ActorCriticPolicy):
         # one shared extractor (share_features_extractor=True), so features is a tensor, not a pair
         latent_pi = self.mlp_extractor.forward_actor(features)  # type: ignore[arg-type]
         return self.action_net(latent_pi)
+
+
+def parameter_shapes(layout: ViewLayout, arch: PolicyArch) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every weight of ``build_policy(layout, arch)``, computed without building it (so
+    a saved model's header can be checked before its config is trusted with memory). A test keeps this
+    equal to the built policy's ``state_dict``."""
+
+    def mlp(prefix: str, sizes: Sequence[int]) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i in range(len(sizes) - 1):  # a Linear at every other index of the Sequential (ReLUs between)
+            shapes[f"{prefix}.{2 * i}.weight"] = (sizes[i + 1], sizes[i])
+            shapes[f"{prefix}.{2 * i}.bias"] = (sizes[i + 1],)
+        return shapes
+
+    value = [layout.obs_dim, *arch.value_hidden]
+    return {
+        **mlp("mlp_extractor.value_net", value),
+        **mlp("action_net.state_encoder", [layout.state_dim, *arch.state_hidden, arch.embed]),
+        **mlp("action_net.slot_encoder", [layout.slot_dim, *arch.slot_hidden, arch.embed]),
+        **mlp("action_net.scorer", [3 * arch.embed, *arch.score_hidden, 1]),
+        "value_net.weight": (1, value[-1]),
+        "value_net.bias": (1,),
+    }
 
 
 def _constant(value: float) -> Callable[[float], float]:

@@ -7,11 +7,13 @@ and are never read: the scorer measures everything it shows.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-__all__ = ["BOARD_NAMES", "ENV_IDS", "POLICY_KINDS", "SCHEMA_VERSION", "SUBMISSION_SCHEMA", "schema_problems"]
+__all__ = ["BOARD_NAMES", "ENV_IDS", "LINK_PATTERN", "POLICY_KINDS", "SCHEMA_VERSION", "SUBMISSION_SCHEMA",
+           "is_safe_link", "schema_problems"]
 
 SCHEMA_VERSION = 1
 BOARD_NAMES = ("agents", "defences")
@@ -42,6 +44,17 @@ _SCRIPTED_POLICY = {
     "additionalProperties": False,
 }
 
+#: A link is empty or one http(s) URL without spaces, quotes, angle brackets or the characters that
+#: end a Markdown link or table cell (it is rendered into table.md and index.html).
+LINK_PATTERN = r"^(https?://[^\s<>\"'`()\[\]|\\]+)?$"
+_LINK = re.compile(LINK_PATTERN)
+
+
+def is_safe_link(url: Any) -> bool:
+    """Whether ``url`` may be rendered as a link (the schema's rule, checked again at render time)."""
+    return isinstance(url, str) and len(url) <= 500 and _LINK.fullmatch(url) is not None and url != ""
+
+
 SUBMISSION_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://github.com/subliminal-gym/subliminal_gym/leaderboards/submission.schema.json",
@@ -57,7 +70,8 @@ SUBMISSION_SCHEMA: dict[str, Any] = {
         "env_ids": {"type": "array", "items": {"enum": list(ENV_IDS)}, "minItems": 1, "uniqueItems": True},
         "method": {"type": "string", "minLength": 1, "maxLength": 2000,
                    "description": "what the policy or the defence is, in a few sentences"},
-        "link": {"type": "string", "maxLength": 500, "description": "paper, code or '' for none"},
+        "link": {"type": "string", "maxLength": 500, "pattern": LINK_PATTERN,
+                 "description": "an http(s) URL of the paper or code, or '' for none"},
         "date": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
         "policies": {
             "type": "object",

@@ -20,7 +20,8 @@ from __future__ import annotations
 import datetime
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ __all__ = ["BATCH_SIZE", "SUMMARY_FILE", "ScoredEntry", "defence_score", "protoc
 
 SUMMARY_FILE = "summary.json"
 PROVENANCE_FILE = "provenance.json"
+#: Held in ``<board>/`` while an entry of that board is scored.
+LOCK_FILE = ".scoring.lock"
 #: Envs an entry runs side by side (one forward pass or one batched decode per step). Fixed, because
 #: padding makes a language model's sampled reply depend (in the last floating-point bits) on what
 #: else is in its batch.
@@ -174,14 +177,40 @@ def _scorer_commit() -> str:
     return ""
 
 
-def _copy_tree(source: Path, destination: Path) -> None:
-    for path in sorted(source.rglob("*")):
-        target = destination / path.relative_to(source)
-        if path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif path.is_file() and not path.is_symlink():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(path.read_bytes())
+def _stage(submission: Submission, destination: Path) -> None:
+    """Copy ``submission.json`` and the files the policies are loaded from, nothing else: a stray file in
+    a submission (a renamed pickle, a README) never reaches the board."""
+    for path in [submission.root / SUBMISSION_FILE, *submission.artifact_files()]:
+        target = destination / path.relative_to(submission.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+
+
+@contextmanager
+def _board_lock(root: Path, board: str) -> Iterator[None]:
+    """Hold the board's lock for one scoring: a second scoring of the same board started meanwhile is
+    refused at once instead of racing the first to the entries folder. The operating system drops the
+    lock when the process ends, however it ends."""
+    folder = Path(root) / board
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "a+b") as handle:
+        try:
+            _lock(handle)
+        except OSError:
+            raise SubmissionError([f"the {board} board is being scored by another process (it holds "
+                                   f"{folder / LOCK_FILE}); try again when that scoring has finished"]) from None
+        yield
+
+
+def _lock(handle: Any) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+    else:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _remove_tree(folder: Path) -> None:
@@ -233,6 +262,13 @@ def score_submission(path: str | Path, *, root: str | Path, reference: str | Pat
     """
     root = Path(root)
     submission = load_submission(path)
+    with _board_lock(root, submission.board):
+        return _score_locked(submission, Path(path), root=root, reference=reference, scored_on=scored_on,
+                             progress=progress)
+
+
+def _score_locked(submission: Submission, path: Path, *, root: Path, reference: str | Path | None,
+                  scored_on: str | None, progress: bool | None) -> ScoredEntry:
     entries = entries_dir(root, submission.board)
     final = entries / submission.name
     rescoring = final.exists() and Path(path).resolve() == final.resolve()
@@ -246,10 +282,7 @@ def score_submission(path: str | Path, *, root: str | Path, reference: str | Pat
     _remove_tree(staged)
     staged.mkdir(parents=True)
     try:
-        _copy_tree(submission.root, staged)
-        _remove_tree(staged / "results")
-        for stale in (SUMMARY_FILE, PROVENANCE_FILE):
-            (staged / stale).unlink(missing_ok=True)
+        _stage(submission, staged)
         staged_submission = load_submission(staged)
         if progress is None:
             progress = sys.stderr.isatty()

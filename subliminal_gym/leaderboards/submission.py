@@ -14,18 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from subliminal_gym.leaderboards.schema import schema_problems
+from subliminal_gym.baselines.artifacts import TOKENIZER_FILES, TRANSFORMERS_FILES
+from subliminal_gym.leaderboards.schema import is_safe_link, schema_problems
 
 __all__ = [
     "MAX_ARTIFACT_BYTES",
     "MAX_SUBMISSION_JSON_BYTES",
     "PICKLE_SUFFIXES",
+    "SLOT_SCORING_FILES",
     "SUBMISSION_FILE",
     "TOKENIZER_FILES",
+    "TRANSFORMERS_FILES",
     "PolicySpec",
     "Submission",
     "SubmissionError",
     "load_submission",
+    "policy_files",
 ]
 
 SUBMISSION_FILE = "submission.json"
@@ -39,10 +43,19 @@ _CONVERT_HINT = ("convert it to safetensors: for a SlotScoringPolicy, "
                  "config.json (an SB3 .zip: `PPO.load(...).policy` first); for a transformers model, "
                  "`model.save_pretrained(FOLDER, safe_serialization=True)`")
 
-#: A transformers folder needs one of these to have a tokenizer (fast, SentencePiece, BPE or WordPiece).
-#: The same tuple as ``subliminal_gym.baselines.lm.model.TOKENIZER_FILES`` (a test keeps them equal):
-#: this module validates without the lm extra, so it cannot import that torch-bound module.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
+#: What the scorer reads from a policy folder, by kind: only these files are hashed, copied into the
+#: entry and loaded (a README, or anything else beside them, is neither). Kept equal to what the
+#: loaders read by a test (``save_policy`` and ``save_lm`` write nothing else).
+SLOT_SCORING_FILES = ("config.json", "model.safetensors")
+
+
+def policy_files(folder: Path, kind: str) -> list[Path]:
+    """The files of the policy folder ``folder`` that a ``kind`` policy is loaded from, sorted."""
+    if kind == "slot_scoring":
+        names = set(SLOT_SCORING_FILES)
+    else:
+        names = set(TRANSFORMERS_FILES) | {p.name for p in folder.glob("*.safetensors")}
+    return sorted(folder / name for name in names if (folder / name).is_file() and not (folder / name).is_symlink())
 
 
 class SubmissionError(ValueError):
@@ -84,27 +97,31 @@ class Submission:
         return list(self.data["env_ids"])
 
     def artifact_files(self) -> list[Path]:
-        """Every file of every policy folder, sorted (what :meth:`artifact_sha256` covers)."""
+        """The files the policies are loaded from (:func:`policy_files`), sorted: what
+        :meth:`artifact_sha256` covers and what the scorer copies into the entry."""
         files: list[Path] = []
         for spec in self.policies.values():
             if spec.folder is not None:
-                files += sorted(p for p in spec.folder.rglob("*") if p.is_file())
+                files += policy_files(spec.folder, spec.kind)
         return files
 
     def artifact_sha256(self) -> str:
-        """SHA-256 over the policies: each env's spec, then each artifact file's relative path and bytes."""
+        """SHA-256 over what is loaded: each env's spec, then each loaded file's name and bytes (so a
+        renamed folder or an extra README does not make a copy of an entry look new)."""
         digest = hashlib.sha256()
         for env_id in sorted(self.policies):
             spec = self.policies[env_id]
             digest.update(json.dumps([env_id, spec.kind, spec.bias], sort_keys=True).encode())
             if spec.folder is not None:
-                for path in sorted(p for p in spec.folder.rglob("*") if p.is_file()):
-                    digest.update(path.relative_to(self.root).as_posix().encode() + b"\0")
+                for path in policy_files(spec.folder, spec.kind):
+                    digest.update(path.name.encode() + b"\0")
                     digest.update(hashlib.sha256(path.read_bytes()).digest())
         return digest.hexdigest()
 
 
 def _read_json(path: Path) -> tuple[Any, list[str]]:
+    if path.is_symlink():
+        return None, [f"{path.name} is a link; it must be a file in the submission folder"]
     if not path.is_file():
         return None, [f"{path.name} is missing (every submission folder needs one)"]
     size = path.stat().st_size
@@ -116,6 +133,8 @@ def _read_json(path: Path) -> tuple[Any, list[str]]:
         return None, [f"{path.name} is not UTF-8 text"]
     except json.JSONDecodeError as exc:
         return None, [f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]
+    except RecursionError:
+        return None, [f"{path.name} is nested too deeply"]
 
 
 def _policy_folder(root: Path, env_id: str, relative: str) -> tuple[Path | None, list[str]]:
@@ -151,24 +170,32 @@ def _artifact_problems(folder: Path, env_id: str) -> list[str]:
 
 
 def _slot_scoring_problems(folder: Path, env_id: str) -> list[str]:
-    from subliminal_gym.baselines.artifacts import MODEL_CONFIG, MODEL_WEIGHTS, ArtifactError, load_policy
-    from subliminal_gym.views import make_view_env
+    from subliminal_gym.baselines.artifacts import MODEL_CONFIG, MODEL_WEIGHTS, ArtifactError, load_policy, read_json
+    from subliminal_gym.views import ViewLayout, make_view_env
 
     missing = [name for name in (MODEL_WEIGHTS, MODEL_CONFIG) if not (folder / name).is_file()]
     if missing:
         return [f"policies.{env_id}: {folder.name}/ lacks {' and '.join(missing)} (save it with save_policy)"]
-    try:
-        policy, meta = load_policy(folder)
-    except (ArtifactError, ValueError, KeyError, TypeError) as exc:
-        return [f"policies.{env_id}: {folder.name}/ does not load as a SlotScoringPolicy: {exc}"]
     view = make_view_env(env_id)
+    expected = view.layout
+    view.close()
+    # The layout is compared with the env's before the model is built: a config is input, and one that
+    # declares a billion buckets must be refused, not allocated.
     try:
-        if policy.layout != view.layout:
-            return [f"policies.{env_id}: the model was built for a view with obs_dim {policy.layout.obs_dim} and "
-                    f"{policy.layout.max_actions} slots, but {env_id}'s view has obs_dim {view.layout.obs_dim} and "
-                    f"{view.layout.max_actions} slots (mismatched architecture shapes)"]
-    finally:
-        view.close()
+        config = read_json(folder / MODEL_CONFIG)
+        layout = ViewLayout.from_dict(config["layout"])
+    except (ArtifactError, ValueError, KeyError, TypeError) as exc:
+        return [f"policies.{env_id}: {folder.name}/{MODEL_CONFIG} has no valid layout: "
+                f"{_one_line(str(exc) or type(exc).__name__, folder)}"]
+    if layout != expected:
+        return [f"policies.{env_id}: the model was built for a view with obs_dim {layout.obs_dim} and "
+                f"{layout.max_actions} slots, but {env_id}'s view has obs_dim {expected.obs_dim} and "
+                f"{expected.max_actions} slots (mismatched architecture shapes)"]
+    try:
+        _, meta = load_policy(folder)
+    except (ArtifactError, ValueError, KeyError, TypeError) as exc:
+        return [f"policies.{env_id}: {folder.name}/ does not load as a SlotScoringPolicy: "
+                f"{_one_line(str(exc), folder)}"]
     if meta.get("env_id") not in (None, env_id):
         return [f"policies.{env_id}: the model records env {meta['env_id']!r}"]
     return []
@@ -227,6 +254,8 @@ def load_submission(path: str | Path) -> Submission:
     problems = schema_problems(data)
     if problems:
         raise SubmissionError(problems)
+    if data["link"] and not is_safe_link(data["link"]):
+        raise SubmissionError(["link: must be one http(s) URL without spaces, quotes or brackets, or ''"])
     from subliminal_gym.leaderboards.boards import BOARDS
 
     board = BOARDS[data["board"]]

@@ -14,19 +14,29 @@ weights are refused: only safetensors are loaded.
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch as th
 
-from subliminal_gym.baselines.artifacts import ArtifactError
+from subliminal_gym.baselines.artifacts import (
+    TOKENIZER_FILES,
+    TOKENIZER_SIDE_FILES,
+    ArtifactError,
+    nonfinite_weights,
+    read_json,
+    safetensors_shapes,
+)
 from subliminal_gym.baselines.lm.prompt import TINY_CHAT_TEMPLATE
 
-__all__ = ["SPECIAL_TOKENS", "TINY_CONFIGS", "TOKENIZER_FILES", "build_tiny_lm", "load_lm", "save_lm",
-           "train_tokenizer"]
+__all__ = ["MAX_CONFIG_BYTES", "MAX_MODEL_LAYERS", "MAX_TOKENIZER_BYTES", "SPECIAL_TOKENS", "TINY_CONFIGS",
+           "TOKENIZER_FILES", "TOKENIZER_SIDE_FILES", "build_tiny_lm", "load_lm", "save_lm", "train_tokenizer"]
 
 #: pad, end-of-turn (also end of sequence) and the chat template's role markers.
 SPECIAL_TOKENS = ("<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>")
@@ -39,8 +49,12 @@ TINY_CONFIGS: dict[str, dict[str, int]] = {
               "num_key_value_heads": 4, "max_position_embeddings": 1024},
 }
 _PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-#: A model folder needs one of these to have a tokenizer (fast, SentencePiece, BPE or WordPiece).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt")
+#: Parsing a 78 MB tokenizer took 75 s and 1.9 GB; real ones (Qwen2.5's, Llama 3's) total about 9-12 MB.
+MAX_TOKENIZER_BYTES = 16 * 1024 * 1024
+#: A config.json is a few kilobytes; one larger than this is refused before it is parsed.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Layers a loadable model may declare (Llama 3.1 405B has 126); checked before the model is built.
+MAX_MODEL_LAYERS = 256
 
 
 def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 2048) -> Any:
@@ -138,15 +152,93 @@ def _remove_tree(path: Path) -> None:
     path.rmdir()
 
 
+def _small_json(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ArtifactError(f"{path}: {size:,} bytes; a config is refused above {MAX_CONFIG_BYTES:,}")
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: not a JSON object")
+    return data
+
+
+def _refuse_custom_code(directory: Path) -> dict[str, Any]:
+    """Refuse anything that would make transformers import code from the folder, before it is asked to
+    (an unknown ``model_type`` with an ``auto_map`` made it prompt to run the folder's .py files).
+    Returns the parsed config.json."""
+    code = sorted(path.name for path in directory.rglob("*.py"))
+    if code:
+        raise ArtifactError(f"{directory}: holds Python files ({', '.join(code[:3])}); code that comes with a "
+                            "model is never run, so folders with code are refused")
+    config = _small_json(directory / "config.json")
+    for name in ("config.json", "tokenizer_config.json"):
+        data = config if name == "config.json" else (_small_json(directory / name)
+                                                     if (directory / name).is_file() else {})
+        if "auto_map" in data:
+            raise ArtifactError(f"{directory}: {name} has an auto_map (custom code); only the architectures "
+                                "and tokenizers the installed transformers ships are loaded")
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING:
+        raise ArtifactError(f"{directory}: config.json's model_type {model_type!r:.60} is not an architecture the "
+                            "installed transformers ships")
+    tokenizer_bytes = sum((directory / name).stat().st_size for name in TOKENIZER_SIDE_FILES
+                          if (directory / name).is_file())
+    if tokenizer_bytes > MAX_TOKENIZER_BYTES:
+        raise ArtifactError(f"{directory}: the tokenizer files hold {tokenizer_bytes / 2**20:.1f} MiB; the limit is "
+                            f"{MAX_TOKENIZER_BYTES / 2**20:.0f} MiB")
+    return config
+
+
+def _check_declared_sizes(directory: Path, config: Any) -> None:
+    """Build the model on the meta device (no memory) and compare every parameter with the weight files'
+    headers, so a config that declares more than its weights hold is refused before anything is allocated."""
+    from transformers import AutoModelForCausalLM
+
+    layers = getattr(config, "num_hidden_layers", None)
+    if not isinstance(layers, int) or isinstance(layers, bool) or not 1 <= layers <= MAX_MODEL_LAYERS:
+        raise ArtifactError(f"{directory}: config.json declares {layers!r:.40} layers; a loadable model has 1 to "
+                            f"{MAX_MODEL_LAYERS}")
+    with th.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, trust_remote_code=False)
+    found = safetensors_shapes(sorted(directory.glob("*.safetensors")))
+    prefix = f"{model.base_model_prefix}." if model.base_model_prefix else ""
+    for name, parameter in model.named_parameters():
+        stored = next((n for n in (name, name.removeprefix(prefix), prefix + name) if n in found), None)
+        if stored is None:
+            raise ArtifactError(f"{directory}: the weights lack {name} (every parameter the config declares must "
+                                "be in the safetensors files)")
+        if found[stored] != tuple(parameter.shape):
+            raise ArtifactError(f"{directory}: {stored} has shape {list(found[stored])}; config.json declares "
+                                f"{list(parameter.shape)}")
+
+
+@contextmanager
+def _no_standard_input() -> Iterator[None]:
+    # Loading never asks a question: any prompt gets end-of-file instead of waiting on the terminal.
+    previous = sys.stdin
+    sys.stdin = io.StringIO()
+    try:
+        yield
+    finally:
+        sys.stdin = previous
+
+
 def load_lm(directory: str | Path) -> tuple[Any, Any]:
-    """Load a causal LM and its tokenizer from a local folder (never from a hub).
+    """Load a causal LM and its tokenizer from a local folder (never from a hub, never with its own code).
 
     Any transformers causal LM saved with safetensors works: the tiny models saved by
-    :func:`save_lm`, or a real checkpoint someone copied onto the machine.
+    :func:`save_lm`, or a real checkpoint someone copied onto the machine. Before anything is built the
+    folder is checked: no Python files, no ``auto_map``, a ``model_type`` the installed transformers
+    ships, at most :data:`MAX_MODEL_LAYERS` layers, tokenizer files under :data:`MAX_TOKENIZER_BYTES`,
+    and every parameter of the declared architecture present in the safetensors headers with its
+    shape. After loading, weights holding NaN or infinities are refused.
 
     Raises:
         ArtifactError: no such folder, no ``config.json``, pickled weights without safetensors, no
-            tokenizer files, or a folder transformers cannot load (one line, whatever transformers raised).
+            tokenizer files, custom code, declared sizes the weights do not hold, non-finite weights, or a
+            folder transformers cannot load (one line, whatever transformers raised).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -161,14 +253,24 @@ def load_lm(directory: str | Path) -> tuple[Any, Any]:
     if not names & set(TOKENIZER_FILES):
         raise ArtifactError(f"{directory}: no tokenizer ({', '.join(TOKENIZER_FILES)}); save it beside the model "
                             "with `tokenizer.save_pretrained(DIR)`")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    _refuse_custom_code(directory)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, use_safetensors=True)
+        with _no_standard_input():
+            config = AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+            _check_declared_sizes(directory, config)
+            tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+            model = AutoModelForCausalLM.from_pretrained(directory, config=config, local_files_only=True,
+                                                         use_safetensors=True, trust_remote_code=False)
+    except ArtifactError:
+        raise
     except Exception as exc:  # transformers and safetensors raise many types (OSError, RuntimeError, ...)
         text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or "no message"
         raise ArtifactError(f"{directory}: cannot load the model ({type(exc).__name__}: {text[:240]})") from None
+    bad = nonfinite_weights(model.named_parameters())
+    if bad:
+        raise ArtifactError(f"{directory}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]})")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
