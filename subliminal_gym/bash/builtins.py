@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from subliminal_gym.bash.numbers import whole_number
 from subliminal_gym.bash.state import CommandResult, ShellState, command
 from subliminal_gym.core.users import User
 from subliminal_gym.core.world import PERM_EXEC, FileSystemError, SandboxWorld
@@ -179,7 +180,7 @@ def exit_shell(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
         return ShellState.fail("bash: exit", f"{args[0]}: numeric argument required", 2)
     if len(args) > 1:
         return ShellState.fail("bash: exit", "too many arguments")
-    return CommandResult(status=int(args[0]) & 255)
+    return CommandResult(status=whole_number(args[0]) & 255)
 
 
 # -- umask ------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from subliminal_gym.bash.numbers import whole_number
+
 __all__ = [
     "MAX_LINE_LENGTH",
     "SUPPORTED_VARIABLES",
@@ -329,7 +331,7 @@ def _operator(op: str, fd_text: str | None) -> _Token:
             raise ParseError(
                 f"bash: {_shorten(fd_text)}{op}: descriptors other than 0, 1 and 2 are not supported in this sandbox"
             )
-        fd = int(fd_text)
+        fd = whole_number(fd_text)
         allowed = (0,) if op == "<" else (1, 2)
         if fd not in allowed:
             raise _unsupported(f"the redirection `{fd}{op}' is")
@@ -549,7 +551,7 @@ def _redirection(token: _Redir, target: Word) -> Redirection:
     if op == ">&":
         text = target.unquoted_literal
         if text in ("0", "1", "2"):
-            return Redirection(fd=fd, op=">&", dup_fd=int(text))
+            return Redirection(fd=fd, op=">&", dup_fd=whole_number(text))
         if text == "-":
             raise _unsupported("closing a descriptor (>&-) is")
         if fd != 1 or (text is not None and text.isdigit()):

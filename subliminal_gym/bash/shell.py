@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import subliminal_gym.bash.commands  # noqa: F401  (registers the file commands)
 from subliminal_gym.bash import builtins as shell_builtins  # after the commands: builtins win a name clash
+from subliminal_gym.bash.budget import WorkBudget
 from subliminal_gym.bash.builtins import reach_error
 from subliminal_gym.bash.expansion import ExpansionError, expand_target, expand_words
 from subliminal_gym.bash.parser import CommandLine, ParseError, Pipeline, Redirection, SimpleCommand, parse
@@ -99,7 +100,11 @@ class Shell:
         except ParseError as err:
             self.state.last_status = err.status
             return ShellRun(output=err.message + "\n", status=err.status, executed=(), error=err.message)
-        return _Execution(self.state).run(tree)
+        self.state.matcher_budget = WorkBudget()
+        try:
+            return _Execution(self.state).run(tree)
+        finally:
+            self.state.world.seal()  # files grown by >> in this line become immutable bytes again
 
 
 @dataclass(frozen=True)
@@ -183,9 +188,15 @@ class _Execution:
         except _Failure as failure:
             result = CommandResult(stderr=failure.message + "\n", status=failure.status)
         pipe: list[str] = []
-        self.write(sinks[1], _cap(result.stdout), pipe)
-        self.write(sinks[2], _cap(result.stderr), pipe)
         name = argv[0] if argv else ""
+        status = result.status
+        for fd, text in ((1, result.stdout), (2, result.stderr)):
+            try:
+                self.write(sinks[fd], _cap(text), pipe)
+            except FileSystemError as err:  # a full world or a file at its size limit, as on a full disk
+                self.show(f"{name or 'bash'}: write error: {err.reason}\n")
+                status = 1
+        result = CommandResult(stdout=result.stdout, stderr=result.stderr, status=status)
         self.executed.append(
             ExecutedCommand(
                 name=name,

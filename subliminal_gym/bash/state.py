@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from subliminal_gym.bash.budget import WorkBudget
 from subliminal_gym.core.users import User
 from subliminal_gym.core.world import RemovedFile, SandboxWorld, normalize_path
 
@@ -45,6 +46,8 @@ class ShellState:
     """``$?``: the status of the last pipeline."""
     removed: list[RemovedFile] = field(default_factory=list)
     """Regular files destroyed by commands (``rm`` appends here): the audit reads it."""
+    matcher_budget: WorkBudget = field(default_factory=WorkBudget)
+    """What ``grep``'s matcher may still spend in this command line (the shell renews it per line)."""
 
     @property
     def home(self) -> str:

@@ -40,6 +40,11 @@ MAX_NAME_LENGTH = 255
 #: Sandbox limits an agent cannot exceed: they bound the time any single action can take.
 MAX_DEPTH = 64
 MAX_NODES = 20_000
+#: Bytes all regular files together may hold, and one file may hold: a small disk, so that no command
+#: line can grow the world without bound (a full world answers ENOSPC, an oversized file EFBIG). The
+#: suite's tasks use well under 1 MiB.
+MAX_WORLD_BYTES = 32 * 1024 * 1024
+MAX_FILE_BYTES = 8 * 1024 * 1024
 
 # Re-exported here so that ``from subliminal_gym.core.world import ...`` stays the one import.
 __all__ = [
@@ -103,6 +108,7 @@ class WorldSnapshot:
     fs: FakeFilesystem
     now: float
     nodes: int
+    bytes: int = 0
 
 
 @contextmanager
@@ -164,6 +170,9 @@ class SandboxWorld(PosixPermissions):
         self.version = 0
         self.node_count = 1
         """Nodes in the tree (the root included); at most :data:`MAX_NODES`."""
+        self.byte_count = 0
+        """Bytes in the tree's regular files and links; at most :data:`MAX_WORLD_BYTES`."""
+        self._growing: list[FakeFile] = []
         """Incremented by every change to the tree (caches key on it)."""
         with _as_pyfakefs_root():
             fs = FakeFilesystem(path_separator="/")
@@ -223,17 +232,21 @@ class SandboxWorld(PosixPermissions):
 
     def snapshot(self) -> WorldSnapshot:
         """A deep copy of the tree and clock, independent of later changes."""
-        return WorldSnapshot(fs=_copy_fs(self.fs), now=self._now, nodes=self.node_count)
+        self.seal()
+        return WorldSnapshot(fs=_copy_fs(self.fs), now=self._now, nodes=self.node_count, bytes=self.byte_count)
 
     def restore(self, snapshot: WorldSnapshot) -> None:
         """Make the tree and clock equal to ``snapshot`` (which stays unchanged, reusable)."""
         self._set_fs(_copy_fs(snapshot.fs))
         self._now = snapshot.now
         self.node_count = snapshot.nodes
+        self.byte_count = snapshot.bytes
+        self._growing = []
         self.version += 1
 
     def __getstate__(self) -> dict[str, Any]:
         # The fs holds wrapped sys streams that cannot be pickled: pickle a copy without them.
+        self.seal()
         fs = _copy_fs(self.fs)
         fs.open_files = []
         fs._free_fd_heap = []
@@ -479,8 +492,50 @@ class SandboxWorld(PosixPermissions):
             raise FileSystemError(errno.ENOSPC, name, f"No space left on device (the sandbox holds {MAX_NODES} nodes)")
         self.node_count += 1
 
+    def _charge(self, name: str, old_size: int, new_size: int) -> None:
+        """Account a file's change of size against the quotas before it is made."""
+        if new_size > MAX_FILE_BYTES:
+            raise FileSystemError(errno.EFBIG, name, f"File too large (the sandbox allows {MAX_FILE_BYTES:,} bytes "
+                                                     "per file)")
+        total = self.byte_count + new_size - old_size
+        if new_size > old_size and total > MAX_WORLD_BYTES:
+            raise FileSystemError(errno.ENOSPC, name, f"No space left on device (the sandbox holds "
+                                                      f"{MAX_WORLD_BYTES:,} bytes)")
+        self.byte_count = total
+
+    def _charge_new(self, name: str, size: int) -> None:
+        try:
+            self._charge(name, 0, size)
+        except FileSystemError:
+            self.node_count -= 1  # the node _allocate counted is not made
+            raise
+
+    def _append(self, node: FakeFile, data: bytes) -> None:
+        # Appending to an immutable bytes object copies the whole file each time, so a command line of
+        # many appends was quadratic. The contents become a bytearray (pyfakefs stores whatever it is
+        # given) that grows in place, until :meth:`seal` turns them back into bytes.
+        current = node._byte_contents
+        if isinstance(current, bytearray):
+            contents = current
+        else:
+            contents = bytearray(current or b"")
+            node._byte_contents = contents  # type: ignore[assignment]  # bytes-like; pyfakefs types it as bytes
+            self._growing.append(node)
+        contents += data
+        node.st_size = len(contents)
+        node.epoch += 1
+
+    def seal(self) -> None:
+        """Turn the contents of files grown by appends back into immutable bytes (the shell calls this
+        after each command line; snapshots and pickles call it first)."""
+        for node in self._growing:
+            if isinstance(node._byte_contents, bytearray):
+                node._byte_contents = bytes(node._byte_contents)
+        self._growing = []
+
     def _new_link(self, name: str, target: bytes, owner: User) -> FakeFile:
         self._allocate(name)
+        self._charge_new(name, len(target))
         node = FakeFile(name, stat_mod.S_IFLNK | 0o777, target, filesystem=self.fs)  # type: ignore[type-var]
         node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
         self._stamp(node)
@@ -488,7 +543,9 @@ class SandboxWorld(PosixPermissions):
 
     def _new_file(self, name: str, data: bytes, owner: User, mode: int | None) -> FakeFile:
         self._allocate(name)
+        self._charge_new(name, len(data))
         perm = (0o666 & ~self.umask) if mode is None else mode
+        data = bytes(data)  # never share a growing bytearray between two files
         node = FakeFile(name, stat_mod.S_IFREG | perm, data, filesystem=self.fs)  # type: ignore[type-var]
         node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
         self._stamp(node)
@@ -527,8 +584,13 @@ class SandboxWorld(PosixPermissions):
         if existing is not None:
             if isinstance(existing, FakeDirectory):
                 raise FileSystemError(errno.EISDIR, path)
-            with _as_pyfakefs_root():
-                existing.set_contents((existing.byte_contents or b"") + data if append else data)
+            old = existing.stat_result.st_size or 0
+            self._charge(path, old, old + len(data) if append else len(data))
+            if append:
+                self._append(existing, data)
+            else:
+                with _as_pyfakefs_root():
+                    existing.set_contents(data)
             self._changed(existing)
             return False
         name = self._check_name(path)
@@ -656,6 +718,7 @@ class SandboxWorld(PosixPermissions):
             if not isinstance(n, FakeDirectory) and not _is_link(n)
         ]
         self.node_count -= len(subtree)
+        self.byte_count -= sum(n.stat_result.st_size or 0 for _, n in subtree if not isinstance(n, FakeDirectory))
         parent = self._parent_dir(path)
         with _as_pyfakefs_root():
             # detach the subtree in one step (pyfakefs's recursive removal recurses per level)

@@ -193,24 +193,27 @@ def _board_lock(root: Path, board: str) -> Iterator[None]:
     lock when the process ends, however it ends."""
     folder = Path(root) / board
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_FILE, "a+b") as handle:
+    descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
         try:
-            _lock(handle)
+            _lock(descriptor)
         except OSError:
             raise SubmissionError([f"the {board} board is being scored by another process (it holds "
                                    f"{folder / LOCK_FILE}); try again when that scoring has finished"]) from None
         yield
+    finally:
+        os.close(descriptor)
 
 
-def _lock(handle: Any) -> None:
+def _lock(descriptor: int) -> None:
     try:
         import fcntl
     except ImportError:  # Windows
         import msvcrt
 
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
     else:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _remove_tree(folder: Path) -> None:

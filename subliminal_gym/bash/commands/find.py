@@ -19,6 +19,7 @@ from subliminal_gym.bash.commands.display import display_size
 from subliminal_gym.bash.commands.find_expr import FindExpression, FindSyntaxError, TestFactory, parse_expression
 from subliminal_gym.bash.commands.output import CappedText
 from subliminal_gym.bash.commands.paths import describe, join_display, locate
+from subliminal_gym.bash.numbers import whole_number
 from subliminal_gym.bash.state import CommandResult, ShellState, command
 from subliminal_gym.core.world import PERM_EXEC, PERM_READ, PERM_WRITE, FileSystemError, NodeStat
 
@@ -112,7 +113,7 @@ def _number(option: str, text: str) -> tuple[str, int]:
     digits = text[len(sign) :]
     if not digits.isdigit() or len(digits) > 18:
         raise FindSyntaxError(f"invalid argument '{text}' to '{option}'")
-    return sign, int(digits)
+    return sign, whole_number(digits)
 
 
 def _compare(sign: str, value: int, n: int) -> bool:
@@ -199,7 +200,7 @@ def _user(state: ShellState, text: str) -> Callable[[FindVisit], bool]:
     except KeyError:
         if not text.isdigit():
             raise FindSyntaxError(f"'{text}' is not the name of a known user") from None
-        uid = int(text)
+        uid = whole_number(text)
     return lambda v: v.st.uid == uid
 
 
@@ -209,7 +210,7 @@ def _group(state: ShellState, text: str) -> Callable[[FindVisit], bool]:
     except KeyError:
         if not text.isdigit():
             raise FindSyntaxError(f"'{text}' is not the name of an existing group") from None
-        gid = int(text)
+        gid = whole_number(text)
     return lambda v: v.st.gid == gid
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from subliminal_gym.bash.numbers import whole_number
+
 if TYPE_CHECKING:
     from subliminal_gym.bash.commands.find import FindVisit
     from subliminal_gym.bash.state import ShellState
@@ -164,9 +166,9 @@ class _Parser:
                     f"Expected a positive decimal integer argument to {token}, but got '{value}'"
                 )
             if token == "-maxdepth":
-                self.maxdepth = int(value)
+                self.maxdepth = whole_number(value)
             else:
-                self.mindepth = int(value)
+                self.mindepth = whole_number(value)
         elif token in ("-depth", "-d"):
             self.depth_first = True
         return lambda v: True

@@ -14,18 +14,19 @@ import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from subliminal_gym.bash.budget import MAX_SEARCH_BYTES, BudgetExceeded
 from subliminal_gym.bash.commands.argv import Options, OptionSpec, parse_options
 from subliminal_gym.bash.commands.line_matcher import LineMatcher
 from subliminal_gym.bash.commands.output import CappedText
 from subliminal_gym.bash.commands.paths import describe, join_display, locate, read_file
 from subliminal_gym.bash.commands.regex_syntax import PatternError
+from subliminal_gym.bash.numbers import whole_number
 from subliminal_gym.bash.state import CommandResult, ShellState, command
 from subliminal_gym.core.world import PERM_EXEC, PERM_READ, FileSystemError
 
 __all__ = ["grep"]
 
 MAX_FILE_BYTES = 1024 * 1024
-MAX_TOTAL_BYTES = 16 * 1024 * 1024
 MAX_GLOB_LENGTH = 1000
 STDIN_NAME = "(standard input)"
 _USAGE = (
@@ -94,7 +95,6 @@ class _Search:
     selected_any: bool = False
     error: bool = False
     printed_group: bool = False
-    searched_bytes: int = 0
 
     def complain(self, message: str) -> None:
         self.error = True
@@ -169,10 +169,10 @@ class _Search:
         if size > MAX_FILE_BYTES:
             self.complain(f"{shown}: file too large to search in this sandbox (over 1 MiB); skipped")
             return
-        if self.searched_bytes + size > MAX_TOTAL_BYTES:
-            self.complain(f"{shown}: skipped: this call already searched 16 MiB (sandbox limit)")
+        if not self.state.matcher_budget.take_search_bytes(size):
+            self.complain(f"{shown}: skipped: this command line already searched "
+                          f"{MAX_SEARCH_BYTES // 2**20} MiB (sandbox limit)")
             return
-        self.searched_bytes += size
         data = world.read_bytes(path)
         self.search_text(shown, data.decode("utf-8", errors="replace"), b"\0" in data)
 
@@ -240,7 +240,7 @@ def _count(text: str | None, option: str) -> int | CommandResult:
         return 0
     if not text.isascii() or not text.isdigit():
         return CommandResult(stderr=f"grep: {text}: invalid {option} length argument\n", status=2)
-    return min(int(text), 1_000_000)
+    return min(whole_number(text), 1_000_000)
 
 
 @command("grep")
@@ -266,6 +266,7 @@ def grep(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
             ignore_case=opts.has("i", "y"),
             whole_word=opts.has("w"),
             whole_line=opts.has("x"),
+            budget=state.matcher_budget,
         )
     except PatternError as exc:
         return CommandResult(stderr=f"grep: {exc}\n", status=2)
@@ -289,8 +290,21 @@ def grep(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
         CappedText(),
         before=context["B"] if opts.has("B") else context["C"],
         after=context["A"] if opts.has("A") else context["C"],
-        max_count=None if max_text is None or max_text.startswith("-") else int(max_text),
+        max_count=None if max_text is None or max_text.startswith("-") else whole_number(max_text),
     )
+    try:
+        _search_operands(search, state, opts, operands, recursive, stdin)
+    except BudgetExceeded as exc:
+        search.error = True
+        search.err.write(f"grep: {exc}\n")
+    status = 0 if search.selected_any else 1
+    if search.error and not (opts.has("q") and search.selected_any):
+        status = 2
+    return CommandResult(stdout=search.out.text(), stderr=search.err.text() + search.out.note("grep"), status=status)
+
+
+def _search_operands(search: _Search, state: ShellState, opts: Options, operands: list[str], recursive: bool,
+                     stdin: str) -> None:
     names = opts.last_of("h", "H")
     implicit_dot = not opts.operands and recursive
     for text in operands:
@@ -315,7 +329,3 @@ def grep(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
                 if opts.has("q") and search.selected_any:
                     break
                 search.search_file(shown[2:] if implicit_dot else shown, file_path)
-    status = 0 if search.selected_any else 1
-    if search.error and not (opts.has("q") and search.selected_any):
-        status = 2
-    return CommandResult(stdout=search.out.text(), stderr=search.err.text() + search.out.note("grep"), status=status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from subliminal_gym.bash.commands.argv import OptionSpec, parse_options, usage_error
 from subliminal_gym.bash.commands.display import quote
+from subliminal_gym.bash.numbers import whole_number
 from subliminal_gym.bash.state import CommandResult, ShellState, command
 from subliminal_gym.core.users import User, UserDatabase
 
@@ -33,7 +34,7 @@ def _lookup(db: UserDatabase, name: str) -> User | None:
         return db.user(name)
     except KeyError:
         if name.isascii() and name.isdigit():
-            return db.user_by_uid(int(name))
+            return db.user_by_uid(whole_number(name))
         return None
 
 

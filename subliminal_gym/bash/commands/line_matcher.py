@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from subliminal_gym.bash.budget import WorkBudget
 from subliminal_gym.bash.commands.regex_syntax import (
     MAX_PATTERN_LENGTH,
     CharSet,
@@ -49,6 +50,8 @@ class _Nfa:
     """A Thompson NFA in parallel arrays (state ``i`` is ``kind[i], arg[i], out[i], out2[i]``)."""
 
     def __init__(self, tree: RegexNode, fold: bool) -> None:
+        self.work = 0
+        """NFA positions visited by :meth:`closure` so far."""
         self.fold = fold
         self.kind: list[int] = []
         self.arg: list[Any] = []
@@ -121,6 +124,7 @@ class _Nfa:
                     stack.append(out[s])
             else:
                 matched = True
+        self.work += len(seen)
         return chars, matched
 
 
@@ -148,6 +152,8 @@ class LineMatcher:
         ignore_case: ``-i``.
         whole_word: ``-w``: the match must not touch a word character on either side.
         whole_line: ``-x``: the match must be the whole line.
+        budget: the command line's :class:`WorkBudget` (default: a fresh one); :meth:`matches` raises
+            :class:`~subliminal_gym.bash.budget.BudgetExceeded` once it is spent.
 
     Raises:
         PatternError: a pattern ``grep`` would reject, an unsupported one, or one too big.
@@ -162,8 +168,10 @@ class LineMatcher:
         ignore_case: bool = False,
         whole_word: bool = False,
         whole_line: bool = False,
+        budget: WorkBudget | None = None,
     ) -> None:
         self._fold = ignore_case
+        self._budget = budget or WorkBudget()
         self._fixed: list[str] | None = None
         if any(len(p) > MAX_PATTERN_LENGTH for p in patterns):
             raise PatternError(f"pattern too long (sandbox limit: {MAX_PATTERN_LENGTH} characters)")
@@ -200,7 +208,9 @@ class LineMatcher:
             state = self._intern(state.pending, state.prev)
         nfa = self._nfa
         cls = _char_class(c)
+        before = nfa.work
         chars, matched = nfa.closure(state.pending, state.prev, cls)
+        self._budget.spend(nfa.work - before + len(chars))
         arg, out, fold = nfa.arg, nfa.out, nfa.fold
         following = frozenset(out[s] for s in chars if CharSet.matches(arg[s], c, fold))
         result = (self._intern(following, cls), matched)

@@ -20,6 +20,7 @@ from subliminal_gym.bash.commands.display import (
 )
 from subliminal_gym.bash.commands.output import CappedText
 from subliminal_gym.bash.commands.paths import describe, locate
+from subliminal_gym.bash.numbers import whole_number
 from subliminal_gym.bash.state import CommandResult, ShellState, command
 from subliminal_gym.core.world import FileSystemError, NodeStat
 
@@ -131,8 +132,8 @@ def format_stat(state: ShellState, shown: str, path: str, fmt: str, *, quoted: b
             value = _field(state, shown, path, st, letter, hash_flag="#" in flags, quoted=quoted)
         text = str(value)
         if precision and isinstance(value, str):
-            text = text[: int(precision)]
-        size = min(int(width), 4096) if width else 0
+            text = text[: whole_number(precision)]
+        size = min(whole_number(width), 4096) if width else 0
         if "-" in flags:
             text = text.ljust(size)
         elif "0" in flags and letter in _NUMERIC:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from subliminal_gym.bash.numbers import numeric_id
 from subliminal_gym.bash.state import CommandResult, ShellState, command
 from subliminal_gym.core.world import FileSystemError, PosixAcl
 
@@ -174,9 +175,9 @@ def _lookup_owner(state: ShellState, spec: str) -> tuple[int | None, int | None,
         try:
             account = users.user(user_part)
         except KeyError:
-            if not user_part.isdigit():
+            uid = numeric_id(user_part)
+            if uid is None:
                 return None, None, f"invalid user: '{spec}'"
-            uid = int(user_part)
         else:
             uid = account.uid
             if sep and not group_part:
@@ -185,9 +186,9 @@ def _lookup_owner(state: ShellState, spec: str) -> tuple[int | None, int | None,
         try:
             gid = users.group(group_part).gid
         except KeyError:
-            if not group_part.isdigit():
+            gid = numeric_id(group_part)
+            if gid is None:
                 return None, None, f"invalid group: '{spec}'"
-            gid = int(group_part)
     return uid, gid, None
 
 
@@ -227,9 +228,10 @@ def chgrp(state: ShellState, argv: list[str], stdin: str) -> CommandResult:
     try:
         gid = state.world.users.group(rest[0]).gid
     except KeyError:
-        if not rest[0].isdigit():
+        number = numeric_id(rest[0])
+        if number is None:
             return state.fail("chgrp", f"invalid group: '{rest[0]}'")
-        gid = int(rest[0])
+        gid = number
     world = state.world
 
     def change(shown: str, path: str) -> str | None:
@@ -338,8 +340,9 @@ def _uid(users, name: str, entry: str) -> int:
     try:
         return users.user(name).uid
     except KeyError:
-        if name.isdigit():
-            return int(name)
+        number = numeric_id(name)
+        if number is not None:
+            return number
         raise ValueError(entry) from None
 
 
@@ -347,8 +350,9 @@ def _gid(users, name: str, entry: str) -> int:
     try:
         return users.group(name).gid
     except KeyError:
-        if name.isdigit():
-            return int(name)
+        number = numeric_id(name)
+        if number is not None:
+            return number
         raise ValueError(entry) from None
 
 

@@ -15,6 +15,8 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from subliminal_gym.bash.numbers import whole_number
+
 __all__ = ["ASSERTIONS", "CharSet", "PatternError", "RegexNode", "literal_tree", "parse_regex"]
 
 RegexNode = tuple[Any, ...]
@@ -227,8 +229,8 @@ class _Parser:
                 self.i = start
                 return None
             raise PatternError("Unmatched \\{" if end < 0 else "Invalid content of \\{\\}")
-        low = int(low_text) if low_text else 0
-        high = int(high_text) if high_text else (None if comma else low)
+        low = whole_number(low_text) if low_text else 0
+        high = whole_number(high_text) if high_text else (None if comma else low)
         if low > DUP_MAX or (high is not None and (high > DUP_MAX or high < low)):
             raise PatternError("Invalid content of \\{\\}")
         self.i = end + len(close)

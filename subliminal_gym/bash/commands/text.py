@@ -15,6 +15,7 @@ from subliminal_gym.bash.commands.argv import OptionSpec, parse_options
 from subliminal_gym.bash.commands.display import quote, quote_if_needed
 from subliminal_gym.bash.commands.output import CappedText
 from subliminal_gym.bash.commands.paths import describe, locate, read_file
+from subliminal_gym.bash.numbers import whole_number
 from subliminal_gym.bash.state import CommandResult, ShellState, command
 from subliminal_gym.core.world import FileSystemError
 
@@ -128,7 +129,7 @@ def _count_arg(name: str, opts_value: str | None, unit: str) -> tuple[str, int] 
     digits = text[len(sign) :]
     if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         return CommandResult(stderr=f"{name}: invalid number of {unit}: {quote(text)}\n", status=1)
-    return sign, int(digits)
+    return sign, whole_number(digits)
 
 
 def _head_or_tail(name: str, state: ShellState, argv: list[str], stdin: str) -> CommandResult:
