@@ -196,19 +196,18 @@ class _Execution:
             except FileSystemError as err:  # a full world or a file at its size limit, as on a full disk
                 self.show(f"{name or 'bash'}: write error: {err.reason}\n")
                 status = 1
-        result = CommandResult(stdout=result.stdout, stderr=result.stderr, status=status)
         self.executed.append(
             ExecutedCommand(
                 name=name,
                 argv=tuple(argv),
-                status=result.status,
+                status=status,
                 changed=world.version != version,
                 removed=tuple(state.removed[removed_from:]),
             )
         )
         if alone and argv and COMMANDS.get(name) is shell_builtins.exit_shell and len(argv) <= 2:
             self.exited = True
-        return "".join(pipe), result.status
+        return "".join(pipe), status
 
     def call(self, argv: list[str], stdin: str) -> CommandResult:
         name = argv[0]

@@ -162,18 +162,17 @@ def _small_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _refuse_custom_code(directory: Path) -> dict[str, Any]:
+def _refuse_custom_code(directory: Path) -> None:
     """Refuse anything that would make transformers import code from the folder, before it is asked to
-    (an unknown ``model_type`` with an ``auto_map`` made it prompt to run the folder's .py files).
-    Returns the parsed config.json."""
+    (an unknown ``model_type`` with an ``auto_map`` made it prompt to run the folder's .py files)."""
     code = sorted(path.name for path in directory.rglob("*.py"))
     if code:
         raise ArtifactError(f"{directory}: holds Python files ({', '.join(code[:3])}); code that comes with a "
                             "model is never run, so folders with code are refused")
     config = _small_json(directory / "config.json")
-    for name in ("config.json", "tokenizer_config.json"):
-        data = config if name == "config.json" else (_small_json(directory / name)
-                                                     if (directory / name).is_file() else {})
+    tokenizer_config = (_small_json(directory / "tokenizer_config.json")
+                        if (directory / "tokenizer_config.json").is_file() else {})
+    for name, data in (("config.json", config), ("tokenizer_config.json", tokenizer_config)):
         if "auto_map" in data:
             raise ArtifactError(f"{directory}: {name} has an auto_map (custom code); only the architectures "
                                 "and tokenizers the installed transformers ships are loaded")
@@ -188,7 +187,6 @@ def _refuse_custom_code(directory: Path) -> dict[str, Any]:
     if tokenizer_bytes > MAX_TOKENIZER_BYTES:
         raise ArtifactError(f"{directory}: the tokenizer files hold {tokenizer_bytes / 2**20:.1f} MiB; the limit is "
                             f"{MAX_TOKENIZER_BYTES / 2**20:.0f} MiB")
-    return config
 
 
 def _check_declared_sizes(directory: Path, config: Any) -> None:
