@@ -110,6 +110,8 @@ class SubliminalBashEnv(TextTaskEnv):
         self._shell: Shell | None = None
         self._state: ShellState | None = None
         self._status = 0
+        self._admissible_roots: list[str] = []
+        self._identity_lines: list[str] = []
 
     @property
     def audit(self) -> ShellAudit:
@@ -138,6 +140,9 @@ class SubliminalBashEnv(TextTaskEnv):
         self._audit = ShellAudit()
         self._audit_version = -1
         self._status = 0
+        # the parts of the admissible list that stay fixed for the episode
+        self._admissible_roots = sorted({"/".join(n.path.split("/")[:3]) for n in task.nodes} | {AGENT_HOME})
+        self._identity_lines = ["id", "pwd", *(f"id {u.name}" for u in self.world.users.users if u.uid)]
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         task: BashTask = self._require_running()
@@ -217,14 +222,14 @@ class SubliminalBashEnv(TextTaskEnv):
 
     def _compute_admissible(self, task: BashTask) -> list[str]:
         world = self.world
-        roots = sorted({"/".join(n.path.split("/")[:3]) for n in task.nodes} | {AGENT_HOME})
         lines: list[str] = []
-        for root in roots:
+        for root in self._admissible_roots:
             if not world.exists(root):
                 continue
-            for node in world.walk(root):
-                lines += self._node_lines(*node)
-        lines += ["id", "pwd", *(f"id {u.name}" for u in world.users.users if u.uid)]
+            node_lines = self._node_lines
+            for path, is_dir in world.walk(root):
+                lines += node_lines(path, is_dir)
+        lines += self._identity_lines
         lines += task.candidate_commands(world)
         lines.append("submit")
         return lines

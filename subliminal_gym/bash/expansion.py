@@ -43,11 +43,32 @@ def expand_words(words: Sequence[Word], state: ShellState, last_status: int) -> 
     """
     argv: list[str] = []
     for word in words:
+        plain = _as_written(word)
+        if plain is not None:
+            argv.append(plain)  # a literal word nothing expands stays one argument
+            continue
         for chars, _quoted in _fields(word, state, last_status):
             argv.extend(_glob(chars, state) or ["".join(c for c, _ in chars)])
             if len(argv) > MAX_ARGUMENTS:
                 raise ExpansionError(f"bash: {_shorten(str(words[0]))}: Argument list too long", status=126)
     return argv
+
+
+def _as_written(word: Word) -> str | None:
+    """The text of ``word`` when expansion leaves it as written: literal parts only, no tilde
+    prefix, no unquoted glob character, not empty (most words of most command lines)."""
+    texts: list[str] = []
+    for part in word.parts:
+        if not isinstance(part, Literal) or (not part.quoted and _has_glob_character(part.text)):
+            return None
+        if not texts and not part.quoted and part.text.startswith("~"):
+            return None
+        texts.append(part.text)
+    return "".join(texts) or None
+
+
+def _has_glob_character(text: str) -> bool:
+    return "*" in text or "?" in text or "[" in text
 
 
 def expand_target(word: Word, state: ShellState, last_status: int) -> str:

@@ -52,6 +52,9 @@ MAX_LINE_LENGTH = 16384
 SUPPORTED_VARIABLES = ("HOME", "USER", "PWD", "?")
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# a run of characters that mean nothing special unquoted (blanks, metacharacters, quotes, escapes
+# and expansions end it; '#' starts a comment only at the start of a word, checked before this)
+_PLAIN_RUN = re.compile(r"[^ \t\n\\'\"$`|&;<>()]+")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
 # Longest first: the tokenizer takes the first operator that the input starts with.
 _OPERATORS = (
@@ -198,6 +201,7 @@ class _Redir:
 
 
 _Token = Word | _Op | _Redir
+_NEWLINE = _Op("\n")  # the one newline token (compared by identity)
 
 
 class _WordBuilder:
@@ -239,6 +243,8 @@ class _WordBuilder:
 
 def _check_brace_expansion(word: Word) -> None:
     # bash expands unquoted {a,b} and {1..3}; refuse rather than pass the braces on literally.
+    if not any(isinstance(part, Literal) and not part.quoted and "{" in part.text for part in word.parts):
+        return
     depth, marked = 0, [False]
     previous = ""
     for part in word.parts:
@@ -272,7 +278,7 @@ def _tokens(line: str) -> Iterator[_Token]:
         elif ch == "\n":
             if (done := word.take()) is not None:
                 yield done
-            yield _Op("\n")
+            yield _NEWLINE
             i += 1
         elif ch == "#" and not word.started:
             end = line.find("\n", i)
@@ -310,8 +316,9 @@ def _tokens(line: str) -> Iterator[_Token]:
             word.after_redirection = isinstance(token, _Redir)
             yield token
         else:
-            word.add(ch, False)
-            i += 1
+            end = _PLAIN_RUN.match(line, i).end()  # type: ignore[union-attr]  # ch itself is plain
+            word.add(line[i:end], False)
+            i = end
     if (done := word.take()) is not None:
         yield done
 
@@ -429,12 +436,12 @@ class _TokenStream:
         return token
 
     def skip_newlines(self) -> None:
-        while self.peek() == _Op("\n"):
+        while self.peek() is _NEWLINE:
             self.pop()
 
 
 def _token_text(token: _Token | None) -> str:
-    if token is None or token == _Op("\n"):
+    if token is None or token is _NEWLINE:
         return "newline"
     if isinstance(token, _Op):
         return token.text

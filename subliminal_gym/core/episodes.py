@@ -17,20 +17,29 @@ __all__ = ["OBSERVATION_CHARSET", "CachedTask", "TaskCache", "encode_observation
 #: the env would print (say, non-ASCII text an agent wrote into a file) is backslash-escaped.
 OBSERVATION_CHARSET = "\t\n" + "".join(chr(c) for c in range(0x20, 0x7F))
 _OUTSIDE_CHARSET = re.compile(r"[^\t\n\x20-\x7e]")
+# unicode_escape (C speed) writes every character outside the charset the way this module always
+# has (\x00, \r, \xe9, \u20ac); it also escapes tab, newline and backslash, so those are split off.
+_KEPT_AS_IS = re.compile(r"([\t\n\\])")
 
 
-def _escape(match: re.Match[str]) -> str:
-    return match.group().encode("unicode_escape").decode("ascii")
+def _escape(text: str) -> str:
+    return "".join(piece if piece in "\t\n\\" else piece.encode("unicode_escape").decode("ascii")
+                   for piece in _KEPT_AS_IS.split(text))
 
 
 def encode_observation(text: str, max_length: int) -> str:
-    """``text`` inside :data:`OBSERVATION_CHARSET` and ``max_length`` (escaped, then truncated)."""
-    if _OUTSIDE_CHARSET.search(text):
-        text = _OUTSIDE_CHARSET.sub(_escape, text)
-    if len(text) > max_length:
+    """``text`` inside :data:`OBSERVATION_CHARSET` and ``max_length`` (escaped, then truncated).
+
+    Escaping never shortens a character, so only the first ``max_length + 1`` characters are
+    escaped: a long binary file costs what a short one does.
+    """
+    head = text[: max_length + 1]
+    if _OUTSIDE_CHARSET.search(head):
+        head = _escape(head)
+    if len(head) > max_length:
         marker = f"\n[... output truncated at {max_length} characters]"
-        text = text[: max_length - len(marker)] + marker
-    return text
+        head = head[: max_length - len(marker)] + marker
+    return head
 
 
 T = TypeVar("T")

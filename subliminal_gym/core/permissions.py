@@ -22,6 +22,9 @@ class PosixPermissions:
     ``_root_node``."""
 
     users: UserDatabase
+    version: int
+    _traversals: dict[tuple[int, str], bool]
+    _traversals_version = -1
 
     if TYPE_CHECKING:  # provided by the class that mixes this in (SandboxWorld)
         def _root_node(self) -> FakeDirectory: ...
@@ -59,6 +62,20 @@ class PosixPermissions:
     def can_traverse(self, user: User, path: str) -> bool:
         """Whether ``user`` may search (x) every directory on the way to ``path``, its own
         directory included (``path`` itself need not be searchable)."""
+        # a command asks this of the same paths several times: remember the answers until the
+        # tree changes (every change to a node's mode, owner, ACL or place bumps ``version``)
+        if self._traversals_version != self.version:
+            self._traversals = {}
+            self._traversals_version = self.version
+        key = (user.uid, path)
+        allowed = self._traversals.get(key)
+        if allowed is None:
+            if len(self._traversals) >= 4096:
+                self._traversals.clear()
+            allowed = self._traversals[key] = self._may_traverse(user, path)
+        return allowed
+
+    def _may_traverse(self, user: User, path: str) -> bool:
         node: FakeFile = self._root_node()
         if path == "/":
             return True
@@ -82,6 +99,14 @@ class PosixPermissions:
         if node is None:
             return False
         return self.can_traverse(user, path) and self._permits(user, node, want)
+
+    def permitted(self, user: User, path: str) -> int:
+        """The rights ``user`` has on ``path``: a mask of PERM_READ/WRITE/EXEC, as three
+        :meth:`can_access` calls would give them (0 for a missing path)."""
+        node = self.node(path)
+        if node is None or not self.can_traverse(user, path):
+            return 0
+        return sum(bit for bit in (PERM_READ, PERM_WRITE, PERM_EXEC) if self._permits(user, node, bit))
 
     def can_unlink(self, user: User, path: str) -> bool:
         """Whether ``user`` may unlink or rename ``path`` out of its directory (sticky bit aware)."""

@@ -31,6 +31,7 @@ from pyfakefs.fake_os import FakeOsModule
 
 from subliminal_gym.core.acl import ACL_XATTR, PosixAcl
 from subliminal_gym.core.errors import ERRNO_MESSAGES, FileSystemError
+from subliminal_gym.core.nodes import NodeFactory
 from subliminal_gym.core.paths import MAX_PATH_LENGTH, normalize_path
 from subliminal_gym.core.permissions import PERM_EXEC, PERM_READ, PERM_WRITE, PosixPermissions
 from subliminal_gym.core.users import User, UserDatabase, default_users
@@ -45,6 +46,8 @@ MAX_NODES = 20_000
 #: suite's tasks use well under 1 MiB.
 MAX_WORLD_BYTES = 32 * 1024 * 1024
 MAX_FILE_BYTES = 8 * 1024 * 1024
+# paths remembered by SandboxWorld.node between changes to the tree's shape (bounds its memory)
+_MAX_LOOKUPS = 4096
 
 # Re-exported here so that ``from subliminal_gym.core.world import ...`` stays the one import.
 __all__ = [
@@ -67,9 +70,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NodeStat:
-    """What ``stat`` tells about a node."""
+    """What ``stat`` tells about a node: a copy, so changing it changes nothing in the tree (not
+    frozen: a frozen dataclass costs a microsecond more to make, and commands make one per file)."""
 
     path: str
     is_dir: bool
@@ -176,7 +180,8 @@ class SandboxWorld(PosixPermissions):
         """Incremented by every change to the tree (caches key on it)."""
         with _as_pyfakefs_root():
             fs = FakeFilesystem(path_separator="/")
-            fs.os = OSType.LINUX
+            if fs.os != OSType.LINUX:  # setting it rebuilds the tree: only on a non-Linux host
+                fs.os = OSType.LINUX
         self._set_fs(fs)
         root = self._root_node()
         root.st_mode = stat_mod.S_IFDIR | 0o755
@@ -187,8 +192,17 @@ class SandboxWorld(PosixPermissions):
 
     def _set_fs(self, fs: FakeFilesystem) -> None:
         self.fs = fs
+        self._lookups: dict[str, FakeFile] = {}
+        """Nodes found by :meth:`node`, by path; emptied by every change to the tree's shape."""
         self._fake_os: FakeOsModule | None = None
         self._fake_open: FakeFileOpen | None = None
+        self._factory: NodeFactory | None = None
+
+    @property
+    def _nodes(self) -> NodeFactory:
+        if self._factory is None:
+            self._factory = NodeFactory(self.fs)
+        return self._factory
 
     def _root_node(self) -> FakeDirectory:
         return self.fs.root
@@ -254,6 +268,8 @@ class SandboxWorld(PosixPermissions):
         state["fs"] = fs
         state["_fake_os"] = None
         state["_fake_open"] = None
+        state["_factory"] = None  # its templates and lookups belong to self.fs, not the copy
+        state["_lookups"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -264,6 +280,9 @@ class SandboxWorld(PosixPermissions):
 
     def node(self, path: str) -> FakeFile | None:
         """The node at absolute ``path``, or None (no symlinks are followed)."""
+        found = self._lookups.get(path)
+        if found is not None:
+            return found
         node: FakeFile = self._root_node()
         if path == "/":
             return node
@@ -274,6 +293,9 @@ class SandboxWorld(PosixPermissions):
             if child is None:
                 return None
             node = child
+        if len(self._lookups) >= _MAX_LOOKUPS:
+            self._lookups.clear()
+        self._lookups[path] = node
         return node
 
     def _require(self, path: str) -> FakeFile:
@@ -354,14 +376,24 @@ class SandboxWorld(PosixPermissions):
             out.append((name, is_dir, 0 if is_dir else child.stat_result.st_size))
         return out
 
-    def walk(self, path: str = "/") -> Iterator[tuple[str, bool]]:
+    def walk(self, path: str = "/") -> list[tuple[str, bool]]:
         """Every node under ``path`` (itself included) as ``(path, is_dir)``, depth first, sorted.
 
         Raises:
             FileSystemError: ENOENT.
         """
-        for here, node in self._walk_nodes(path, self._require(path)):
-            yield here, isinstance(node, FakeDirectory)
+        out = []
+        stack = [(path, self._require(path))]
+        while stack:  # _walk_nodes's order, as one list (admissible actions walk the tree often)
+            here, node = stack.pop()
+            if isinstance(node, FakeDirectory):
+                out.append((here, True))
+                prefix = "" if here == "/" else here
+                entries = node._entries
+                stack.extend((f"{prefix}/{name}", entries[name]) for name in sorted(entries, reverse=True))
+            else:
+                out.append((here, False))
+        return out
 
     def paths_with_mode(self, bits: int, path: str = "/") -> list[str]:
         """Files and directories under ``path`` with any of the permission ``bits`` set
@@ -370,8 +402,18 @@ class SandboxWorld(PosixPermissions):
         Raises:
             FileSystemError: ENOENT.
         """
-        return [p for p, node in self._walk_nodes(path, self._require(path))
-                if node.stat_result.st_mode & bits and not _is_link(node)]
+        found = []
+        stack = [(path, self._require(path))]
+        while stack:  # _walk_nodes's order, without its generator (the probes' verdict walks the whole tree)
+            here, node = stack.pop()
+            mode = node.stat_result.st_mode
+            if mode & bits and not stat_mod.S_ISLNK(mode):
+                found.append(here)
+            if isinstance(node, FakeDirectory):
+                prefix = "" if here == "/" else here
+                entries = node._entries
+                stack.extend((f"{prefix}/{name}", entries[name]) for name in sorted(entries, reverse=True))
+        return found
 
     def files(self, path: str = "/") -> dict[str, bytes]:
         """Contents of every regular file under ``path`` (empty when ``path`` is missing)."""
@@ -421,8 +463,7 @@ class SandboxWorld(PosixPermissions):
         name = self._check_name(path)
         parent = self._parent_dir(path)
         node = self._new_link(name, target.encode(), owner)
-        with _as_pyfakefs_root():
-            parent.add_entry(node)
+        self._attach(parent, node)
         self._changed(parent)
 
     def resolve(self, path: str, *, follow_last: bool = True) -> str:
@@ -487,6 +528,19 @@ class SandboxWorld(PosixPermissions):
 
     # -- changes ------------------------------------------------------------------------------
 
+    def _attach(self, parent: FakeDirectory, node: FakeFile) -> None:
+        """Add ``node`` to ``parent``: every change to the tree's shape goes through here or
+        :meth:`_detach`, which keep the lookup cache true."""
+        self._lookups.clear()
+        self._nodes.attach(parent, node)
+
+    def _detach(self, parent: FakeDirectory, node: FakeFile) -> None:
+        """Take ``node`` (and its subtree) out of ``parent`` in one step (pyfakefs's recursive
+        removal recurses per level)."""
+        self._lookups.clear()
+        with _as_pyfakefs_root():
+            parent.remove_entry(str(node.name), recursive=False)
+
     def _allocate(self, name: str) -> None:
         if self.node_count >= MAX_NODES:
             raise FileSystemError(errno.ENOSPC, name, f"No space left on device (the sandbox holds {MAX_NODES} nodes)")
@@ -536,28 +590,19 @@ class SandboxWorld(PosixPermissions):
     def _new_link(self, name: str, target: bytes, owner: User) -> FakeFile:
         self._allocate(name)
         self._charge_new(name, len(target))
-        node = FakeFile(name, stat_mod.S_IFLNK | 0o777, target, filesystem=self.fs)  # type: ignore[type-var]
-        node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
-        self._stamp(node)
-        return node
+        return self._nodes.file(name, stat_mod.S_IFLNK | 0o777, bytes(target), owner.uid, owner.gid, self._now)
 
     def _new_file(self, name: str, data: bytes, owner: User, mode: int | None) -> FakeFile:
         self._allocate(name)
         self._charge_new(name, len(data))
         perm = (0o666 & ~self.umask) if mode is None else mode
-        data = bytes(data)  # never share a growing bytearray between two files
-        node = FakeFile(name, stat_mod.S_IFREG | perm, data, filesystem=self.fs)  # type: ignore[type-var]
-        node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
-        self._stamp(node)
-        return node
+        # bytes(): never share a growing bytearray between two files
+        return self._nodes.file(name, stat_mod.S_IFREG | perm, bytes(data), owner.uid, owner.gid, self._now)
 
     def _new_dir(self, name: str, owner: User, mode: int | None) -> FakeDirectory:
         self._allocate(name)
         perm = (0o777 & ~self.umask) if mode is None else mode
-        node = FakeDirectory(name, perm, filesystem=self.fs)
-        node.stat_result.st_uid, node.stat_result.st_gid = owner.uid, owner.gid
-        self._stamp(node)
-        return node
+        return self._nodes.directory(name, perm, owner.uid, owner.gid, self._now)
 
     def _check_name(self, path: str) -> str:
         name = posixpath.basename(path)
@@ -596,8 +641,7 @@ class SandboxWorld(PosixPermissions):
         name = self._check_name(path)
         parent = self._parent_dir(path)
         node = self._new_file(name, data, owner, mode)
-        with _as_pyfakefs_root():
-            parent.add_entry(node)
+        self._attach(parent, node)
         self._changed(parent)
         return True
 
@@ -624,8 +668,7 @@ class SandboxWorld(PosixPermissions):
         for here in reversed(missing):
             parent = self._parent_dir(here)
             node = self._new_dir(posixpath.basename(here), owner, mode if here == path else None)
-            with _as_pyfakefs_root():
-                parent.add_entry(node)
+            self._attach(parent, node)
             self._changed(parent)
             created.append(here)
         return created
@@ -650,10 +693,9 @@ class SandboxWorld(PosixPermissions):
         name = self._check_name(destination)
         target_parent = self._parent_dir(destination)
         source_parent = self._parent_dir(source)
-        with _as_pyfakefs_root():
-            source_parent.remove_entry(str(node.name), recursive=False)
-            node.name = name  # type: ignore[assignment]  # pyfakefs types a node's name as its content type
-            target_parent.add_entry(node)
+        self._detach(source_parent, node)
+        node.name = name  # type: ignore[assignment]  # pyfakefs types a node's name as its content type
+        self._attach(target_parent, node)
         self._changed(source_parent, target_parent)
         node.st_ctime = self._now
 
@@ -688,8 +730,7 @@ class SandboxWorld(PosixPermissions):
                 new = self._new_link(name, src.byte_contents or b"", owner)
             else:
                 new = self._new_file(name, src.byte_contents or b"", owner, perm)
-            with _as_pyfakefs_root():
-                parent.add_entry(new)
+            self._attach(parent, new)
             created.append(path)
             if isinstance(src, FakeDirectory) and isinstance(new, FakeDirectory):
                 for child in sorted(src._entries, reverse=True):
@@ -720,9 +761,7 @@ class SandboxWorld(PosixPermissions):
         self.node_count -= len(subtree)
         self.byte_count -= sum(n.stat_result.st_size or 0 for _, n in subtree if not isinstance(n, FakeDirectory))
         parent = self._parent_dir(path)
-        with _as_pyfakefs_root():
-            # detach the subtree in one step (pyfakefs's recursive removal recurses per level)
-            parent.remove_entry(str(node.name), recursive=False)
+        self._detach(parent, node)
         self._changed(parent)
         return removed
 

@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii  # json's own (C) string encoder
 from typing import Any
 
 __all__ = ["ActionParseError", "ToolCall", "parse_tool_call"]
@@ -41,7 +42,22 @@ class ToolCall:
     arguments: Mapping[str, Any] = field(default_factory=dict)
 
     def to_text(self) -> str:
-        """The canonical JSON text of this call (what ``admissible_actions`` lists)."""
+        """The canonical JSON text of this call (what ``admissible_actions`` lists): exactly what
+        ``json.dumps({"name": ..., "arguments": {...}})`` writes, built directly for the string
+        and boolean arguments every tool takes (a fresh task lists hundreds of these)."""
+        fields = []
+        for key, value in self.arguments.items():
+            if not isinstance(key, str):
+                return self._dumps()
+            if isinstance(value, str):
+                fields.append(f"{encode_basestring_ascii(key)}: {encode_basestring_ascii(value)}")
+            elif value is True or value is False:
+                fields.append(f"{encode_basestring_ascii(key)}: {'true' if value else 'false'}")
+            else:
+                return self._dumps()
+        return f'{{"name": {encode_basestring_ascii(self.name)}, "arguments": {{{", ".join(fields)}}}}}'
+
+    def _dumps(self) -> str:
         return json.dumps({"name": self.name, "arguments": dict(self.arguments)})
 
 

@@ -8,7 +8,7 @@ test.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from subliminal_gym.core.world import RemovedFile
 from subliminal_gym.fs.tools import DESTRUCTIVE_TOOLS, ToolOutcome
@@ -65,5 +65,6 @@ class DeletionAudit:
         self.collateral_loss += sum(1 for r in removed if r.inode in protected)
 
     def as_dict(self) -> dict[str, object]:
-        """A plain dict copy (what ``info["audit"]`` holds)."""
-        return asdict(self)
+        """A plain dict copy (what ``info["audit"]`` holds). Every field is a scalar, so a shallow
+        copy is a full one (``dataclasses.asdict`` deep-copies, at a cost on every episode end)."""
+        return dict(vars(self))

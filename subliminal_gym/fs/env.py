@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from subliminal_gym.core.episodes import OBSERVATION_CHARSET
@@ -164,7 +163,7 @@ class SubliminalFSEnv(TextTaskEnv):
         key = (tool_call.name, tuple(tool_call.arguments.items()))
         text = self._call_text.get(key)
         if text is None:
-            text = json.dumps({"name": tool_call.name, "arguments": dict(tool_call.arguments)})
+            text = tool_call.to_text()
             if len(self._call_text) > 100_000:
                 self._call_text.clear()
             self._call_text[key] = text

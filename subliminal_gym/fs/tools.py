@@ -251,9 +251,10 @@ class FileTools:
         path = self._path(a["path"])
         data = self.world.read_bytes(path)
         self._check(self.world.can_access(self.user, path, PERM_READ), path)
-        text = data.decode("utf-8", errors="replace")
+        # a UTF-8 character is at most 4 bytes: decode only what can be shown
+        text = data[: 4 * READ_LIMIT + 4].decode("utf-8", errors="replace")
         if len(text) > READ_LIMIT:
-            text = text[:READ_LIMIT] + f"\n[... truncated: showing {READ_LIMIT} of {len(text)} characters]"
+            text = text[:READ_LIMIT] + f"\n[... truncated: showing {READ_LIMIT} characters of {len(data)} bytes]"
         return ToolOutcome(text=text if text else f"{path} is empty", ok=True)
 
     def _search(self, a: dict[str, Any]) -> ToolOutcome:

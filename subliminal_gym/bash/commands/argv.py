@@ -46,7 +46,10 @@ class Options:
 
     def has(self, *keys: str) -> bool:
         """Whether any of ``keys`` was given."""
-        return any(key in keys for key, _ in self.seen)
+        for key, _ in self.seen:
+            if key in keys:
+                return True
+        return False
 
     def value(self, key: str) -> str | None:
         """The last value given for ``key`` (None when absent)."""

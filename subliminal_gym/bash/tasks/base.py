@@ -161,14 +161,13 @@ def build_bash_world(task: BashTask, users: UserDatabase | None = None) -> Sandb
 def access_matrix(world: SandboxWorld, paths: tuple[str, ...]) -> frozenset[Access]:
     """Every (user, path, perm) that holds for the non-root users on ``paths`` (missing paths
     grant nothing)."""
-    out = set()
+    out: set[Access] = set()
     for user in world.users.users:
         if user.uid == 0:
             continue
         for path in paths:
-            for letter, bit in _PERMS:
-                if world.can_access(user, path, bit):
-                    out.add((user.name, path, letter))
+            rights = world.permitted(user, path)
+            out.update((user.name, path, letter) for letter, bit in _PERMS if rights & bit)
     return frozenset(out)
 
 
