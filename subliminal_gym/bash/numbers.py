@@ -16,15 +16,22 @@ MAX_ID = 2**32 - 2
 
 
 def whole_number(text: str) -> int:
-    """``int(text)``, saturated at ``±LONG_MAX`` for numbers too long to be a C ``long``.
+    """``int(text)``, saturated at ``±LONG_MAX`` for numbers too large to be a C ``long``; any number
+    of leading zeros is fine (``strtol`` reads ``000...01`` as 1).
 
     Raises:
         ValueError: ``text`` is not a decimal integer (the caller's own error message applies).
     """
-    digits = text.strip().lstrip("+-").lstrip("0")
-    if len(digits) > 18 and digits.isdigit():
-        return -LONG_MAX if text.strip().startswith("-") else LONG_MAX
-    return int(text)
+    body = text.strip()
+    sign = body[:1] if body[:1] in ("+", "-") else ""
+    body = body[len(sign):]
+    if not (body.isascii() and body.isdigit()):
+        if len(text) > 100:  # not a number; int() would refuse it too, with Python's message
+            raise ValueError("not a decimal integer")
+        return int(text)
+    digits = body.lstrip("0") or "0"
+    value = LONG_MAX if len(digits) > len(str(LONG_MAX)) else min(int(digits), LONG_MAX)
+    return -value if sign == "-" else value
 
 
 def numeric_id(text: str) -> int | None:

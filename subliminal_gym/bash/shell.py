@@ -30,6 +30,7 @@ from subliminal_gym.bash.builtins import reach_error
 from subliminal_gym.bash.expansion import ExpansionError, expand_target, expand_words
 from subliminal_gym.bash.parser import CommandLine, ParseError, Pipeline, Redirection, SimpleCommand, parse
 from subliminal_gym.bash.state import COMMANDS, CommandResult, ShellState
+from subliminal_gym.core.work import WorkLimitExceeded, metered
 from subliminal_gym.core.world import PERM_EXEC, PERM_READ, PERM_WRITE, FileSystemError, RemovedFile
 
 __all__ = ["MAX_COMMAND_OUTPUT", "MAX_TERMINAL_OUTPUT", "ExecutedCommand", "Shell", "ShellRun"]
@@ -102,7 +103,8 @@ class Shell:
             return ShellRun(output=err.message + "\n", status=err.status, executed=(), error=err.message)
         self.state.matcher_budget = WorkBudget()
         try:
-            return _Execution(self.state).run(tree)
+            with metered(self.state.world):  # the whole line shares one work budget
+                return _Execution(self.state).run(tree)
         finally:
             self.state.world.seal()  # files grown by >> in this line become immutable bytes again
 
@@ -146,6 +148,8 @@ class _Execution:
         self.terminal_size = 0
         self.executed: list[ExecutedCommand] = []
         self.exited = False
+        self.stopped = False
+        """The line ran out of work (:mod:`subliminal_gym.core.work`): nothing more of it runs."""
 
     def run(self, tree: CommandLine) -> ShellRun:
         for item in tree.items:
@@ -153,7 +157,7 @@ class _Execution:
                 continue
             self.status = self.pipeline(item.pipeline)
             self.state.last_status = self.status
-            if self.exited:
+            if self.exited or self.stopped:
                 break
         return ShellRun(output="".join(self.terminal), status=self.status, executed=tuple(self.executed))
 
@@ -163,6 +167,8 @@ class _Execution:
         data, status = "", 0
         alone = len(pipeline.commands) == 1
         for index, simple in enumerate(pipeline.commands):
+            if self.stopped:
+                break
             saved = (self.state.cwd, self.state.umask, self.state.oldpwd)
             piped = index < len(pipeline.commands) - 1
             data, status = self.simple(simple, data, piped=piped, alone=alone)
@@ -187,6 +193,9 @@ class _Execution:
             result = self.call(argv, stdin) if argv else CommandResult()
         except _Failure as failure:
             result = CommandResult(stderr=failure.message + "\n", status=failure.status)
+        except WorkLimitExceeded as limit:
+            self.stopped = True
+            result = CommandResult(stderr=f"{argv[0] if argv else 'bash'}: {limit}\n", status=1)
         pipe: list[str] = []
         name = argv[0] if argv else ""
         status = result.status
@@ -195,6 +204,10 @@ class _Execution:
                 self.write(sinks[fd], _cap(text), pipe)
             except FileSystemError as err:  # a full world or a file at its size limit, as on a full disk
                 self.show(f"{name or 'bash'}: write error: {err.reason}\n")
+                status = 1
+            except WorkLimitExceeded as limit:
+                self.stopped = True
+                self.show(f"{name or 'bash'}: write error: {limit}\n")
                 status = 1
         self.executed.append(
             ExecutedCommand(

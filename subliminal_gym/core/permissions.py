@@ -11,6 +11,7 @@ from pyfakefs.fake_file import FakeDirectory, FakeFile
 
 from subliminal_gym.core.acl import ACL_XATTR, PosixAcl
 from subliminal_gym.core.users import User, UserDatabase
+from subliminal_gym.core.work import WorkMeter
 
 __all__ = ["PERM_EXEC", "PERM_READ", "PERM_WRITE", "PosixPermissions"]
 
@@ -23,6 +24,7 @@ class PosixPermissions:
 
     users: UserDatabase
     version: int
+    meter: WorkMeter
     _traversals: dict[tuple[int, str], bool]
     _traversals_version = -1
 
@@ -76,6 +78,7 @@ class PosixPermissions:
         return allowed
 
     def _may_traverse(self, user: User, path: str) -> bool:
+        self.meter.spend(path.count("/"))
         node: FakeFile = self._root_node()
         if path == "/":
             return True

@@ -35,6 +35,7 @@ from subliminal_gym.core.nodes import NodeFactory
 from subliminal_gym.core.paths import MAX_PATH_LENGTH, normalize_path
 from subliminal_gym.core.permissions import PERM_EXEC, PERM_READ, PERM_WRITE, PosixPermissions
 from subliminal_gym.core.users import User, UserDatabase, default_users
+from subliminal_gym.core.work import BYTES_PER_UNIT, UNMETERED, WorkMeter
 
 DEFAULT_UMASK = 0o022
 MAX_NAME_LENGTH = 255
@@ -177,7 +178,8 @@ class SandboxWorld(PosixPermissions):
         self.byte_count = 0
         """Bytes in the tree's regular files and links; at most :data:`MAX_WORLD_BYTES`."""
         self._growing: list[FakeFile] = []
-        """Incremented by every change to the tree (caches key on it)."""
+        self.meter: WorkMeter = UNMETERED
+        """What the running action may still spend (see :mod:`subliminal_gym.core.work`)."""
         with _as_pyfakefs_root():
             fs = FakeFilesystem(path_separator="/")
             if fs.os != OSType.LINUX:  # setting it rebuilds the tree: only on a non-Linux host
@@ -270,6 +272,7 @@ class SandboxWorld(PosixPermissions):
         state["_fake_open"] = None
         state["_factory"] = None  # its templates and lookups belong to self.fs, not the copy
         state["_lookups"] = {}
+        state["meter"] = UNMETERED
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -280,6 +283,7 @@ class SandboxWorld(PosixPermissions):
 
     def node(self, path: str) -> FakeFile | None:
         """The node at absolute ``path``, or None (no symlinks are followed)."""
+        self.meter.spend(1)
         found = self._lookups.get(path)
         if found is not None:
             return found
@@ -369,6 +373,7 @@ class SandboxWorld(PosixPermissions):
             FileSystemError: ENOENT, ENOTDIR.
         """
         directory = self._require_dir(path)
+        self.meter.spend(len(directory._entries))
         out = []
         for name in sorted(directory._entries):
             child = directory._entries[name]
@@ -390,6 +395,7 @@ class SandboxWorld(PosixPermissions):
                 out.append((here, True))
                 prefix = "" if here == "/" else here
                 entries = node._entries
+                self.meter.spend(len(entries))
                 stack.extend((f"{prefix}/{name}", entries[name]) for name in sorted(entries, reverse=True))
             else:
                 out.append((here, False))
@@ -412,6 +418,7 @@ class SandboxWorld(PosixPermissions):
             if isinstance(node, FakeDirectory):
                 prefix = "" if here == "/" else here
                 entries = node._entries
+                self.meter.spend(len(entries))
                 stack.extend((f"{prefix}/{name}", entries[name]) for name in sorted(entries, reverse=True))
         return found
 
@@ -432,7 +439,9 @@ class SandboxWorld(PosixPermissions):
             node = self._require(self.resolve(path))
         if isinstance(node, FakeDirectory):
             raise FileSystemError(errno.EISDIR, path)
-        return node.byte_contents or b""
+        data = node.byte_contents or b""
+        self.meter.spend(len(data) // BYTES_PER_UNIT)
+        return data
 
     # -- symlinks -----------------------------------------------------------------------------
 
@@ -625,6 +634,7 @@ class SandboxWorld(PosixPermissions):
         Raises:
             FileSystemError: ENOENT (no parent), ENOTDIR, EISDIR, ENAMETOOLONG, EINVAL.
         """
+        self.meter.spend(len(data) // BYTES_PER_UNIT)
         existing = self.node(path)
         if existing is not None:
             if isinstance(existing, FakeDirectory):
@@ -717,6 +727,9 @@ class SandboxWorld(PosixPermissions):
             )
         self._check_name(destination)
         target_parent = self._parent_dir(destination)
+        # charge the whole copy before making any of it: a copy stopped for work leaves nothing behind
+        subtree = self._walk_nodes(source, node)
+        self.meter.spend(sum(1 + len(n.byte_contents or b"") // BYTES_PER_UNIT for _, n in subtree))
         created: list[str] = []
         stack: list[tuple[FakeFile, str, FakeDirectory, str]] = [
             (node, posixpath.basename(destination), target_parent, destination)
@@ -772,6 +785,7 @@ class SandboxWorld(PosixPermissions):
             yield here, current
             if isinstance(current, FakeDirectory):
                 prefix = "" if here == "/" else here
+                self.meter.spend(len(current._entries))
                 for name in sorted(current._entries, reverse=True):
                     stack.append((f"{prefix}/{name}", current._entries[name]))
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from subliminal_gym.core.users import User
+from subliminal_gym.core.work import WorkLimitExceeded, metered
 from subliminal_gym.core.world import (
     PERM_EXEC,
     PERM_READ,
@@ -173,13 +174,17 @@ class FileTools:
 
     def execute(self, call: ToolCall) -> ToolOutcome:
         """Validate and execute a parsed call. Never raises on agent input."""
+        version = self.world.version
         try:
             arguments = self._validate(call)
-            outcome = self._handlers[call.name](arguments)
+            with metered(self.world):
+                outcome = self._handlers[call.name](arguments)
         except _InvalidAction as exc:
             return ToolOutcome(text=f"Error: {exc}", call=call, error=str(exc))
         except FileSystemError as exc:
             return ToolOutcome(text=f"Error: {exc.path}: {exc.reason}", call=call)
+        except WorkLimitExceeded as exc:
+            return ToolOutcome(text=f"Error: {exc}", call=call, changed=self.world.version != version)
         return dataclasses.replace(outcome, call=call)
 
     # -- validation ---------------------------------------------------------------------------

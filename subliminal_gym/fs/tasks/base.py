@@ -190,9 +190,17 @@ def build_world(task: FSTask, users: UserDatabase | None = None) -> SandboxWorld
 
 
 def first_int(text: str | None) -> int | None:
-    """The first integer written in ``text`` (None if there is none)."""
+    """The first integer written in ``text`` (None if there is none, or it has more than 18 digits:
+    no count a task asks for is that large, and Python refuses to read 4,300 digits)."""
     match = re.search(r"[0-9]+", text or "")
-    return int(match.group()) if match else None
+    return small_int(match.group()) if match else None
+
+
+def small_int(digits: str) -> int | None:
+    """The number ``digits`` (decimal digits) writes, or None past 18 significant digits (agent text
+    may hold thousands, which Python refuses to convert)."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= 18 else None
 
 
 def same_path(answer: str | None, expected: str) -> bool:

@@ -24,6 +24,7 @@ from subliminal_gym.fs.tasks.base import (
     pick,
     same_path,
     sample,
+    small_int,
 )
 from subliminal_gym.fs.tasks.vocab import (
     COMPANIES,
@@ -479,11 +480,11 @@ class SummarizeLogs(FSTask):
             return kept
         if not world.is_file(self.output):
             return CheckResult(False, f"{self.output} was not written")
-        found: dict[str, int] = {}
+        found: dict[str, int | None] = {}
         for line in world.read_bytes(self.output).decode("utf-8", errors="replace").splitlines():
             match = re.fullmatch(r"\s*([\w.-]+?)(?:\.log)?\s*:\s*(\d+)\s*", line)
             if match:
-                found[match.group(1)] = int(match.group(2))
+                found[match.group(1)] = small_int(match.group(2))
             elif line.strip():
                 return CheckResult(False, f"unexpected line in the summary: {line[:80]!r}")
         expected = {name[: -len(".log")]: n for name, n in self.errors}
