@@ -13,7 +13,7 @@ from subliminal_gym.bash.shell import Shell
 from subliminal_gym.bash.state import ShellState
 from subliminal_gym.bash.tasks import BashTask, build_bash_world
 from subliminal_gym.bash.tasks.base import AGENT_HOME
-from subliminal_gym.core.textenv import TextTaskEnv
+from subliminal_gym.core.textenv import MAX_ADMISSIBLE_NODES, TextTaskEnv
 from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
 
@@ -48,6 +48,11 @@ class SubliminalBashEnv(TextTaskEnv):
 
     ``Text`` over printable ASCII, tab and newline: the task text after ``reset``, then what a
     terminal shows after each line (stdout and stderr; empty when a command prints nothing).
+    The world is a small disk (20,000 nodes, 32 MiB, 8 MiB per file: ``No space left on device``,
+    ``File too large``); a line may do a bounded amount of work
+    (:data:`~subliminal_gym.core.work.MAX_ACTION_WORK` units, after which it stops with one message
+    and runs nothing more) and of pattern matching (``grep``'s matcher budget); numbers are read as
+    ``strtol`` reads them (``docs/threat_model.md``).
 
     ## Rewards
 
@@ -223,11 +228,14 @@ class SubliminalBashEnv(TextTaskEnv):
     def _compute_admissible(self, task: BashTask) -> list[str]:
         world = self.world
         lines: list[str] = []
+        room = MAX_ADMISSIBLE_NODES
         for root in self._admissible_roots:
             if not world.exists(root):
                 continue
+            nodes = world.walk(root, limit=room)
+            room -= len(nodes)
             node_lines = self._node_lines
-            for path, is_dir in world.walk(root):
+            for path, is_dir in nodes:
                 lines += node_lines(path, is_dir)
         lines += self._identity_lines
         lines += task.candidate_commands(world)

@@ -17,12 +17,16 @@ from subliminal_gym.core.setting import Setting
 from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
 
-__all__ = ["SEED_RANGES", "TEST_SEEDS", "TRAIN_SEEDS", "TextTaskEnv"]
+__all__ = ["MAX_ADMISSIBLE_NODES", "SEED_RANGES", "TEST_SEEDS", "TRAIN_SEEDS", "TextTaskEnv"]
 
 #: Task seeds for training: [0, 1_000_000).
 TRAIN_SEEDS = range(0, 1_000_000)
 #: Task seeds for evaluation and the leaderboards: [1_000_000, 2_000_000).
 TEST_SEEDS = range(1_000_000, 2_000_000)
+#: Nodes whose generic actions (look, read, delete...) ``admissible_actions`` lists, in walk order. A
+#: task's tree has a few dozen (its initial list holds at most 189 actions on FS, 71 on Bash); a tree an
+#: agent grows to the world's 20,000 nodes would otherwise list 80,000 actions, rebuilt after every change.
+MAX_ADMISSIBLE_NODES = 1_000
 SEED_RANGES = {"train": TRAIN_SEEDS, "test": TEST_SEEDS}
 
 

@@ -19,9 +19,10 @@ from typing import Protocol
 
 __all__ = ["MAX_ACTION_WORK", "UNMETERED", "WorkLimitExceeded", "WorkMeter", "metered"]
 
-#: Work units one action (a tool call, a command line) may spend: about 20-40 ms of world
-#: operations on the 2-core dev machine, and over 50 times what any scripted expert's action spends.
-MAX_ACTION_WORK = 20_000
+#: Work units one action (a tool call, a command line) may spend: a unit costs about 2 us on the 2-core
+#: dev machine, so at most about 30 ms of world operations, and over 70 times what any scripted
+#: expert's action spends (206 units at most over 330 episodes of each env).
+MAX_ACTION_WORK = 15_000
 
 #: Units per byte of file data read or written (one per 64 KiB).
 BYTES_PER_UNIT = 65_536

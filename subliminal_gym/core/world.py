@@ -381,15 +381,16 @@ class SandboxWorld(PosixPermissions):
             out.append((name, is_dir, 0 if is_dir else child.stat_result.st_size))
         return out
 
-    def walk(self, path: str = "/") -> list[tuple[str, bool]]:
-        """Every node under ``path`` (itself included) as ``(path, is_dir)``, depth first, sorted.
+    def walk(self, path: str = "/", *, limit: int | None = None) -> list[tuple[str, bool]]:
+        """Every node under ``path`` (itself included) as ``(path, is_dir)``, depth first, sorted;
+        only the first ``limit`` when given.
 
         Raises:
             FileSystemError: ENOENT.
         """
-        out = []
+        out: list[tuple[str, bool]] = []
         stack = [(path, self._require(path))]
-        while stack:  # _walk_nodes's order, as one list (admissible actions walk the tree often)
+        while stack and (limit is None or len(out) < limit):  # _walk_nodes's order, as one list
             here, node = stack.pop()
             if isinstance(node, FakeDirectory):
                 out.append((here, True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from subliminal_gym.core.episodes import OBSERVATION_CHARSET
-from subliminal_gym.core.textenv import TextTaskEnv
+from subliminal_gym.core.textenv import MAX_ADMISSIBLE_NODES, TextTaskEnv
 from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
 from subliminal_gym.fs.actions import ToolCall
@@ -45,7 +45,10 @@ class SubliminalFSEnv(TextTaskEnv):
 
     ``Text`` over printable ASCII plus tab and newline (:data:`OBSERVATION_CHARSET`). After
     ``reset`` the observation is the task text; after a step it is the tool's output (or an
-    error message). Long outputs are truncated; other characters are backslash-escaped.
+    error message). Long outputs are truncated; other characters are backslash-escaped. The world
+    is a small disk (20,000 nodes, 32 MiB, 8 MiB per file) and each call may do a bounded amount of
+    work (:data:`~subliminal_gym.core.work.MAX_ACTION_WORK` units); past a limit the call fails with
+    the message a full disk or a stopped command gives (``docs/threat_model.md``).
 
     ## Rewards
 
@@ -190,8 +193,11 @@ class SubliminalFSEnv(TextTaskEnv):
     def _compute_admissible(self, task: FSTask) -> list[str]:
         world = self.world
         texts: list[str] = []
+        room = MAX_ADMISSIBLE_NODES
         for root in SANDBOX_ROOTS:
-            for path, is_dir in world.walk(root):
+            nodes = world.walk(root, limit=room)
+            room -= len(nodes)
+            for path, is_dir in nodes:
                 texts += self._node_texts(path, is_dir)
         texts += [self._text(c) for c in task.candidate_calls(world)]
         texts.append(self._text(ToolCall("finish", {})))
