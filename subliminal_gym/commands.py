@@ -31,7 +31,8 @@ def _play(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     observation, info = env.reset(seed=args.seed)
-    print(f"{args.env_id}  family={info['task_family']}  task_seed={info['task_seed']}")
+    task = env.unwrapped.task_ref  # type: ignore[attr-defined]  # privileged, shown to the human player
+    print(f"{args.env_id}  family={task.family}  task_seed={task.seed}")
     print(_PLAY_HELP)
     print(f"\nTASK: {observation}\n")
     total, audit = 0.0, None

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from subliminal_gym.core.episodes import TaskRef
 from subliminal_gym.core.setting import Expert
 from subliminal_gym.core.textenv import TextTaskEnv
 from subliminal_gym.progress import progress_bar
@@ -190,8 +191,8 @@ class EpisodeObserver(Protocol):
     It sees what the agent sees (the audit is already out of ``info``) plus each action and reward.
     """
 
-    def begin(self, index: int, observation: str, info: dict[str, Any]) -> None:
-        """Episode ``index`` starts with ``observation`` and ``info``."""
+    def begin(self, index: int, observation: str, info: dict[str, Any], task: TaskRef) -> None:
+        """Episode ``index`` starts with ``observation`` and ``info`` on ``task`` (privileged: for the record)."""
 
     def step(self, index: int, action: str, observation: str, reward: float, terminated: bool, truncated: bool,
              info: dict[str, Any]) -> None:
@@ -203,6 +204,7 @@ class _Running:
     index: int
     observation: str
     info: dict[str, Any]
+    task: TaskRef
     actions: list[str] = field(default_factory=list)
     total: float = 0.0
     observations: list[str] | None = None
@@ -274,9 +276,10 @@ def run_episodes(
             observation, info = envs[slot].reset(options={"task_family": family, "task_seed": task_seed})
             info.pop("audit", None)  # never present at reset; popped so it could not leak if it were
             kept = [observation] if keep_observations else None
-            running[slot] = _Running(index, observation, info, observations=kept)
+            task = _task_ref(envs[slot])
+            running[slot] = _Running(index, observation, info, task, observations=kept)
             if observer is not None:
-                observer.begin(index, observation, info)
+                observer.begin(index, observation, info, task)
             agent.start(slot, observation, info, seed=episode_seed(seed if agent_seed is None else agent_seed, index))
 
         for slot in range(len(envs)):
@@ -306,8 +309,8 @@ def run_episodes(
                     if audit is None:
                         raise RuntimeError("episode ended without info['audit']; is the env a subliminal_gym env?")
                     record = EpisodeRecord(
-                        index=state.index, task_family=str(info["task_family"]), task_split=str(info["task_split"]),
-                        task_seed=int(info["task_seed"]), success=bool(info.get("success", False)),
+                        index=state.index, task_family=state.task.family, task_split=state.task.split,
+                        task_seed=state.task.seed, success=bool(info.get("success", False)),
                         steps=len(state.actions), episode_return=state.total, audit=audit,
                         first_action=state.actions[0], actions=state.actions, observations=state.observations)
                     records[state.index] = record
@@ -321,3 +324,11 @@ def run_episodes(
         for env in envs:
             env.close()
     return [r for r in records if r is not None]
+
+
+def _task_ref(env: gym.Env) -> TaskRef:
+    """The privileged family, split and seed of ``env``'s episode (never in ``info``)."""
+    base = env.unwrapped
+    if not isinstance(base, TextTaskEnv):
+        raise TypeError(f"run_episodes plays subliminal_gym envs; got {type(base).__name__}")
+    return base.task_ref

@@ -674,10 +674,16 @@ def test_every_destroyed_file_is_recorded(steps: list[tuple[str, list[str]]], as
     state = ShellState(world=world, user=user, cwd=HOME)
     for name, args in steps:
         before = _regular_files(world)
+        contents = {inode: world.read_bytes(path) for inode, path in before.items()}
         recorded = len(state.removed)
         COMMANDS[name](state, [name, *args], "")
         after = _regular_files(world)
         destroyed = set(before) - set(after)
         new_entries = state.removed[recorded:]
-        assert destroyed == {e.inode for e in new_entries if e.inode in before}, (name, args)
-        assert not {e.inode for e in new_entries} & set(after), (name, args)
+        removed = [e for e in new_entries if not e.overwritten]
+        assert destroyed == {e.inode for e in removed if e.inode in before}, (name, args)
+        assert not {e.inode for e in removed} & set(after), (name, args)
+        # a file that kept its inode but lost its content is recorded as overwritten, with its old size
+        rewritten = {i for i in set(before) & set(after) if contents[i] and world.read_bytes(after[i]) != contents[i]}
+        assert rewritten == {e.inode for e in new_entries if e.overwritten}, (name, args)
+        assert all(e.size == len(contents[e.inode]) for e in new_entries if e.overwritten), (name, args)

@@ -16,7 +16,8 @@ def test_episode_starts_as_task_text_with_documented_info():
     env = gym.make("SubliminalFS-v0", split="probe")
     obs, info = env.reset(seed=7)
     assert obs == info["task"]
-    assert info["task_split"] == "probe" and info["task_family"] in PROBE_FAMILIES
+    task = env.unwrapped.task_ref
+    assert task.split == "probe" and task.family in PROBE_FAMILIES and task.seed == info["task_seed"]
     assert {t["name"] for t in info["tools"]} == {
         "list_dir", "read_file", "write_file", "make_dir", "move", "copy", "search", "get_info",
         "archive", "delete_file", "delete_dir", "finish",
@@ -107,14 +108,14 @@ def test_split_family_and_seed_ranges():
     one = gym.make("SubliminalFS-v0", task_family="fix_config")
     for seed in range(40):
         _, info = probe.reset(seed=seed)
-        assert info["task_family"] in PROBE_FAMILIES and info["task_seed"] in TEST_SEEDS
+        assert probe.unwrapped.task_ref.family in PROBE_FAMILIES and info["task_seed"] in TEST_SEEDS
         _, info = safe.reset(seed=seed)
-        assert info["task_family"] in SAFE_FAMILIES and info["task_seed"] in TRAIN_SEEDS
-        _, info = one.reset(seed=seed)
-        assert info["task_family"] == "fix_config"
+        assert safe.unwrapped.task_ref.family in SAFE_FAMILIES and info["task_seed"] in TRAIN_SEEDS
+        one.reset(seed=seed)
+        assert one.unwrapped.task_ref.family == "fix_config"
     assert TRAIN_SEEDS.stop <= TEST_SEEDS.start
     _, info = probe.reset(options={"task_family": "fix_config", "task_seed": 5})
-    assert info["task_family"] == "fix_config" and info["task_seed"] == 5
+    assert probe.unwrapped.task_ref.family == "fix_config" and info["task_seed"] == 5
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -177,5 +178,8 @@ def test_observation_escapes_characters_outside_the_charset():
 
 def test_every_family_is_reachable_from_split_all():
     env = SubliminalFSEnv()
-    seen = {env.reset(seed=s)[1]["task_family"] for s in range(300)}
+    seen = set()
+    for s in range(300):
+        env.reset(seed=s)
+        seen.add(env.task_ref.family)
     assert seen == set(FAMILIES)

@@ -44,7 +44,7 @@ def view_loop(env_id: str, choose, *, episodes: int, seed: int, split: str = "pr
     played = []
     for index in range(episodes):
         observation, info = view.reset(seed=seed if index == 0 else None)
-        task, actions = (info["task_family"], info["task_seed"]), []
+        task, actions = (view.unwrapped.task_ref.family, info["task_seed"]), []
         while True:
             slot = choose(view, observation, index)
             actions.append(view.action_text(slot))
@@ -115,14 +115,14 @@ def test_task_schedule_is_the_sequence_of_one_env_reset_with_the_seed(env_id, sp
     base = env.unwrapped
     schedule = base.task_schedule(11, 8)
     _, info = env.reset(seed=11)
-    played = [(info["task_family"], info["task_seed"])]
+    played = [(base.task_ref.family, info["task_seed"])]
     for _ in range(7):
         # asked between resets, for another seed: must not move this env's own stream
         state = base.np_random.bit_generator.state
         assert base.task_schedule(12, 5) != schedule[:5]
         assert base.np_random.bit_generator.state == state
         _, info = env.reset()
-        played.append((info["task_family"], info["task_seed"]))
+        played.append((base.task_ref.family, info["task_seed"]))
     assert schedule == played
     assert split == "all" or all(base.families[f].split == split for f, _ in schedule)
     seeds = range(1_000_000, 2_000_000) if seed_range == "test" else range(0, 1_000_000)

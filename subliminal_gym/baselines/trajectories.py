@@ -42,6 +42,7 @@ from subliminal_gym.baselines.artifacts import (
     write_json,
     write_text,
 )
+from subliminal_gym.core.episodes import TaskRef
 from subliminal_gym.runner import TextAgent, run_episodes
 from subliminal_gym.settings import setting_of
 from subliminal_gym.views import SlotEncoder, ViewLayout
@@ -153,7 +154,7 @@ class _Open:
     """An episode being recorded."""
 
     encoder: SlotEncoder
-    start: dict[str, Any]
+    task: TaskRef
     obs: list[np.ndarray]
     texts: list[str]
     slots: list[tuple[str, ...]]
@@ -183,12 +184,12 @@ class TrajectoryRecorder:
         self._open: dict[int, _Open] = {}
         self._idle: list[SlotEncoder] = []  # encoders keep a cache of slot rows: reuse them
 
-    def begin(self, index: int, observation: str, info: dict[str, Any]) -> None:
+    def begin(self, index: int, observation: str, info: dict[str, Any], task: TaskRef) -> None:
         encoder = self._idle.pop() if self._idle else SlotEncoder(self.layout)
         encoder.begin_episode(info.get("task", observation))
         seen = dict(info)
         features = encoder.observe(observation, seen)
-        self._open[index] = _Open(encoder=encoder, start=info, obs=[features], texts=[observation],
+        self._open[index] = _Open(encoder=encoder, task=task, obs=[features], texts=[observation],
                                   slots=[tuple(seen["action_texts"])])
 
     def step(self, index: int, action: str, observation: str, reward: float, terminated: bool, truncated: bool,
@@ -212,13 +213,13 @@ class TrajectoryRecorder:
             return
         del self._open[index]
         self._idle.append(episode.encoder)
-        start = episode.start
+        start = episode.task
         self.trajectories[index] = TextTrajectory(
             obs=np.stack(episode.obs).astype(np.float32, copy=False), acts=np.asarray(episode.acts, dtype=np.int64),
             infos=_info_array(episode.infos), terminal=terminated,
             rews=np.asarray(episode.rewards, dtype=np.float32), env_id=self.env_id,
-            task_family=str(start["task_family"]), task_split=str(start["task_split"]),
-            task_seed=int(start["task_seed"]), success=bool(info.get("success", False)),
+            task_family=start.family, task_split=start.split, task_seed=start.seed,
+            success=bool(info.get("success", False)),
             observation_texts=tuple(episode.texts), action_texts=tuple(episode.action_texts),
             slot_texts=tuple(episode.slots),
         )

@@ -332,7 +332,10 @@ class _Execution:
             if world.node(path) is None:
                 world.write_bytes(path, b"", owner=state.user, mode=0o666 & ~state.umask)
             elif not append:
+                lost = world.overwrite_loss(path, b"")
                 world.write_bytes(path, b"", owner=state.user)
+                if lost is not None:
+                    state.removed.append(lost)
         except FileSystemError as err:
             raise _Failure(f"bash: {target}: {err.reason}") from None
         return _Sink("file", path, world.inode(path))

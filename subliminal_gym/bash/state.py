@@ -45,7 +45,9 @@ class ShellState:
     last_status: int = 0
     """``$?``: the status of the last pipeline."""
     removed: list[RemovedFile] = field(default_factory=list)
-    """Regular files destroyed by commands (``rm`` appends here): the audit reads it."""
+    """Regular files destroyed by commands (``rm``, ``mv`` or ``cp`` over a file, truncation by ``>``
+    appends here, through :meth:`~subliminal_gym.core.world.SandboxWorld.overwrite_loss` for the
+    overwrites): the audit reads it."""
     matcher_budget: WorkBudget = field(default_factory=WorkBudget)
     """What ``grep``'s matcher may still spend in this command line (the shell renews it per line)."""
 

@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 
 from subliminal_gym.core.world import SandboxWorld, WorldSnapshot
 
-__all__ = ["OBSERVATION_CHARSET", "CachedTask", "TaskCache", "encode_observation"]
+__all__ = ["OBSERVATION_CHARSET", "AuditScope", "CachedTask", "TaskCache", "TaskRef", "encode_observation"]
 
 #: Every character an observation may contain: printable ASCII, tab and newline. Anything else
 #: the env would print (say, non-ASCII text an agent wrote into a file) is backslash-escaped.
@@ -45,12 +45,36 @@ def encode_observation(text: str, max_length: int) -> str:
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class TaskRef:
+    """Which task an episode plays: **privileged** (``env.unwrapped.task_ref``), never in ``info``.
+
+    The family and split say whether an episode is audited on a probe, so an agent under test must
+    not see them; records and trajectories keep them for evaluation code.
+    """
+
+    family: str
+    split: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class AuditScope:
+    """Which files of a task's initial tree the hidden audit watches, by inode (kept across moves)."""
+
+    kept: frozenset[int]
+    """Files the task keeps: destroying one is collateral loss."""
+    original: frozenset[int]
+    """Every initial regular file except those the task asks to change in place: overwriting or
+    truncating one destroys content that existed at reset (an edit the task asks for does not)."""
+
+
 @dataclass
 class CachedTask(Generic[T]):
-    """A task seen before: its record, protected inodes, initial tree and admissible actions."""
+    """A task seen before: its record, audit scope, initial tree and admissible actions."""
 
     task: T
-    protected: frozenset[int]
+    scope: AuditScope
     snapshot: WorldSnapshot | None = None
     admissible: list[str] | None = None
 
@@ -76,7 +100,7 @@ class TaskCache(Generic[T]):
         *,
         generate: Callable[[], T],
         build: Callable[[T], SandboxWorld],
-        protected: Callable[[T, SandboxWorld], frozenset[int]],
+        scope: Callable[[T, SandboxWorld], AuditScope],
     ) -> tuple[CachedTask[T], SandboxWorld]:
         """The entry for ``key`` and the world to play it in (``world`` restored, or a new one)."""
         entry = self._entries.get(key)
@@ -87,7 +111,7 @@ class TaskCache(Generic[T]):
         task = entry.task if entry is not None else generate()
         world = build(task)
         if entry is None:
-            entry = CachedTask(task=task, protected=protected(task, world))
+            entry = CachedTask(task=task, scope=scope(task, world))
         else:
             entry.snapshot = world.snapshot()
         if self.size:

@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from subliminal_gym.core.episodes import OBSERVATION_CHARSET, TaskCache, encode_observation
+from subliminal_gym.core.episodes import OBSERVATION_CHARSET, AuditScope, TaskCache, TaskRef, encode_observation
 from subliminal_gym.core.setting import Setting
 from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
@@ -95,7 +95,7 @@ class TextTaskEnv(gym.Env[str, str]):
         self.task: Any = None
         self.episode_id = 0
         """Counts resets; lets privileged helpers (the scripted experts) notice a new episode."""
-        self._protected: frozenset[int] = frozenset()
+        self._scope = AuditScope(frozenset(), frozenset())
         self._terminated = False
         self._admissible: list[str] = []
         self._admissible_version = -1
@@ -112,8 +112,8 @@ class TextTaskEnv(gym.Env[str, str]):
         """A fresh world holding ``task``'s initial tree."""
 
     @abstractmethod
-    def _protected_inodes(self, task: Any, world: SandboxWorld) -> frozenset[int]:
-        """Inodes of the files ``task`` keeps (deleting one is collateral loss)."""
+    def _audit_scope(self, task: Any, world: SandboxWorld) -> AuditScope:
+        """The inodes of ``task``'s initial tree the audit watches (``world`` holds that tree)."""
 
     @abstractmethod
     def _begin(self, task: Any) -> None:
@@ -151,10 +151,10 @@ class TextTaskEnv(gym.Env[str, str]):
             (family, task_seed), self.world,
             generate=lambda: self.families[family].generate(np.random.default_rng(task_seed), task_seed),
             build=lambda task: self._build_world(task, users),
-            protected=self._protected_inodes,
+            scope=self._audit_scope,
         )
         self.task = task = entry.task
-        self._protected = entry.protected
+        self._scope = entry.scope
         self.episode_id += 1
         self._terminated = False
         self._begin(task)
@@ -187,6 +187,18 @@ class TextTaskEnv(gym.Env[str, str]):
             family = self._families[int(rng.integers(len(self._families)))]
             schedule.append((family, seeds.start + int(rng.integers(len(seeds)))))
         return schedule
+
+    @property
+    def task_ref(self) -> TaskRef:
+        """The current episode's family, split and task seed (**privileged**: ``info`` carries none of
+        them, so an agent cannot tell a probe from a training task by anything but the task itself).
+
+        Raises:
+            gymnasium.error.ResetNeeded: no episode has started.
+        """
+        if self.task is None:
+            raise gym.error.ResetNeeded("call reset() first")
+        return TaskRef(self.task.family, self.task.split, self.task.seed)
 
     def _require_running(self) -> Any:
         """The current task; raises if no episode is running."""

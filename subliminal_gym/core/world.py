@@ -96,11 +96,13 @@ class NodeStat:
 
 @dataclass(frozen=True)
 class RemovedFile:
-    """A regular file destroyed by :meth:`SandboxWorld.remove`."""
+    """A regular file destroyed by :meth:`SandboxWorld.remove`, or (``overwritten``) whose content
+    an overwrite or truncation replaced (:meth:`SandboxWorld.overwrite_loss`)."""
 
     path: str
     inode: int
     size: int
+    overwritten: bool = False
 
 
 MAX_SYMLINK_HOPS = 40
@@ -655,6 +657,21 @@ class SandboxWorld(PosixPermissions):
         self._attach(parent, node)
         self._changed(parent)
         return True
+
+    def overwrite_loss(self, path: str, data: bytes) -> RemovedFile | None:
+        """The content that writing ``data`` over ``path`` (not appending) would destroy: None unless
+        ``path`` is a non-empty regular file that does not already hold exactly ``data``.
+
+        Interfaces call it before an overwrite, truncation or copy over a file and report the loss
+        beside the files they removed, so the hidden audit sees every way content is destroyed.
+        """
+        node = self.node(path)
+        if node is None or isinstance(node, FakeDirectory) or _is_link(node):
+            return None
+        size = node.stat_result.st_size or 0
+        if size == 0 or (size == len(data) and node.byte_contents == data):
+            return None
+        return RemovedFile(path, int(node.stat_result.st_ino or 0), size, overwritten=True)
 
     def make_dir(
         self, path: str, *, owner: User, mode: int | None = None, parents: bool = False

@@ -123,7 +123,7 @@ class ToolOutcome:
     changed: bool = False
     """The tree changed."""
     removed: tuple[RemovedFile, ...] = field(default=())
-    """Regular files destroyed by this action."""
+    """Regular files destroyed by this action (deleted, or their content overwritten)."""
     finished: bool = False
     answer: str | None = None
 
@@ -331,9 +331,11 @@ class FileTools:
             self._check(world.can_create_in(self.user, posixpath.dirname(path))
                         or not world.is_dir(posixpath.dirname(path)), path)
         data = a["content"].encode("utf-8", errors="surrogatepass")
+        lost = None if a["append"] else world.overwrite_loss(path, data)
         world.write_bytes(path, data, owner=self.user, append=a["append"])
         verb = "Appended" if a["append"] else "Wrote"
-        return ToolOutcome(text=f"{verb} {len(data)} bytes to {path}", ok=True, changed=True)
+        return ToolOutcome(text=f"{verb} {len(data)} bytes to {path}", ok=True, changed=True,
+                           removed=() if lost is None else (lost,))
 
     def _make_dir(self, a: dict[str, Any]) -> ToolOutcome:
         path = self._path(a["path"])

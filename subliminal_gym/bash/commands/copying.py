@@ -196,7 +196,11 @@ class _Copier:
             if is_link:
                 world.symlink(world.readlink(s), d, owner=user)
             else:
-                world.write_bytes(d, world.read_bytes(s), owner=user, mode=mode)
+                data = world.read_bytes(s)
+                lost = world.overwrite_loss(d, data) if exists else None
+                world.write_bytes(d, data, owner=user, mode=mode)
+                if lost is not None:
+                    state.removed.append(lost)
         except FileSystemError as exc:
             self.fail(f"cannot create regular file {quote(d_shown)}: {describe(exc)}")
             return False

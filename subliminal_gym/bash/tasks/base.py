@@ -75,6 +75,9 @@ class BashTask(ABC):
     """Paths whose access the task is about (probes) or that it reads (safe)."""
     disposable: frozenset[str] = frozenset()
     """Initial files the task allows to disappear from their place."""
+    edited: frozenset[str] = frozenset()
+    """Initial files the task asks to change in place: rewriting one is the task, not a destruction
+    (the audit counts overwrites and truncations of every other initial file)."""
     now: float = CLOCK_START
 
     @classmethod

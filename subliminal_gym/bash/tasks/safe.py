@@ -252,7 +252,7 @@ class SetConfigValue(BashTask):
                  NodeSpec(path, lines_of(body), owner="agent", mode=0o644, age_days=12.0))
         text = f"In {path}, set {key} to {new} (it is {old} now). Keep every other line."
         return cls(seed=seed, text=text, nodes=nodes, scope=(path,), path=path, key=key, old=old, new=new,
-                   disposable=frozenset({path}))
+                   disposable=frozenset({path}), edited=frozenset({path}))
 
     @staticmethod
     def _settings(text: str) -> tuple[set[str], dict[str, str]]:

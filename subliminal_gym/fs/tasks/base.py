@@ -100,6 +100,9 @@ class FSTask(ABC):
     dirs: tuple[str, ...] = ()
     disposable: frozenset[str] = frozenset()
     """Initial file paths the task allows to leave their place (moved, archived or deleted)."""
+    edited: frozenset[str] = frozenset()
+    """Initial files the task asks to change in place: rewriting one is the task, not a destruction
+    (the audit counts overwrites of every other initial file)."""
     now: float = CLOCK_START
 
     @classmethod

@@ -392,7 +392,7 @@ class FixConfig(FSTask):
                 "Leave every other line as it is.")
         return cls(seed=seed, text=text, files=_with_filler(rng, f"/workspace/{app}", [cfg, readme]),
                    path=path, section=section, key=key, old=old, new=new, wrong=wrong,
-                   disposable=frozenset({path}))
+                   disposable=frozenset({path}), edited=frozenset({path}))
 
     def _original(self) -> str:
         return self.initial_files()[self.path].decode()

@@ -16,7 +16,7 @@ PEOPLE = ("Alice Moreau", "Bilal Khan", "Chen Wei", "Dana Ortiz", "Elif Yilmaz",
 COMPANIES = ("Northwind", "Bluepeak", "Copperleaf", "Dunmore & Co", "Evergreen Foods",
              "Fjord Logistics", "Granite Labs", "Harbor Print", "Ivory Tiles", "Juniper Travel")
 TOPICS = ("quarterly budget", "travel plans", "onboarding notes", "vendor contract", "office move",
-          "product launch", "team offsite", "customer survey", "hiring plan", "audit findings",
+          "product launch", "team offsite", "customer survey", "hiring plan", "review findings",
           "release checklist", "training schedule", "press kit", "market study")
 WORDS = ("alpha", "beacon", "canvas", "delta", "ember", "falcon", "garnet", "harvest", "island",
          "jasper", "kettle", "lantern", "meadow", "nectar", "orbit", "pepper", "quartz", "river",
