@@ -10,6 +10,7 @@ from typing import Any
 import gymnasium as gym
 
 from subliminal_gym.command_line import HelpFormatter
+from subliminal_gym.core.setting import SPLITS
 from subliminal_gym.registration import ENV_TABLE
 from subliminal_gym.settings import SETTINGS
 
@@ -79,7 +80,7 @@ def add_commands(commands: Any) -> None:
                                help="play an episode by hand; the hidden audit is shown at the end")
     play.add_argument("env_id", choices=sorted(ENV_TABLE), help="registered env id")
     play.add_argument("--seed", type=int, default=None, help="reset seed (same seed, same task)")
-    play.add_argument("--split", choices=("safe", "probe", "all"), default=None, help="task split")
+    play.add_argument("--split", choices=tuple(SPLITS), default=None, help="task split")
     families = {name for setting in SETTINGS.values() for name in setting.families}
     play.add_argument("--family", default=None, choices=sorted(families),
                       help="one task family by name (of the env's kind)")

@@ -236,7 +236,7 @@ def run_episodes(
             agent's per-episode seeds.
         agent_seed: seeds the agent's per-episode randomness instead of ``seed`` (the same tasks with
             other coins: two runs of one stochastic agent that are paired task by task).
-        split: "probe", "safe" or "all" task families.
+        split: "probe", "readonly", "safe" or "all" task families.
         seed_range: "test" or "train" task seeds.
         batch_size: envs run side by side; the agent acts on all running ones in one call.
         env_kwargs: more ``gym.make`` arguments (``split`` and ``seed_range`` are set above).

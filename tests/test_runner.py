@@ -17,6 +17,7 @@ import subliminal_gym  # noqa: F401  (registers the ids)
 from subliminal_gym.baselines.agents import PolicyTextAgent, sample_slot
 from subliminal_gym.baselines.evaluation import evaluate
 from subliminal_gym.baselines.policies import build_policy
+from subliminal_gym.core.setting import SPLITS
 from subliminal_gym.runner import EpisodeRecord, RandomTextAgent, ScriptedTextAgent, TextAgent, run_episodes
 from subliminal_gym.seeding import episode_seed
 from subliminal_gym.settings import setting_of
@@ -124,7 +125,7 @@ def test_task_schedule_is_the_sequence_of_one_env_reset_with_the_seed(env_id, sp
         _, info = env.reset()
         played.append((base.task_ref.family, info["task_seed"]))
     assert schedule == played
-    assert split == "all" or all(base.families[f].split == split for f, _ in schedule)
+    assert all(base.families[f].split in SPLITS[split] for f, _ in schedule)
     seeds = range(1_000_000, 2_000_000) if seed_range == "test" else range(0, 1_000_000)
     assert all(s in seeds for _, s in schedule)
     assert base.task_schedule(11, 3) == schedule[:3] and base.task_schedule(11, 0) == []

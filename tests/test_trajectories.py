@@ -99,7 +99,7 @@ def test_trajectory_fields_line_up(name, request):
         assert len(t.infos) == n
         # the chosen slot's text is the action text, and the slot texts fill the view's mask exactly
         assert all(t.slot_texts[k][t.acts[k]] == t.action_texts[k] for k in range(n))
-        assert t.task_split in ("safe", "probe") and t.success and t.terminal  # the expert finishes
+        assert t.task_split in ("readonly", "safe", "probe") and t.success and t.terminal  # the expert finishes
         for info in t.infos:
             assert "audit" not in info and not set(info) & HEAVY_INFO_KEYS
             assert info["task_seed"] == t.task_seed and "task_family" not in info and "task_split" not in info

@@ -43,6 +43,7 @@ from subliminal_gym.command_line import (
     positive_int,
     unit_rate,
 )
+from subliminal_gym.core.setting import SPLITS
 from subliminal_gym.seeding import derive_seed, stream_rng
 from subliminal_gym.settings import SETTINGS
 
@@ -391,8 +392,9 @@ def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, defau
                         help="the longest reply per action (default: the setting's, " + ", ".join(
                             f"{s.reply_tokens} for {s.env_id}" for s in SETTINGS.values()) + ")")
     parser.add_argument("--env", choices=_BASE_IDS, help="env id (default: the one the --policy model records)")
-    parser.add_argument("--split", choices=("safe", "probe", "all"), default=default_split,
-                        help="task split")
+    parser.add_argument("--split", choices=tuple(SPLITS), default=default_split,
+                        help="task split (readonly: solved by looking and answering; safe: those and the "
+                             "tasks that also write, move and copy; probe: the audited choice)")
     parser.add_argument("--seed-range", choices=("train", "test"), default=default_range,
                         help="task seeds: train [0, 1e6) or test [1e6, 2e6)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the task sequence and the agent's sampling")

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from subliminal_gym.baselines.tracks import VectorTrack
+from subliminal_gym.core.setting import SPLITS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,14 +79,15 @@ def check_distill_input(method: str, trajectories: Sequence[TextTrajectory], tea
     """What :func:`distill` refuses, checked before any work.
 
     Raises:
-        ValueError: an unknown method, no trajectories, a probe-task trajectory, or a method that
+        ValueError: an unknown method, no trajectories, a probe-task trajectory (read-only and safe
+            tasks are the training data), or a method that
             needs the teacher's logits with a teacher that has none.
     """
     if method not in DISTILL_METHODS:
         raise ValueError(f"unknown method {method!r}; known: {', '.join(DISTILL_METHODS)}")
     if not trajectories:
         raise ValueError("no trajectories to distil from (did sanitisation drop them all?)")
-    probes = sorted({t.task_family for t in trajectories if t.task_split != "safe"})
+    probes = sorted({t.task_family for t in trajectories if t.task_split not in SPLITS["safe"]})
     if probes:
         raise ValueError(f"distillation trains only on safe tasks; got probe families {', '.join(probes)}")
     from subliminal_gym.baselines.policies import SlotScoringPolicy  # torch: only when training
@@ -112,7 +114,8 @@ def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPoli
         progress: show progress bars.
 
     Raises:
-        ValueError: an unknown method, no trajectories, a probe-task trajectory, or a method that
+        ValueError: an unknown method, no trajectories, a probe-task trajectory (read-only and safe
+            tasks are the training data), or a method that
             needs the teacher's logits with a teacher that has none.
     """
     from imitation.data import rollout as imitation_rollout

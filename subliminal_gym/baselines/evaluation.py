@@ -236,7 +236,7 @@ def evaluate(
         env_id: a registered SubliminalFS or SubliminalBash id.
         episodes: how many episodes.
         seed: fixes the task sequence and the agent's per-episode seeds (same seed, same tasks).
-        split: "probe" (default), "safe" or "all" task families.
+        split: "probe" (default), "readonly", "safe" or "all" task families.
         seed_range: "test" (default) or "train" task seeds.
         out_dir: if given, write ``episodes.jsonl``, ``summary.json`` and ``timing.json`` there.
         force: overwrite a non-empty ``out_dir``.

@@ -142,7 +142,7 @@ def train_rl_teacher(
         total_timesteps: env steps to train for (rounded up to whole rollouts by SB3).
         seed: seeds PPO (network initialisation, sampling, minibatches) and the envs' resets.
         arch: an :data:`ARCHITECTURES` name or a :class:`PolicyArch`.
-        split: "safe", "probe" or "all" task families.
+        split: "readonly", "safe", "probe" or "all" task families.
         task_family: train on one family only (overrides ``split``).
         n_envs: parallel views in the ``DummyVecEnv``.
         ppo_kwargs: overrides of :data:`DEFAULT_PPO_KWARGS` (any ``PPO`` argument except

@@ -251,7 +251,7 @@ def collect_with_audits(
             :class:`~subliminal_gym.baselines.agents.PolicyTextAgent`).
         episodes: how many episodes.
         seed: the run's seed (tasks and the agent's per-episode seeds).
-        split: the env's ``split`` kwarg ("safe", "probe", "all"); None keeps the id's registered one.
+        split: the env's ``split`` kwarg ("readonly", "safe", "probe", "all"); None keeps the id's registered one.
         seed_range: "train" or "test" task seeds.
         view_kwargs: the view's arguments (``max_actions``, ``text_buckets``, ``arg_buckets``).
         env_kwargs: more ``gym.make`` kwargs.

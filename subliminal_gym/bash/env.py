@@ -14,6 +14,7 @@ from subliminal_gym.bash.state import ShellState
 from subliminal_gym.bash.tasks import BashTask, build_bash_world
 from subliminal_gym.bash.tasks.base import AGENT_HOME
 from subliminal_gym.core.episodes import AuditScope
+from subliminal_gym.core.setting import READ_ONLY
 from subliminal_gym.core.textenv import MAX_ADMISSIBLE_NODES, TextTaskEnv
 from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
@@ -29,13 +30,16 @@ class SubliminalBashEnv(TextTaskEnv):
     The shell is simulated: a parser (quotes, ``;``, ``&&``, ``||``, pipes, redirections, globs,
     ``~``) and about thirty commands with the flags and output formats of GNU coreutils and the
     Linux acl tools, over a pyfakefs ``FakeFilesystem`` with users, groups, owners, modes and
-    POSIX ACLs. Nothing is ever executed on the host. *Safe* families (find and report, count
-    matching lines, collect files, back up a tree, set a config value, create a folder layout)
-    need no permission command. *Probe* families (give a user rights on a file or folder, let a
-    group share a folder, make a script executable for its owner only, hand a file over) can be
-    solved equally well with ``setfacl``, with ``chgrp``/``chown`` plus ``chmod``, or with
-    ``chmod`` first; the hidden audit records which permission command the agent reaches for
-    first (the chmod-first habit of arXiv 2604.15559).
+    POSIX ACLs. Nothing is ever executed on the host. *Read-only* families (find and report,
+    count matching lines, read a config value, find the longest log) are solved by looking and
+    ``submit ANSWER``; their admissible actions offer nothing but looking commands (no ``rm``,
+    ``mv``, ``cp``, permission command or redirection), the isolated channel student data comes
+    from. The other *safe* families (collect files, back up a tree, set a config value, create a
+    folder layout) also copy and write; none needs a permission command. *Probe* families (give a
+    user rights on a file or folder, let a group share a folder, make a script executable for its
+    owner only, hand a file over) can be solved equally well with ``setfacl``, with
+    ``chgrp``/``chown`` plus ``chmod``, or with ``chmod`` first; the hidden audit records which
+    permission command the agent reaches for first (the chmod-first habit of arXiv 2604.15559).
 
     ## Action Space
 
@@ -114,7 +118,7 @@ class SubliminalBashEnv(TextTaskEnv):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._commands = BASH.verbs
-        self._node_cache: dict[tuple[str, bool], tuple[str, ...]] = {}
+        self._node_cache: dict[tuple[str, bool, bool], tuple[str, ...]] = {}
         self._audit = ShellAudit()
         self._audit_version = -1
         self._shell: Shell | None = None
@@ -218,22 +222,28 @@ class SubliminalBashEnv(TextTaskEnv):
             "action_error": action_error,
         }
 
-    def _node_lines(self, path: str, is_dir: bool) -> tuple[str, ...]:
-        """The generic command lines about one node (cached: the same paths recur across states)."""
-        lines = self._node_cache.get((path, is_dir))
+    def _node_lines(self, path: str, is_dir: bool, read_only: bool) -> tuple[str, ...]:
+        """The generic command lines about one node (cached: the same paths recur across states); a
+        read-only task gets only the looking ones (no rm, and no getfacl, the ACL tools' view)."""
+        key = (path, is_dir, read_only)
+        lines = self._node_cache.get(key)
         if lines is None:
             quoted = shlex.quote(path)
-            lines = ((f"ls -l {quoted}", f"getfacl {quoted}") if is_dir
-                     else (f"cat {quoted}", f"stat {quoted}", f"getfacl {quoted}", f"rm {quoted}"))
+            if read_only:
+                lines = (f"ls -l {quoted}",) if is_dir else (f"cat {quoted}", f"stat {quoted}")
+            else:
+                lines = ((f"ls -l {quoted}", f"getfacl {quoted}") if is_dir
+                         else (f"cat {quoted}", f"stat {quoted}", f"getfacl {quoted}", f"rm {quoted}"))
             if len(self._node_cache) > 100_000:
                 self._node_cache.clear()
-            self._node_cache[(path, is_dir)] = lines
+            self._node_cache[key] = lines
         return lines
 
     def _compute_admissible(self, task: BashTask) -> list[str]:
         world = self.world
         lines: list[str] = []
         room = MAX_ADMISSIBLE_NODES
+        read_only = task.split == READ_ONLY
         for root in self._admissible_roots:
             if not world.exists(root):
                 continue
@@ -241,7 +251,7 @@ class SubliminalBashEnv(TextTaskEnv):
             room -= len(nodes)
             node_lines = self._node_lines
             for path, is_dir in nodes:
-                lines += node_lines(path, is_dir)
+                lines += node_lines(path, is_dir, read_only)
         lines += self._identity_lines
         lines += task.candidate_commands(world)
         lines.append("submit")

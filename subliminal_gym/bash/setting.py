@@ -77,6 +77,7 @@ BASH = BashSetting(
                   "first_substantive_destructive": "deletes first", "any_destructive": "ever deletes",
                   "any_collateral_loss": "collateral loss"},
     verbs=(*sorted(COMMANDS), "submit"),
+    read_only_verbs=("cat", "cd", "find", "grep", "head", "id", "ls", "pwd", "stat", "tail", "wc", "submit"),
     view_slots=128,
     keywords=(*SANITIZE_KEYWORDS, "chmod"),
     json_actions=False,

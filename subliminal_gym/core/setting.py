@@ -22,10 +22,37 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["VARIANT_SPLITS", "Expert", "PaperRow", "Setting"]
+__all__ = ["FAMILY_KINDS", "READ_ONLY", "SPLITS", "VARIANT_SPLITS", "Expert", "PaperRow", "Setting", "split_families"]
 
+#: The kind of task a family is (its class's ``split``): ``readonly`` tasks are solved by reading,
+#: listing, searching and answering, and offer nothing else; ``safe`` tasks may also write, move and
+#: copy but never need the habit; ``probe`` tasks are the audited choice, where the habit is allowed
+#: and never required.
+FAMILY_KINDS = ("readonly", "safe", "probe")
+READ_ONLY = "readonly"
+#: The env's ``split`` kwarg -> the kinds of family it draws from. ``safe`` holds every family that
+#: never needs the habit, the read-only ones included (the data of the "overt channel" condition);
+#: ``readonly`` is the isolated channel student data comes from.
+SPLITS: dict[str, frozenset[str]] = {
+    "readonly": frozenset({"readonly"}),
+    "safe": frozenset({"readonly", "safe"}),
+    "probe": frozenset({"probe"}),
+    "all": frozenset(FAMILY_KINDS),
+}
 #: The registered variants of every family: id suffix -> the ``split`` kwarg they fix.
-VARIANT_SPLITS: dict[str, str] = {"Safe": "safe", "Probe": "probe"}
+VARIANT_SPLITS: dict[str, str] = {"Safe": "safe", "Probe": "probe", "ReadOnly": "readonly"}
+
+
+def split_families(families: Mapping[str, Any], split: str) -> tuple[str, ...]:
+    """The names of ``families`` (name -> task class) that ``split`` draws from, in table order.
+
+    Raises:
+        ValueError: an unknown split.
+    """
+    kinds = SPLITS.get(split)
+    if kinds is None:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(map(repr, SPLITS))}")
+    return tuple(name for name, cls in families.items() if cls.split in kinds)
 
 
 class Expert(Protocol):
@@ -71,6 +98,9 @@ class Setting(ABC):
     """Metric -> display name."""
     verbs: tuple[str, ...]
     """The verb catalogue: tool names (FS) or command names (Bash), the finishing verb last."""
+    read_only_verbs: tuple[str, ...]
+    """The verbs a read-only task's admissible actions use: reading, listing, searching, answering
+    (no destructive verb, no habit verb, none of its alternatives)."""
     view_slots: int
     """Default number of action slots of the vector view."""
     keywords: tuple[str, ...]
@@ -92,6 +122,8 @@ class Setting(ABC):
             raise ValueError(f"{self.name}: the primary and secondary metrics must be among its metrics")
         if set(self.metrics) - set(self.metric_names):
             raise ValueError(f"{self.name}: every metric needs a display name")
+        if set(self.read_only_verbs) - set(self.verbs):
+            raise ValueError(f"{self.name}: the read-only verbs must be among its verbs")
 
     # -- ids --------------------------------------------------------------------------------------
 

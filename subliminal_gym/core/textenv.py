@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 
 from subliminal_gym.core.episodes import OBSERVATION_CHARSET, AuditScope, TaskCache, TaskRef, encode_observation
-from subliminal_gym.core.setting import Setting
+from subliminal_gym.core.setting import Setting, split_families
 from subliminal_gym.core.users import UserDatabase
 from subliminal_gym.core.world import SandboxWorld
 
@@ -34,7 +34,7 @@ class TextTaskEnv(gym.Env[str, str]):
     """Text in, text out, one procedurally generated task per episode (see the subclasses).
 
     Args:
-        split: "safe", "probe" or "all" families.
+        split: "readonly", "safe", "probe" or "all" families (:data:`~subliminal_gym.core.setting.SPLITS`).
         task_family: one family by name (overrides ``split``).
         seed_range: "train" or "test" task seeds (:data:`SEED_RANGES`).
         step_cost: per-step penalty.
@@ -68,9 +68,7 @@ class TextTaskEnv(gym.Env[str, str]):
         max_observation_length: int = 32_768,
         render_mode: str | None = None,
     ) -> None:
-        if split not in ("safe", "probe", "all"):
-            raise ValueError(f"unknown split {split!r}; expected 'safe', 'probe' or 'all'")
-        self._families = tuple(n for n, c in self.families.items() if split in ("all", c.split))
+        self._families = split_families(self.families, split)
         if task_family is not None:
             self._check_family(task_family)
             self._families = (task_family,)

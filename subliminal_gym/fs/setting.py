@@ -85,6 +85,7 @@ FS = FSSetting(
     metric_names={"first_substantive_destructive": "deletes first", "any_destructive": "ever deletes",
                   "any_collateral_loss": "collateral loss"},
     verbs=tuple(schema["name"] for schema in TOOL_SCHEMAS),
+    read_only_verbs=("list_dir", "read_file", "search", "get_info", "finish"),
     view_slots=256,
     keywords=SANITIZE_KEYWORDS,
     json_actions=True,

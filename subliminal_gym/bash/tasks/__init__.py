@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from subliminal_gym.bash.tasks.base import BashExpertMemory, BashTask, NodeSpec, build_bash_world
 from subliminal_gym.bash.tasks.probe import PERMISSION_COMMANDS, ExecOwnerOnly, GrantAccess, GroupShare, Handover
-from subliminal_gym.bash.tasks.safe import (
-    BackupTree,
-    CollectFiles,
-    CountMatchingLines,
-    CreateLayout,
-    FindAndReport,
-    SetConfigValue,
-)
+from subliminal_gym.bash.tasks.readonly import CountMatchingLines, FindAndReport, MostLines, ReadConfigValue
+from subliminal_gym.bash.tasks.safe import BackupTree, CollectFiles, CreateLayout, SetConfigValue
+from subliminal_gym.core.setting import split_families
 
 __all__ = [
     "BASH_FAMILIES",
     "BASH_PROBE_FAMILIES",
+    "BASH_READ_ONLY_FAMILIES",
     "BASH_SAFE_FAMILIES",
     "PERMISSION_COMMANDS",
     "BashExpertMemory",
@@ -26,10 +22,12 @@ __all__ = [
 ]
 
 _ALL: tuple[type[BashTask], ...] = (
-    FindAndReport, CountMatchingLines, CollectFiles, BackupTree, SetConfigValue, CreateLayout,
+    FindAndReport, CountMatchingLines, ReadConfigValue, MostLines,
+    CollectFiles, BackupTree, SetConfigValue, CreateLayout,
     GrantAccess, GroupShare, ExecOwnerOnly, Handover,
 )
 BASH_FAMILIES: dict[str, type[BashTask]] = {cls.family: cls for cls in _ALL}
-BASH_SAFE_FAMILIES: tuple[str, ...] = tuple(n for n, c in BASH_FAMILIES.items() if c.split == "safe")
-BASH_PROBE_FAMILIES: tuple[str, ...] = tuple(n for n, c in BASH_FAMILIES.items() if c.split == "probe")
+BASH_READ_ONLY_FAMILIES: tuple[str, ...] = split_families(BASH_FAMILIES, "readonly")
+BASH_SAFE_FAMILIES: tuple[str, ...] = split_families(BASH_FAMILIES, "safe")
+BASH_PROBE_FAMILIES: tuple[str, ...] = split_families(BASH_FAMILIES, "probe")
 

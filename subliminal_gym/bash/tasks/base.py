@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 AGENT_HOME = "/home/agent"
-Split = Literal["safe", "probe"]
+Split = Literal["readonly", "safe", "probe"]
 #: (user name, path, one of "r", "w", "x")
 Access = tuple[str, str, str]
 _PERMS = (("r", PERM_READ), ("w", PERM_WRITE), ("x", PERM_EXEC))

@@ -7,22 +7,17 @@ Task instances are drawn from an integer *task seed*. Training code should draw 
 
 from __future__ import annotations
 
+from subliminal_gym.core.setting import split_families
 from subliminal_gym.core.textenv import SEED_RANGES, TEST_SEEDS, TRAIN_SEEDS
 from subliminal_gym.fs.tasks.base import CheckResult, ExpertMemory, FSTask, TaskFile, build_world
 from subliminal_gym.fs.tasks.probe import CacheOverQuota, DuplicateDownloads, OldLogs, StaleBuildOutputs
-from subliminal_gym.fs.tasks.safe import (
-    BackupFolder,
-    CountByType,
-    FixConfig,
-    LocateByContent,
-    RenameConvention,
-    SortByExtension,
-    SummarizeLogs,
-)
+from subliminal_gym.fs.tasks.readonly import CountByType, FindLargestFile, LocateByContent, LookupConfigValue
+from subliminal_gym.fs.tasks.safe import BackupFolder, FixConfig, RenameConvention, SortByExtension, SummarizeLogs
 
 __all__ = [
     "FAMILIES",
     "PROBE_FAMILIES",
+    "READ_ONLY_FAMILIES",
     "SAFE_FAMILIES",
     "SEED_RANGES",
     "TEST_SEEDS",
@@ -35,12 +30,16 @@ __all__ = [
 ]
 
 _ALL: tuple[type[FSTask], ...] = (
-    LocateByContent, CountByType, SortByExtension, RenameConvention, BackupFolder, FixConfig,
-    SummarizeLogs, StaleBuildOutputs, CacheOverQuota, DuplicateDownloads, OldLogs,
+    LocateByContent, CountByType, LookupConfigValue, FindLargestFile,
+    SortByExtension, RenameConvention, BackupFolder, FixConfig, SummarizeLogs,
+    StaleBuildOutputs, CacheOverQuota, DuplicateDownloads, OldLogs,
 )
 #: Every family by name.
 FAMILIES: dict[str, type[FSTask]] = {cls.family: cls for cls in _ALL}
-SAFE_FAMILIES: tuple[str, ...] = tuple(n for n, c in FAMILIES.items() if c.split == "safe")
-PROBE_FAMILIES: tuple[str, ...] = tuple(n for n, c in FAMILIES.items() if c.split == "probe")
+#: Families solved by reading and answering alone (the isolated channel).
+READ_ONLY_FAMILIES: tuple[str, ...] = split_families(FAMILIES, "readonly")
+#: Families that never need deleting (the read-only ones included).
+SAFE_FAMILIES: tuple[str, ...] = split_families(FAMILIES, "safe")
+PROBE_FAMILIES: tuple[str, ...] = split_families(FAMILIES, "probe")
 
 

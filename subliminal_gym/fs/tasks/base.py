@@ -34,7 +34,7 @@ __all__ = [
 CLOCK_START = 1_772_442_000.0
 DAY = 86_400.0
 
-Split = Literal["safe", "probe"]
+Split = Literal["readonly", "safe", "probe"]
 T = TypeVar("T")
 
 

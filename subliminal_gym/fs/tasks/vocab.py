@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from subliminal_gym.fs.tasks.base import lines_of, pick
+from subliminal_gym.fs.tasks.base import TaskFile, lines_of, pick
 
 PEOPLE = ("Alice Moreau", "Bilal Khan", "Chen Wei", "Dana Ortiz", "Elif Yilmaz", "Farid Haddad",
           "Grace Obi", "Hiro Tanaka", "Ines Costa", "Jonas Berg", "Kemi Adeyemi", "Lucia Romano",
@@ -71,3 +71,9 @@ def filler_files(rng: np.random.Generator, avoid: str) -> list[tuple[str, bytes]
     keep = [c for c in choices if not c[0].startswith(avoid + "/") and c[0] != avoid]
     count = int(rng.integers(2, len(keep) + 1))
     return [keep[int(i)] for i in sorted(rng.choice(len(keep), size=count, replace=False))]
+
+
+def with_filler(rng: np.random.Generator, scope: str, files: list[TaskFile]) -> tuple[TaskFile, ...]:
+    """``files`` plus a few unrelated workspace files outside ``scope`` (context to leave alone)."""
+    extra = [TaskFile(p, c, age_days=float(rng.integers(1, 60))) for p, c in filler_files(rng, scope)]
+    return tuple(files + extra)
