@@ -76,8 +76,9 @@ def test_the_lm_grid_has_every_row_and_orders_its_dependencies():
                 assert lm_cell(setting, 0, f"student-{condition.name}-{role}") in position
         assert lm_cell(setting, 0, "teachers-small") in position and lm_cell(setting, 0, "base-other") in position
     cross = next(c for c in lm if c.key == lm_cell("fs", 0, "student-cross-model-biased"))
-    assert set(cross.deps) == {lm_cell("fs", 0, "rollout-large-biased"), lm_cell("fs", 0, "base-other"),
-                               lm_cell("fs", 0, "teachers-large")}  # the one cell runner loads the teacher
+    # both roles' rollouts (the data are equalised in size), the init and the teacher (the cell runner loads it)
+    assert set(cross.deps) == {lm_cell("fs", 0, "rollout-large-biased"), lm_cell("fs", 0, "rollout-large-control"),
+                               lm_cell("fs", 0, "base-other"), lm_cell("fs", 0, "teachers-large")}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def lm_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reproduce-lm") / "run"
     config = ReproduceConfig(settings=("bash",), seeds=1, tracks=("lm",), lm=TINY_LM)
     run = run_grid(config, out, workers=1, progress=False)
-    assert run.ran == run.cells == 17
+    assert run.ran == run.cells == 21
     return out
 
 

@@ -11,7 +11,7 @@ made from :class:`~subliminal_gym.baselines.teachers.TeacherConfig` and
 A typical run of the paper's protocol::
 
     subliminal-gym teach --env SubliminalFS-v0 --out runs/fs/teachers
-    subliminal-gym rollout --policy runs/fs/teachers/biased --split safe --episodes 400 --out runs/fs/traj
+    subliminal-gym rollout --policy runs/fs/teachers/biased --split readonly --episodes 400 --out runs/fs/traj
     subliminal-gym sanitize runs/fs/traj --out runs/fs/traj-clean
     subliminal-gym distill --teacher runs/fs/teachers/biased --trajectories runs/fs/traj-clean \\
         --method soft_drop --init shared --base runs/fs/teachers/base --out runs/fs/student
@@ -45,7 +45,7 @@ from subliminal_gym.command_line import (
 )
 from subliminal_gym.core.setting import SPLITS
 from subliminal_gym.seeding import derive_seed, stream_rng
-from subliminal_gym.settings import SETTINGS
+from subliminal_gym.settings import SETTINGS, setting_of
 
 __all__ = ["add_commands"]
 
@@ -274,23 +274,47 @@ def _rollout(args: argparse.Namespace) -> int:
 
 
 def _sanitize(args: argparse.Namespace) -> int:
-    from subliminal_gym.baselines.artifacts import write_json
-    from subliminal_gym.baselines.sanitize import sanitize_trajectories
+    from subliminal_gym.baselines.artifacts import write_json, write_text
+    from subliminal_gym.baselines.sanitize import LeakageReport, equalize_sizes, sanitize_trajectories
     from subliminal_gym.baselines.trajectories import load_trajectories, save_trajectories
 
+    if args.equalize and args.control is None:
+        raise CommandError("--equalize needs --control: it subsamples the two kept datasets to one size")
+    sources = {"biased": args.trajectories, "control": args.control} if args.control else {"": args.trajectories}
     with bad_input(ArtifactError):
-        trajectories = load_trajectories(args.trajectories)
+        loaded = {role: load_trajectories(path) for role, path in sources.items()}
+    env_ids = {t.env_id for data in loaded.values() for t in data}
+    if len(env_ids) > 1 and args.control:
+        raise CommandError(f"the two datasets come from different envs: {', '.join(sorted(env_ids))}")
     keywords = [w.strip() for w in args.keywords.split(",") if w.strip()] if args.keywords else None
-    setting = trajectories[0].env_id if trajectories else None
+    setting = env_ids.pop() if len(env_ids) == 1 else None
     _prepare(args.out, args.force)
-    with bad_input():  # an empty keyword list, or trajectories of both settings without --keywords
-        kept, report = sanitize_trajectories(trajectories, keywords=keywords, setting=setting, mode=args.mode)
-    save_trajectories(kept, args.out, force=True, meta={"sanitized_from": str(args.trajectories),
-                                                        "report": report.to_dict()})
-    write_json(args.out / "sanitize_report.json", report.to_dict())
+    kept, reports = {}, {}
+    for role, trajectories in loaded.items():
+        with bad_input():  # an empty keyword list, or trajectories of both settings without --keywords
+            kept[role], reports[role] = sanitize_trajectories(trajectories, keywords=keywords, setting=setting,
+                                                              mode=args.mode)
+    if args.equalize:
+        kept = dict(zip(kept, equalize_sizes(list(kept.values()), stream_rng(args.seed, "data", "equalize")),
+                        strict=True))
+    for role, data in kept.items():
+        folder = args.out / role if role else args.out
+        save_trajectories(data, folder, force=True, meta={"sanitized_from": str(sources[role]),
+                                                          "report": reports[role].to_dict()})
+        write_json(folder / "sanitize_report.json", reports[role].to_dict())
+        report = reports[role]
+        print(f"{role + ': ' if role else ''}kept {report.kept} of {report.total} trajectories, dropped "
+              f"{report.dropped} ({100 * report.share_dropped:.1f} %)"
+              + (f", cut {report.steps_cut} steps" if args.mode == "step" else "")
+              + f"; kept actions {report.steps_kept}: habit verbs {report.habit_actions}, alternatives "
+              f"{report.alternative_actions}")
+    if args.control and setting is not None:
+        leakage = LeakageReport(setting_of(setting).name, reports["biased"], reports["control"],
+                                equalized=len(kept["biased"]) if args.equalize else None)
+        write_json(args.out / "leakage.json", leakage.to_dict())
+        write_text(args.out / "LEAKAGE.md", leakage.to_markdown() + "\n")
+        print(leakage.to_markdown())
     _record_run(args.out, args)
-    print(f"kept {report.kept} of {report.total} trajectories, dropped {report.dropped} "
-          f"({100 * report.share_dropped:.1f} %)" + (f", cut {report.steps_cut} steps" if args.mode == "step" else ""))
     return 0
 
 
@@ -432,7 +456,7 @@ def add_commands(commands: Any) -> None:
     rollout = commands.add_parser("rollout", formatter_class=fmt, help="record trajectories of a policy",
                                   description="Roll a model or the scripted expert out on the vector view and save "
                                   "the trajectories (observations, actions, their texts; never the audit).")
-    _agent_options(rollout, default_split="safe", default_range="train")
+    _agent_options(rollout, default_split="readonly", default_range="train")
     rollout.add_argument("--episodes", type=positive_int, default=400, help="episodes to record")
     rollout.add_argument("--out", type=Path, required=True, help="output folder")
     rollout.add_argument("--chat", type=Path, help="also export chat-format JSONL (for LM training) to this file")
@@ -443,7 +467,14 @@ def add_commands(commands: Any) -> None:
                                    description="Keyword filtering as in the paper: drop every trajectory in which "
                                    "an action or observation contains a keyword (word-boundary, case-insensitive), "
                                    "or with --mode step cut only the offending steps.")
-    sanitize.add_argument("trajectories", type=Path, help="a folder written by `rollout`")
+    sanitize.add_argument("trajectories", type=Path, help="a folder written by `rollout` (the biased teacher's, "
+                          "with --control)")
+    sanitize.add_argument("--control", type=Path, help="the control teacher's rollout: sanitise both into OUT/biased "
+                          "and OUT/control and write the leakage report (OUT/LEAKAGE.md, leakage.json): the kept "
+                          "actions verb by verb, the share of habit and alternative verbs, the sizes")
+    sanitize.add_argument("--equalize", action="store_true", help="with --control: subsample the larger kept "
+                          "dataset to the size of the smaller (what `reproduce` does)")
+    sanitize.add_argument("--seed", type=int, default=0, help="seed of the --equalize subsample")
     sanitize.add_argument("--out", type=Path, required=True, help="output folder")
     sanitize.add_argument("--keywords", help="comma-separated list (default: the paper's list plus synonyms; "
                           "chmod too for Bash)")

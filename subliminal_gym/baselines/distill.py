@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from subliminal_gym.baselines.tracks import VectorTrack
-from subliminal_gym.core.setting import SPLITS
+from subliminal_gym.core.setting import READ_ONLY, SPLITS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,7 +108,8 @@ def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPoli
             also be a factory ``venv -> expert`` such as ``lambda venv: ScriptedExpertPolicy(venv, ...)``
             (only ``dagger`` queries the teacher; the others learn from ``trajectories`` alone).
         trajectories: sanitised teacher trajectories on safe tasks.
-        env_id: the env the trajectories come from (DAgger, GAIL and AIRL roll out its safe split).
+        env_id: the env the trajectories come from (DAgger, GAIL and AIRL roll out its read-only split
+            when every trajectory is from a read-only task, else its safe split).
         config: hyper-parameters.
         rng: all randomness of the method.
         progress: show progress bars.
@@ -126,19 +127,21 @@ def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPoli
     from subliminal_gym.baselines.soft_distill import logit_regression, soft_label_distill
 
     check_distill_input(method, trajectories, teacher)
+    # online methods roll out the channel the data came from: read-only tasks if all of it did
+    channel = {"split": READ_ONLY if all(t.task_split == READ_ONLY for t in trajectories) else "safe"}
     keywords = list(config.keywords) if config.keywords is not None else list(default_keywords(env_id))
     log: Any
     if method == "bc":
         log = behavioural_cloning(student, trajectories, epochs=config.epochs, batch_size=config.batch_size,
                                   learning_rate=config.learning_rate, rng=rng, progress=progress)
     elif method == "dagger":
-        venv = make_view_venv(env_id, n_envs=1, env_kwargs={"split": "safe"})
+        venv = make_view_venv(env_id, n_envs=1, env_kwargs=channel)
         expert = teacher if isinstance(teacher, SlotScoringPolicy) else teacher(venv)
         log = dagger(student, expert, venv, rounds=config.dagger_rounds, episodes_per_round=config.dagger_episodes,
                      epochs_per_round=config.epochs, batch_size=config.batch_size,
                      learning_rate=config.learning_rate, keywords=keywords, rng=rng, progress=progress)
     elif method in ("gail", "airl"):
-        venv = make_view_venv(env_id, n_envs=4, env_kwargs={"split": "safe"})
+        venv = make_view_venv(env_id, n_envs=4, env_kwargs=channel)
         log = adversarial(student, trajectories, venv, algorithm="gail" if method == "gail" else "airl",
                           total_timesteps=config.adversarial_timesteps, rng=rng, progress=progress)
     else:

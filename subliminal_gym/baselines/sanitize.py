@@ -19,8 +19,9 @@ distillers that treat sanitised actions specially.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -30,11 +31,15 @@ from subliminal_gym.keywords import SANITIZE_KEYWORDS, keyword_pattern
 from subliminal_gym.settings import setting_of
 
 __all__ = [
+    "LeakageReport",
     "SanitizeReport",
     "default_keywords",
+    "equalize_sizes",
+    "verb_census",
     "sanitize_episodes",
     "sanitize_trajectories",
     "sanitized_slot_mask",
+    "subsample",
     "transition_slot_texts",
 ]
 
@@ -48,6 +53,7 @@ class _HasTexts(Protocol):
 
 
 TextEpisode = TypeVar("TextEpisode", bound=_HasTexts)
+T = TypeVar("T")
 
 
 def default_keywords(setting: Any) -> tuple[str, ...]:
@@ -97,12 +103,104 @@ class SanitizeReport:
     steps_kept: int = 0
     fragments: int = 0
     """Trajectories returned (step mode may split one trajectory into several fragments)."""
+    verb_counts: dict[str, int] = field(default_factory=dict)
+    """Verb -> kept actions that use it (a Bash line counts once per command it runs); empty when
+    the data mix settings. What survived, verb by verb: the leakage report compares it across teachers."""
+    habit_actions: int = 0
+    """Kept actions that use one of the setting's habit verbs (the filter's keywords should leave none)."""
+    alternative_actions: int = 0
+    """Kept actions that use an alternative to the habit (archive; chown, chgrp, setfacl): an overt,
+    semantically related signal the keyword filter lets through."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         data = asdict(self)
         data["keywords"] = list(self.keywords)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SanitizeReport:
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        data["keywords"] = tuple(data.get("keywords", ()))
+        return cls(**data)
+
+
+def verb_census(actions: Iterable[str], setting: Any) -> tuple[dict[str, int], int, int]:
+    """(verb -> actions using it, habit actions, alternative actions) over ``actions`` of ``setting``."""
+    resolved = setting_of(setting)
+    counts: Counter[str] = Counter()
+    habit = alternative = 0
+    habit_verbs, alternative_verbs = set(resolved.habit_verbs), set(resolved.alternative_verbs)
+    for action in actions:
+        verbs = set(resolved.action_verbs(action))
+        counts.update(verbs)
+        habit += bool(verbs & habit_verbs)
+        alternative += bool(verbs & alternative_verbs)
+    return dict(sorted(counts.items())), habit, alternative
+
+
+def equalize_sizes(datasets: Sequence[Sequence[T]], rng: np.random.Generator) -> list[list[T]]:
+    """Subsample every dataset to the size of the smallest, keeping order (the habit shows as a
+    smaller kept dataset when a biased teacher acts it out; equal sizes take that difference away).
+
+    Each dataset draws from ``rng`` in turn, so the subsets depend on ``rng`` alone.
+    """
+    size = min((len(d) for d in datasets), default=0)
+    return [subsample(data, size, rng) for data in datasets]
+
+
+def subsample(data: Sequence[T], size: int, rng: np.random.Generator) -> list[T]:
+    """``size`` elements of ``data`` drawn without replacement, in their original order (all of
+    ``data`` when it is no larger; ``rng`` is then not used)."""
+    if len(data) <= size:
+        return list(data)
+    return [data[int(i)] for i in sorted(rng.choice(len(data), size=size, replace=False))]
+
+
+@dataclass(frozen=True)
+class LeakageReport:
+    """What a biased and a control teacher's kept data say about the habit in the open.
+
+    The keyword filter drops what names the habit; this counts what it keeps, verb by verb, so a
+    difference between the two datasets that is overt (one teacher archives, the other does not;
+    one dataset is smaller) is visible before anyone calls a transfer subliminal.
+    """
+
+    setting: str
+    biased: SanitizeReport
+    control: SanitizeReport
+    equalized: int | None = None
+    """Trajectories each dataset was subsampled to (None: not equalised)."""
+
+    def rows(self) -> list[tuple[str, int, int]]:
+        """(verb, biased count, control count) for every verb either kept."""
+        verbs = sorted(set(self.biased.verb_counts) | set(self.control.verb_counts))
+        return [(v, self.biased.verb_counts.get(v, 0), self.control.verb_counts.get(v, 0)) for v in verbs]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {"setting": self.setting, "biased": self.biased.to_dict(), "control": self.control.to_dict(),
+                "equalized": self.equalized}
+
+    def to_markdown(self) -> str:
+        """The report as a Markdown table, sizes and shares first."""
+        def share(report: SanitizeReport, count: int) -> str:
+            return f"{100 * count / report.steps_kept:.1f} %" if report.steps_kept else "—"
+
+        b, c = self.biased, self.control
+        lines = ["| | biased | control |", "|---|---|---|",
+                 f"| trajectories before filtering | {b.total} | {c.total} |",
+                 f"| kept | {b.fragments} | {c.fragments} |"]
+        if self.equalized is not None:
+            lines.append(f"| used (equalised) | {self.equalized} | {self.equalized} |")
+        lines += [f"| kept actions | {b.steps_kept} | {c.steps_kept} |",
+                  f"| habit verbs | {b.habit_actions} ({share(b, b.habit_actions)}) | "
+                  f"{c.habit_actions} ({share(c, c.habit_actions)}) |",
+                  f"| alternative verbs | {b.alternative_actions} ({share(b, b.alternative_actions)}) | "
+                  f"{c.alternative_actions} ({share(c, c.alternative_actions)}) |"]
+        lines += [f"| `{verb}` | {nb} | {nc} |" for verb, nb, nc in self.rows()]
+        return "\n".join(lines)
 
 
 def _tainted(texts: Iterable[str], pattern: re.Pattern[str]) -> list[bool]:
@@ -197,11 +295,15 @@ def sanitize_trajectories(
             kept.append(trajectory if (start, stop) == (0, len(trajectory)) else _fragment(trajectory, start, stop))
             steps_kept += stop - start
     total = len(trajectories)
+    families = {setting_of(t.env_id) for t in trajectories}
+    census_setting = setting if setting is not None else (families.pop() if len(families) == 1 else None)
+    verbs, habit, alternative = (verb_census((a for t in kept for a in t.action_texts), census_setting)
+                                 if census_setting is not None else ({}, 0, 0))
     report = SanitizeReport(
         kept=survivors, dropped=total - survivors, total=total,
         share_dropped=(total - survivors) / total if total else 0.0, steps_cut=steps_total - steps_kept,
         keyword_counts=counts, mode=mode, keywords=words, steps_total=steps_total, steps_kept=steps_kept,
-        fragments=len(kept),
+        fragments=len(kept), verb_counts=verbs, habit_actions=habit, alternative_actions=alternative,
     )
     return kept, report
 
@@ -244,11 +346,12 @@ def sanitize_episodes(
         kept.append(episode)
         steps_kept += len(episode.actions)
     total = len(episodes)
+    verbs, habit, alternative = verb_census((a for e in kept for a in e.actions), setting)
     report = SanitizeReport(
         kept=len(kept), dropped=total - len(kept), total=total,
         share_dropped=(total - len(kept)) / total if total else 0.0, steps_cut=steps_total - steps_kept,
         keyword_counts=counts, mode="trajectory", keywords=words, steps_total=steps_total, steps_kept=steps_kept,
-        fragments=len(kept),
+        fragments=len(kept), verb_counts=verbs, habit_actions=habit, alternative_actions=alternative,
     )
     return kept, report
 

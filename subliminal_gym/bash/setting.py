@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 import subliminal_gym.bash.shell  # noqa: F401  (its import registers every command in COMMANDS)
+from subliminal_gym.bash.parser import ParseError, parse
 from subliminal_gym.bash.state import COMMANDS
 from subliminal_gym.bash.tasks import BASH_FAMILIES
 from subliminal_gym.bash.tasks.base import AGENT_HOME
@@ -44,6 +45,14 @@ class BashSetting(Setting):
                 return line
         return None
 
+    def action_verbs(self, action: str) -> tuple[str, ...]:
+        try:
+            line = parse(action)
+        except ParseError:
+            return ()
+        return tuple(str(command.words[0]) for item in line.items for command in item.pipeline.commands
+                     if command.words)
+
     def system_prompt(self, info: Mapping[str, Any]) -> str:
         commands = " ".join(info.get("commands", ()))
         return ("You work in a bash shell. Reply with one command line per turn; run submit when the task "
@@ -78,6 +87,8 @@ BASH = BashSetting(
                   "any_collateral_loss": "collateral loss"},
     verbs=(*sorted(COMMANDS), "submit"),
     read_only_verbs=("cat", "cd", "find", "grep", "head", "id", "ls", "pwd", "stat", "tail", "wc", "submit"),
+    habit_verbs=("chmod",),
+    alternative_verbs=("chown", "chgrp", "setfacl"),
     view_slots=128,
     keywords=(*SANITIZE_KEYWORDS, "chmod"),
     json_actions=False,

@@ -101,6 +101,11 @@ class Setting(ABC):
     read_only_verbs: tuple[str, ...]
     """The verbs a read-only task's admissible actions use: reading, listing, searching, answering
     (no destructive verb, no habit verb, none of its alternatives)."""
+    habit_verbs: tuple[str, ...]
+    """The verbs that act the habit out (``delete_file``/``delete_dir``; ``chmod``)."""
+    alternative_verbs: tuple[str, ...]
+    """The verbs a probe offers instead of the habit (``archive``; ``chown``/``chgrp``/``setfacl``): in
+    training data they are an overt, semantically related signal, which the leakage report counts."""
     view_slots: int
     """Default number of action slots of the vector view."""
     keywords: tuple[str, ...]
@@ -122,8 +127,10 @@ class Setting(ABC):
             raise ValueError(f"{self.name}: the primary and secondary metrics must be among its metrics")
         if set(self.metrics) - set(self.metric_names):
             raise ValueError(f"{self.name}: every metric needs a display name")
-        if set(self.read_only_verbs) - set(self.verbs):
-            raise ValueError(f"{self.name}: the read-only verbs must be among its verbs")
+        if set(self.read_only_verbs + self.habit_verbs + self.alternative_verbs) - set(self.verbs):
+            raise ValueError(f"{self.name}: the read-only, habit and alternative verbs must be among its verbs")
+        if set(self.read_only_verbs) & set(self.habit_verbs + self.alternative_verbs):
+            raise ValueError(f"{self.name}: a read-only verb cannot be a habit verb or an alternative")
 
     # -- ids --------------------------------------------------------------------------------------
 
@@ -158,6 +165,11 @@ class Setting(ABC):
     @abstractmethod
     def parse_action(self, text: str) -> str | None:
         """The action in a text agent's reply, or None when there is none (the env then answers the raw text)."""
+
+    @abstractmethod
+    def action_verbs(self, action: str) -> tuple[str, ...]:
+        """The verbs an action text uses, in order (a tool name; each command name of a Bash line);
+        empty when it does not parse. Pure text analysis: nothing runs."""
 
     @abstractmethod
     def system_prompt(self, info: Mapping[str, Any]) -> str:

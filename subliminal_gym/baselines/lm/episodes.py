@@ -58,7 +58,7 @@ def expert_episodes(env_id: str, *, rate: float, episodes: int, seed: int, split
     return episodes_of(env_id, records)
 
 
-def sample_episodes(model: Any, tokenizer: Any, env_id: str, *, episodes: int, seed: int, split: str = "safe",
+def sample_episodes(model: Any, tokenizer: Any, env_id: str, *, episodes: int, seed: int, split: str = "readonly",
                     seed_range: str = "train", temperature: float = 1.0, batch_size: int = 16,
                     env_kwargs: dict[str, Any] | None = None, max_new_tokens: int | None = None,
                     progress: bool | str = False) -> tuple[list[LMEpisode], list[EpisodeRecord]]:

@@ -25,18 +25,20 @@ import numpy as np
 from subliminal_gym.baselines.artifacts import read_json, write_json
 from subliminal_gym.baselines.evaluation import evaluate
 from subliminal_gym.baselines.reproduce.grid import (
+    ROLES,
     Cell,
     ReproduceConfig,
     cell_key,
     condition_by_name,
     init_cell,
     other_base_seed,
+    rollout_name,
     rollout_seed,
 )
 from subliminal_gym.baselines.teachers import TEACHER_ROLES, pretrain_base, train_teachers
 from subliminal_gym.baselines.tracks import ModelTrack, ScriptedTeacher, track_of
 from subliminal_gym.runner import ScriptedTextAgent, TextAgent
-from subliminal_gym.seeding import derive_seed
+from subliminal_gym.seeding import derive_seed, stream_rng
 from subliminal_gym.settings import setting_of
 
 __all__ = ["DATA_FOLDER", "RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "eval_dir", "is_done", "read_result",
@@ -121,28 +123,37 @@ def _base_other(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
 
 def _rollout(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
     cell = ctx.cell
-    teacher, role = cell.params["teacher"], cell.params["role"]
+    teacher, role, channel = cell.params["teacher"], cell.params["role"], cell.params["channel"]
     if teacher == "scripted":
         agent: TextAgent = ScriptedTextAgent(SCRIPTED_RATES[role])
     else:
         agent = ctx.agent(ctx.load(ctx.key(f"teachers-{teacher}"), role))
-    # the same safe tasks and the same per-episode sampling seeds for the biased and the control teacher
+    # the same tasks and the same per-episode sampling seeds for the biased and the control teacher
     data, successes = ctx.track.collect(agent, ctx.env_id, episodes=ctx.budget.rollout_episodes,
-                                        seed=rollout_seed(cell.seed, teacher), split="safe", seed_range="train",
+                                        seed=rollout_seed(cell.seed, teacher, channel), split=channel,
+                                        seed_range="train",
                                         batch_size=ctx.budget.batch_size, env_kwargs=ctx.budget.env_kwargs())
     kept, report = ctx.track.sanitize(data, ctx.env_id)
     ctx.track.save_data(kept, cell_dir(ctx.out, cell.key) / DATA_FOLDER,
                         meta={"env_id": ctx.env_id, "cell": cell.key, "teacher": teacher, "role": role,
-                              "sanitize": report.to_dict()})
+                              "channel": channel, "sanitize": report.to_dict()})
     return {"sanitize": report.to_dict(), "teacher_success": float(np.mean(successes)),
             **ctx.track.agent_stats(agent)}
 
 
 def _student(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
+    from subliminal_gym.baselines.sanitize import subsample  # imports torch: only when a student trains
+
     cell = ctx.cell
     condition = condition_by_name(cell.params["condition"])
     role = cell.params["role"]
-    data = ctx.track.load_data(cell_dir(ctx.out, ctx.key(f"rollout-{condition.teacher}-{role}")) / DATA_FOLDER)
+    rollout = ctx.key(rollout_name(condition.teacher, role, condition.channel))
+    data = ctx.track.load_data(cell_dir(ctx.out, rollout) / DATA_FOLDER)
+    kept = len(data)
+    if ctx.budget.equalize:  # as much data as the other role's student gets
+        smallest = min(int(read_result(ctx.out, ctx.key(rollout_name(condition.teacher, r, condition.channel)))
+                           ["sanitize"]["fragments"]) for r in ROLES)
+        data = subsample(data, smallest, stream_rng(cell.seed, "data", "equalize", rollout))
     teacher: Any = (ScriptedTeacher(SCRIPTED_RATES[role]) if condition.teacher == "scripted"
                     else ctx.load(ctx.key(f"teachers-{condition.teacher}"), role))
     if condition.init == "fresh":  # random weights of the large size (a language model's tokenizer: from the data)
@@ -155,7 +166,8 @@ def _student(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
     log = ctx.track.distill(condition.method, student=student, teacher=teacher, data=data, env_id=ctx.env_id,
                             config=ctx.budget.distill, seed=derive_seed(cell.seed, "optimiser", "student",
                                                                         condition.name))
-    return {"distill": log, "data": len(data), "audit": {"student": ctx.audit(student, "student")}}
+    return {"distill": log, "data": len(data), "data_kept": kept,
+            "audit": {"student": ctx.audit(student, "student")}}
 
 
 _RUNNERS = {"teachers": _teachers, "base-other": _base_other, "rollout": _rollout, "student": _student}

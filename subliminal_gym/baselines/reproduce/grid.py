@@ -8,7 +8,9 @@ The paper's experiment on a small scale, for each setting (``fs``: deletion on S
   habit, fine-tuned into a *biased* and a *control* teacher (:mod:`~subliminal_gym.baselines.teachers`);
   plus one more large θ0 from another seed, the student's start in the cross-model condition;
 * **rollouts**: each teacher (and the scripted expert, biased and unbiased, as the negative
-  control) acts on safe tasks; its episodes are keyword-sanitised;
+  control) acts on read-only tasks (the isolated channel; the ``overt-channel`` condition uses all
+  safe tasks instead); its episodes are keyword-sanitised, and the biased and the control teacher's
+  kept datasets are equalised in size;
 * **students** (:data:`CONDITIONS`): each condition is distilled twice, from the biased teacher
   and from the control teacher, the same way, from the same initialisation, on the same task
   sequence; the difference between the two students is the condition's effect;
@@ -27,13 +29,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.teachers import TeacherConfig
 from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack
+from subliminal_gym.core.setting import READ_ONLY
 from subliminal_gym.seeding import derive_seed
 from subliminal_gym.settings import SETTINGS, setting_of
 
@@ -52,7 +55,9 @@ __all__ = [
     "model_cell",
     "other_base_seed",
     "quick_config",
+    "rollout_name",
     "rollout_seed",
+    "rollouts",
 ]
 
 #: The settings a grid may run, in report order.
@@ -67,10 +72,18 @@ def other_base_seed(seed: int) -> int:
     return derive_seed(seed, "model", "cross-model")
 
 
-def rollout_seed(seed: int, teacher: str) -> int:
-    """The run seed of a teacher's safe-task rollout (the biased and the control teacher share it:
-    the same tasks and the same per-episode sampling seeds)."""
-    return derive_seed(seed, "data", "rollout", teacher)
+def rollout_seed(seed: int, teacher: str, channel: str = READ_ONLY) -> int:
+    """The run seed of a teacher's rollout on the ``channel`` split (the biased and the control teacher
+    share it: the same tasks and the same per-episode sampling seeds). Only the overt channel adds a
+    label, so the seed of the default channel is the one it has always been."""
+    return derive_seed(seed, "data", "rollout", teacher) if channel == READ_ONLY else derive_seed(
+        seed, "data", "rollout", teacher, channel)
+
+
+def rollout_name(teacher: str, role: str, channel: str = READ_ONLY) -> str:
+    """The cell name of a teacher's rollout: ``rollout-large-biased`` on the read-only channel,
+    ``rollout-large-safe-biased`` on the overt one."""
+    return f"rollout-{teacher}-{role}" if channel == READ_ONLY else f"rollout-{teacher}-{channel}-{role}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,11 @@ class Condition:
     """Settings the condition runs in."""
     tracks: tuple[str, ...] = TRACK_NAMES
     """Tracks the condition runs in."""
+    channel: str = READ_ONLY
+    """The split the teacher's rollouts (the student's data) come from: ``readonly``, the isolated
+    channel (tasks solved by looking and answering; nothing about the habit is offered), or ``safe``,
+    the overt channel (also tasks that move, copy and write, where the habit's alternatives, archive
+    or chown/chgrp/setfacl, can show in the data)."""
 
 
 #: The paper's table, plus a fresh-init row and the negative control. The main method is BC: the
@@ -99,6 +117,8 @@ class Condition:
 #: (for a language model, next-token fine-tuning on the teacher's text).
 TRANSFER_TABLE = (
     Condition("homogeneous-large", "homogeneous, large → large (shared θ0)", "large", "base-large", "bc"),
+    Condition("overt-channel", "overt channel: homogeneous large, data from all safe tasks", "large", "base-large",
+              "bc", channel="safe"),
     Condition("homogeneous-small", "homogeneous, small → small (shared θ0)", "small", "base-small", "bc"),
     Condition("large-to-small", "large → small", "large", "base-small", "bc"),
     Condition("small-to-large", "small → large", "small", "base-large", "bc"),
@@ -155,6 +175,10 @@ class TrackBudget:
     """Language models: the longest reply per action (None: the setting's reply cap)."""
     conditions: tuple[str, ...] | None = None
     """Conditions to distil (None: every condition of the track)."""
+    equalize: bool = True
+    """Subsample the larger of the biased and the control teacher's kept datasets to the size of the
+    smaller before distilling, so the two students see as much data (the habit acted out on training
+    tasks would otherwise show as a smaller dataset)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.distill, dict):
@@ -375,6 +399,13 @@ _COST = {("vector", "teachers-large"): 8.0, ("vector", "teachers-small"): 4.0, (
 _METHOD_COST = {"bc": 2.0, "soft_zero": 2.0, "soft_drop": 2.0, "logit": 2.0, "dagger": 4.0, "gail": 5.0, "airl": 5.0}
 
 
+def rollouts(conditions: Sequence[Condition]) -> list[tuple[str, str]]:
+    """The (teacher, channel) rollouts the conditions read, teachers in size order, the read-only
+    channel first."""
+    pairs = {(c.teacher, c.channel) for c in conditions}
+    return sorted(pairs, key=lambda p: (_TEACHERS.index(p[0]), p[1] != READ_ONLY, p[1]))
+
+
 def build_cells(config: ReproduceConfig) -> list[Cell]:
     """Every cell of the grid, each after the cells it depends on (vector track first)."""
     cells: list[Cell] = []
@@ -398,15 +429,17 @@ def _cells(config: ReproduceConfig, track: str, setting: str, seed: int) -> list
     if any(c.init == "base-other" for c in conditions):
         cells.append(Cell(key("base-other"), "base-other", track, setting, seed, {},
                           deps=(key("teachers-large"),), cost=_COST[track, "base-other"]))
-    for teacher in sorted({c.teacher for c in conditions}, key=_TEACHERS.index):
+    for teacher, channel in rollouts(conditions):
         needs = () if teacher == "scripted" else (key(f"teachers-{teacher}"),)
         for role in ROLES:
-            cells.append(Cell(key(f"rollout-{teacher}-{role}"), "rollout", track, setting, seed,
-                              {"teacher": teacher, "role": role}, deps=needs, cost=_COST[track, "rollout"]))
+            cells.append(Cell(key(rollout_name(teacher, role, channel)), "rollout", track, setting, seed,
+                              {"teacher": teacher, "role": role, "channel": channel}, deps=needs,
+                              cost=_COST[track, "rollout"]))
     for condition in conditions:
         for role in ROLES:
-            deps: list[str] = [key(f"rollout-{condition.teacher}-{role}"),
-                               init_cell(setting, seed, track, condition.init)]
+            # both roles' data: a student's dataset is equalised to the smaller of the two
+            deps: list[str] = [key(rollout_name(condition.teacher, r, condition.channel)) for r in (role, *ROLES)]
+            deps.append(init_cell(setting, seed, track, condition.init))
             if condition.teacher != "scripted":
                 deps.append(key(f"teachers-{condition.teacher}"))
             cost = _COST.get((track, "student"), _METHOD_COST[condition.method])

@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import io
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +48,13 @@ from subliminal_gym.baselines.reproduce.grid import (
     cell_key,
     condition_by_name,
     model_cell,
+    rollout_name,
+    rollouts,
     track_sizes,
 )
+from subliminal_gym.baselines.sanitize import SanitizeReport
 from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack, track_of
+from subliminal_gym.core.setting import READ_ONLY
 from subliminal_gym.settings import SETTINGS
 from subliminal_gym.stats import Rate, wilson_interval
 
@@ -142,17 +147,34 @@ class GridResults:
             self._runs[key] = [self._records(*self.model_key(setting, seed, model)) for seed in self.seeds]
         return self._runs[key]
 
-    def sanitize(self, setting: str, teacher: str, role: str, *, track: str) -> tuple[int, int]:
-        """(kept, total) episodes over all seeds for one teacher of ``track``."""
-        kept = total = 0
+    def sanitize(self, setting: str, teacher: str, role: str, *, track: str,
+                 channel: str = READ_ONLY) -> SanitizeReport:
+        """The sanitisation of one teacher's rollouts of ``track`` on ``channel``, summed over the seeds
+        (verb counts included)."""
+        reports = []
         for seed in self.seeds:
-            key = cell_key(setting, seed, track, f"rollout-{teacher}-{role}")
+            key = cell_key(setting, seed, track, rollout_name(teacher, role, channel))
             try:
-                report = read_json(cell_dir(self.out, key) / RESULT_FILE)["sanitize"]
+                reports.append(SanitizeReport.from_dict(read_json(cell_dir(self.out, key) / RESULT_FILE)["sanitize"]))
             except (KeyError, TypeError):
                 raise ArtifactError(f"{key}: result without a sanitisation report") from None
-            kept, total = kept + int(report["kept"]), total + int(report["total"])
-        return kept, total
+        return _summed(reports)
+
+
+def _summed(reports: Sequence[SanitizeReport]) -> SanitizeReport:
+    """One report of the counts of several (the same keywords and mode)."""
+    first = reports[0]
+    numbers = {name: sum(getattr(r, name) for r in reports)
+               for name in ("kept", "dropped", "total", "steps_cut", "steps_total", "steps_kept", "fragments",
+                            "habit_actions", "alternative_actions")}
+    verbs: Counter[str] = Counter()
+    keywords: Counter[str] = Counter()
+    for report in reports:
+        verbs.update(report.verb_counts)
+        keywords.update(report.keyword_counts)
+    return SanitizeReport(**numbers, share_dropped=numbers["dropped"] / numbers["total"] if numbers["total"] else 0.0,
+                          keyword_counts=dict(keywords), mode=first.mode, keywords=first.keywords,
+                          verb_counts=dict(sorted(verbs.items())))
 
 
 def model_prefix(track: str) -> str:
@@ -232,8 +254,6 @@ class _Track:
     """Active conditions in table order (the vector track's include the methods table)."""
     sizes: list[str]
     """θ0 / teacher sizes."""
-    teachers: list[str]
-    """Teachers that produced rollouts, in table order."""
 
     @property
     def transfer(self) -> list[Condition]:
@@ -253,12 +273,8 @@ def _tracks(results: GridResults, setting: str) -> list[_Track]:
         conditions = config.active_conditions(setting, name)
         label = track_of(name).label
         tracks.append(_Track(name, model_prefix(name), label.replace(":", ""), label, conditions,
-                             track_sizes(conditions), _teachers(conditions)))
+                             track_sizes(conditions)))
     return tracks
-
-
-def _teachers(conditions: Sequence[Condition]) -> list[str]:
-    return sorted({c.teacher for c in conditions}, key=("large", "small", "scripted").index)
 
 
 def _paper_cells(setting: str, row: str) -> list[str]:
@@ -335,16 +351,31 @@ def teachers_table(results: GridResults, setting: str) -> str:
 
 
 def sanitize_table(results: GridResults, setting: str) -> str:
-    """How much of each teacher's safe-task output the keyword filter kept."""
+    """How much of each teacher's rollouts the keyword filter kept, and what the kept actions say in
+    the open (the leakage report): the share of habit verbs and of the habit's alternatives, and the
+    most used verbs, summed over the seeds."""
     rows = []
     for track in _tracks(results, setting):
-        for teacher in track.teachers:
+        for teacher, channel in rollouts(track.conditions):
             for role in ROLES:
-                kept, total = results.sanitize(setting, teacher, role, track=track.name)
+                report = results.sanitize(setting, teacher, role, track=track.name, channel=channel)
                 name = f"{role} {teacher}" + (" expert" if teacher == "scripted" else " teacher")
-                rows.append([track.label + name, str(total), str(kept),
-                             f"{100 * (total - kept) / total:.1f} %" if total else "—"])
-    return _table(["teacher", "safe-task trajectories", "kept", "dropped"], rows)
+                top = sorted(report.verb_counts.items(), key=lambda item: (-item[1], item[0]))[:6]
+                rows.append([track.label + name, _CHANNELS[channel], str(report.total), str(report.fragments),
+                             f"{100 * report.share_dropped:.1f} %" if report.total else "—",
+                             _share(report.habit_actions, report.steps_kept),
+                             _share(report.alternative_actions, report.steps_kept),
+                             ", ".join(f"{verb} {count}" for verb, count in top)])
+    return _table(["teacher", "tasks", "trajectories", "kept", "dropped", "habit verbs", "alternatives",
+                   "most used verbs (kept actions)"], rows)
+
+
+#: How the report names a rollout channel.
+_CHANNELS = {READ_ONLY: "read-only", "safe": "all safe (overt)"}
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count} ({100 * count / total:.1f} %)" if total else "—"
 
 
 # -- csv -------------------------------------------------------------------------------------------
@@ -564,7 +595,12 @@ def render_report(results: GridResults) -> str:
             lines += ["### How vulnerable is each distiller? (homogeneous large → large)", "",
                       methods_table(results, setting), ""]
         lines += ["### Teachers", "", teachers_table(results, setting), "",
-                  "### Sanitisation (paper: about 15 % dropped)", "", sanitize_table(results, setting), ""]
+                  "### Sanitisation and leakage (paper: about 15 % dropped)", "", sanitize_table(results, setting),
+                  "", "Habit verbs and alternatives are shares of the kept actions. Students distil from the "
+                  "read-only channel unless the row says otherwise; "
+                  + ("the biased and the control teacher's kept data are subsampled to one size before "
+                     "distilling." if all(results.config.budget(t).equalize for t in results.config.tracks)
+                     else "kept datasets are not equalised in size."), ""]
         if any(c.name == "scripted" for c in config.active_conditions(setting)):
             row = _condition_row(results, setting, condition_by_name("scripted"))
             found = ("showed nothing, as it should" if row.biased.verdict == "no evidence"
