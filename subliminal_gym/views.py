@@ -31,8 +31,10 @@ and the last ``max_actions // 4`` are kept (the envs list task-specific actions 
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
+import shlex
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -47,6 +49,7 @@ from subliminal_gym.settings import setting_of
 
 __all__ = [
     "LAYOUT_LIMITS",
+    "RELATION_FEATURES",
     "DiscreteActionView",
     "SlotEncoder",
     "ViewLayout",
@@ -58,6 +61,35 @@ __all__ = [
 OTHER_VERB = "<other>"
 PROGRESS_HORIZON = 40
 _WORD = re.compile(r"--?[A-Za-z][A-Za-z-]*|[A-Za-z]+|[0-9]+")
+_NUMBER = re.compile(r"(?<![0-9:])[0-9]+(?![0-9:])")  # not part of a clock time such as 09:00
+_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_DAYS = re.compile(r"\b(\d{1,3}) days\b")
+_TEXT_LIMIT = 8_000
+
+#: What a slot's arguments have to do with what the agent has read (per slot, each in [0, 1]). A
+#: *mention* is a name or value the action carries: a path and its last component, an answer, a
+#: command's operands. All of it comes from the honest text: the task, the observations, the action.
+RELATION_FEATURES = (
+    "in_last_observation",    # a mention appears in the last observation (a listing, a search hit)
+    "in_earlier_observation",  # a mention appeared in an earlier observation of the episode
+    "seen_word_share",        # share of its argument words seen in any observation of the episode
+    "size_rank",              # rank of the number beside it in the latest listing that showed it (1: largest)
+    "size_is_largest",        # that number is the listing's largest
+    "in_task",                # a mention appears in the task text
+    "date_age",               # days its date lies before the task's latest date, / 60 (0: no date)
+    "older_than_task_days",   # that age exceeds the days the task names ("the last N days")
+    "has_task_quote",         # a mention contains a snippet the task text quotes ('...' or "...")
+    "extension_in_task",      # the extension of a file it names is a word of the task text (".csv files")
+    "extension_is_folder",    # ... and is a folder in another of its paths (a .pdf moved into pdf/)
+    "first_number",           # a mention is the first number of the last observation ("3 files match")
+    "task_number_share",      # share of the numbers the task names that appear among its values' numbers
+    "shares_taken_value",     # it carries a value an action already taken carried (report the file just read)
+    "new_words_from_task",    # every word of its values that the last observation lacks is in the task text
+                              # (an edit that writes the value the task asked for, not another)
+)
+_QUOTE = re.compile(r"'([^'\n]{1,80})'|\"([^\"\n]{1,80})\"")
+_EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,8})$")
+_WHOLE: dict[str, re.Pattern[str]] = {}  # mention -> its whole-word pattern (mentions recur across episodes)
 
 
 def verbs_for(env: gym.Env) -> tuple[str, ...]:
@@ -122,10 +154,13 @@ class ViewLayout:
     max_actions: int
     text_buckets: int = 256
     arg_buckets: int = 32
+    relations: bool = False
+    """Whether each slot also carries :data:`RELATION_FEATURES` (what its arguments have to do with what
+    the agent has read). :meth:`of` turns them on; layouts saved without the key are read as off."""
 
     @classmethod
     def of(cls, setting: Setting | str, *, max_actions: int | None = None, text_buckets: int = 256,
-           arg_buckets: int = 32) -> ViewLayout:
+           arg_buckets: int = 32, relations: bool = True) -> ViewLayout:
         """The layout of a view of ``setting`` (a setting, its name or an env id); ``max_actions``
         defaults to the setting's :attr:`~subliminal_gym.core.setting.Setting.view_slots`.
 
@@ -136,7 +171,8 @@ class ViewLayout:
         max_actions = setting.view_slots if max_actions is None else max_actions
         if min(max_actions, text_buckets, arg_buckets) < 1 or max_actions < 4:
             raise ValueError("max_actions must be >= 4 and the bucket counts positive")
-        return cls(verbs=setting.verbs, max_actions=max_actions, text_buckets=text_buckets, arg_buckets=arg_buckets)
+        return cls(verbs=setting.verbs, max_actions=max_actions, text_buckets=text_buckets, arg_buckets=arg_buckets,
+                   relations=relations)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ViewLayout:
@@ -157,7 +193,10 @@ class ViewLayout:
         if (not isinstance(verbs, list | tuple) or len(verbs) > 256
                 or not all(isinstance(v, str) and len(v) <= 64 for v in verbs)):
             raise ValueError("verbs must be a list of at most 256 short strings")
-        return cls(verbs=tuple(verbs), **sizes)
+        relations = data.get("relations", False)
+        if not isinstance(relations, bool):
+            raise ValueError(f"relations must be true or false, not {relations!r:.40}")
+        return cls(verbs=tuple(verbs), relations=relations, **sizes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -172,11 +211,28 @@ class ViewLayout:
 
     @property
     def state_dim(self) -> int:
-        return 2 * self.text_buckets + 2
+        """The state block: two bags of words, progress, the error flag and (with :attr:`relations`)
+        which verbs the episode has used so far."""
+        return 2 * self.text_buckets + 2 + (self.n_verbs if self.relations else 0)
+
+    @property
+    def progress_index(self) -> int:
+        """Where the episode's progress (steps / 40) sits in the state block."""
+        return 2 * self.text_buckets
+
+    @property
+    def error_index(self) -> int:
+        """Where "the last action was refused" sits in the state block."""
+        return 2 * self.text_buckets + 1
+
+    @property
+    def n_relations(self) -> int:
+        """Relation features per slot (0 when :attr:`relations` is off)."""
+        return len(RELATION_FEATURES) if self.relations else 0
 
     @property
     def slot_dim(self) -> int:
-        return 1 + self.n_verbs + self.arg_buckets + 3
+        return 1 + self.n_verbs + self.arg_buckets + self.n_relations + 3
 
     @property
     def obs_dim(self) -> int:
@@ -210,6 +266,154 @@ class ViewLayout:
         return self.verbs[index] if 0 <= index < len(self.verbs) else OTHER_VERB
 
 
+@dataclass(frozen=True)
+class _Static:
+    """What a slot's features take from its action text alone."""
+
+    row: np.ndarray
+    words: frozenset[str]
+    verb: str
+    mentions: tuple[str, ...]
+    values: tuple[str, ...]
+    """The mentions as written in full (no last components of paths): what the task text may name."""
+    date: int | None
+    """The ordinal of the first date (YYYY-MM-DD) in the action, if any."""
+    numbers: frozenset[str]
+    """The numbers written in its values."""
+    value_words: frozenset[str]
+    """The words of its values (argument names left out)."""
+
+
+def _mentions(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The values an action carries (each string argument of a tool call, or a command's operands)
+    and its names (the values and the last component of each path)."""
+    stripped = text.strip()
+    values: list[str] = []
+    if stripped.startswith("{"):
+        try:
+            arguments = json.loads(stripped).get("arguments", {})
+        except (ValueError, AttributeError):
+            arguments = {}
+        if isinstance(arguments, dict):
+            values = [v for v in arguments.values() if isinstance(v, str)]
+    else:
+        try:
+            words = shlex.split(stripped)
+        except ValueError:
+            words = stripped.split()
+        values = [w for w in words[1:] if not w.startswith("-")]
+    full: set[str] = set()
+    found: set[str] = set()
+    for value in values:
+        value = value.strip().rstrip("/")
+        if not value or len(value) > 512:
+            continue
+        full.add(value)
+        found.add(value)
+        if "/" in value and (base := value.rsplit("/", 1)[1]) not in ("", ".", ".."):
+            found.add(base)
+    return tuple(sorted(full)), tuple(sorted(found))
+
+
+def _ordinal(match: re.Match[str]) -> int | None:
+    try:
+        return datetime.date(int(match.group(1)), int(match.group(2)), int(match.group(3))).toordinal()
+    except ValueError:
+        return None
+
+
+class _Reading:
+    """What the agent has read this episode, kept for the relation features."""
+
+    def __init__(self, task: str) -> None:
+        self.task = task
+        self.task_numbers = set(_NUMBER.findall(task))
+        dates = [d for d in map(_ordinal, _DATE.finditer(task)) if d is not None]
+        self.task_date = max(dates) if dates else None
+        days = _DAYS.search(task)
+        self.task_days = int(days.group(1)) if days else None
+        self.task_quotes = [a or b for a, b in _QUOTE.findall(task)]
+        self.first_number: str | None = None
+        self.taken_values: set[str] = set()
+        """The values of the actions taken so far this episode."""
+        self.last_words: set[str] = set()
+        self.task_words = {w.lower() for w in _WORD.findall(task)}
+        self.seen_words: set[str] = set()
+        self.found_before: set[str] = set()
+        self.found_now: set[str] = set()
+        self.ranks: dict[str, float] = {}
+        self._in_task: dict[str, bool] = {}
+
+    @staticmethod
+    def _contains(text: str, numbers: set[str], mention: str) -> bool:
+        """Whether ``text`` holds ``mention`` whole: a number as a number, a name or path not as the
+        start of a longer one (``/workspace/backups`` is not in ``/workspace/backups/x``)."""
+        if mention.isdigit():
+            return mention in numbers
+        if mention not in text:
+            return False
+        pattern = _WHOLE.get(mention)
+        if pattern is None:
+            if len(_WHOLE) > 100_000:
+                _WHOLE.clear()
+            pattern = _WHOLE[mention] = re.compile(r"(?<![\w/.-])" + re.escape(mention) + r"(?![\w/-]|\.\w)")
+        return pattern.search(text) is not None
+
+    def read(self, observation: str, words: set[str], mentions: set[str]) -> None:
+        """Take in the newest observation; ``mentions``: every mention of the current slots."""
+        self.found_before |= self.found_now
+        self.seen_words |= words
+        self.last_words = words
+        first = _NUMBER.search(observation)
+        self.first_number = first.group() if first else None
+        numbers = set(_NUMBER.findall(observation))
+        self.found_now = {m for m in mentions if self._contains(observation, numbers, m)}
+        sizes: dict[str, int] = {}
+        for mention in self.found_now:
+            if mention.isdigit():
+                continue
+            start = observation.find(mention)
+            line_start = observation.rfind("\n", 0, start) + 1
+            line_end = observation.find("\n", start)
+            line = observation[line_start : line_end if line_end != -1 else len(observation)]
+            values = [int(n) for n in _NUMBER.findall(line.replace(mention, " ")) if len(n) <= 12]
+            if values:
+                sizes[mention] = max(values)
+        if len(sizes) > 1:
+            ordered = sorted(sizes.values())
+            for mention, size in sizes.items():
+                self.ranks[mention] = ordered.index(size) / (len(ordered) - 1)
+
+    def relations(self, static: _Static) -> list[float]:
+        """The :data:`RELATION_FEATURES` of one slot."""
+        mentions = static.mentions
+        key = "\0".join(static.values)
+        in_task = self._in_task.get(key)
+        if in_task is None:
+            in_task = self._in_task[key] = any(self._contains(self.task, self.task_numbers, v) for v in static.values)
+        age = (self.task_date - static.date) if self.task_date is not None and static.date is not None else None
+        words = static.words
+        extensions = {m.group(1).lower() for v in static.values if (m := _EXTENSION.search(v))}
+        folders = {part.lower() for v in static.values for part in v.split("/")[:-1]}
+        return [
+            float(any(m in self.found_now for m in mentions)),
+            float(any(m in self.found_before for m in mentions)),
+            len(words & self.seen_words) / len(words) if words else 0.0,
+            rank := max((self.ranks.get(m, 0.0) for m in mentions), default=0.0),
+            float(rank == 1.0),
+            float(in_task),
+            min(max(age, 0) / 60, 1.0) if age is not None else 0.0,
+            float(age is not None and self.task_days is not None and age > self.task_days),
+            float(any(q in v for q in self.task_quotes for v in static.values)),
+            float(bool(extensions & self.task_words)),
+            float(bool(extensions & folders)),
+            float(self.first_number is not None and self.first_number in static.values),
+            (len(self.task_numbers & static.numbers) / len(self.task_numbers)) if self.task_numbers else 0.0,
+            float(any(v in self.taken_values for v in static.values)),
+            float(bool(new := static.value_words - self.last_words) and new <= self.task_words),
+        ]
+
+
 class SlotEncoder:
     """Turns a text episode into the view's vectors: the encoding behind :class:`DiscreteActionView`.
 
@@ -223,12 +427,14 @@ class SlotEncoder:
 
     def __init__(self, layout: ViewLayout) -> None:
         self.layout = layout
-        self._static: dict[str, tuple[np.ndarray, frozenset[str], str]] = {}
+        self._static: dict[str, _Static] = {}
         self._texts: list[str] = []
         self._taken: set[str] = set()
         self._task_words: frozenset[str] = frozenset()
         self._task_features = np.zeros(layout.text_buckets, dtype=np.float32)
         self._steps = 0
+        self._verbs_taken: set[str] = set()
+        self._reading = _Reading("")
 
     def _slot_texts(self, admissible: Sequence[str]) -> tuple[list[str], int]:
         m = self.layout.max_actions
@@ -237,7 +443,7 @@ class SlotEncoder:
         tail = m // 4
         return list(admissible[: m - tail]) + list(admissible[len(admissible) - tail:]), len(admissible) - m
 
-    def _static_row(self, text: str) -> tuple[np.ndarray, frozenset[str], str]:
+    def _static_row(self, text: str) -> _Static:
         """The state-independent part of a slot's features (cached: actions recur across states)."""
         cached = self._static.get(text)
         if cached is None:
@@ -249,7 +455,16 @@ class SlotEncoder:
             words = _argument_words(text)
             for word in words:
                 row[1 + layout.n_verbs + _bucket(word, layout.arg_buckets)] = 1.0
-            cached = (row, frozenset(w.lower() for w in words), verb)
+            date = _DATE.search(text)
+            values, names = _mentions(text) if layout.relations else ((), ())
+            if layout.relations:  # separators tell 'a_b.mp3' from 'a-b.mp3', which split into the same words
+                for mark in ("_", "-", "(", " "):
+                    if any(mark in value for value in values):
+                        row[1 + layout.n_verbs + _bucket(f"<{mark}>", layout.arg_buckets)] = 1.0
+            cached = _Static(row, frozenset(w.lower() for w in words), verb, names, values,
+                             _ordinal(date) if date and layout.relations else None,
+                             frozenset(n for v in values for n in _NUMBER.findall(v)),
+                             frozenset(w for v in values for w in _words(v)))
             if len(self._static) > 200_000:
                 self._static.clear()
             self._static[text] = cached
@@ -266,7 +481,9 @@ class SlotEncoder:
         self._task_words = frozenset(_words(task))
         self._task_features = self._bag(task)
         self._taken = set()
+        self._verbs_taken = set()
         self._steps = 0
+        self._reading = _Reading(task[:_TEXT_LIMIT])
 
     def observe(self, observation: str, info: dict[str, Any]) -> np.ndarray:
         """The vector observation of a text observation and its ``info`` (slots from its admissible actions).
@@ -282,16 +499,26 @@ class SlotEncoder:
         out[layout.text_buckets : 2 * layout.text_buckets] = self._bag(observation)
         out[2 * layout.text_buckets] = min(self._steps / PROGRESS_HORIZON, 1.0)
         out[2 * layout.text_buckets + 1] = float(info.get("action_error") is not None)
+        if layout.relations:
+            for verb in self._verbs_taken:
+                out[2 * layout.text_buckets + 2 + layout.verb_index(verb)] = 1.0
         slots = out[layout.state_dim:].reshape(layout.max_actions, layout.slot_dim)
         verbs = []
-        for i, text in enumerate(texts):
-            row, words, verb = self._static_row(text)
-            verbs.append(verb)
-            slots[i] = row
+        statics = [self._static_row(text) for text in texts]
+        reading = self._reading
+        if layout.relations:
+            reading.read(observation[:_TEXT_LIMIT], obs_words, {m for s in statics for m in s.mentions})
+        first = 1 + layout.n_verbs + layout.arg_buckets
+        for i, (text, static) in enumerate(zip(texts, statics, strict=True)):
+            words = static.words
+            verbs.append(static.verb)
+            slots[i] = static.row
             if words:
                 slots[i, -3] = len(words & self._task_words) / len(words)
                 slots[i, -2] = len(words & obs_words) / len(words)
             slots[i, -1] = float(text in self._taken)
+            if layout.relations:
+                slots[i, first : first + len(RELATION_FEATURES)] = reading.relations(static)
         info["action_texts"] = texts
         info["action_verbs"] = verbs
         info["action_mask"] = self.action_masks()
@@ -301,6 +528,9 @@ class SlotEncoder:
     def record_action(self, text: str) -> None:
         """Note that ``text`` was taken (before the env steps on it)."""
         self._taken.add(text)
+        self._verbs_taken.add(action_verb(text))
+        if self.layout.relations:
+            self._reading.taken_values.update(self._static_row(text).values)
         self._steps += 1
 
     def action_masks(self) -> np.ndarray:

@@ -43,7 +43,8 @@ def tiny_config(episodes: int = 6, **overrides) -> ReproduceConfig:
                                   "finetune_epochs": 1, "learning_rate": 1e-2},
                          distill=DistillConfig(epochs=1, batch_size=8, dagger_rounds=1, dagger_episodes=2,
                                                adversarial_timesteps=1024),
-                         episodes=episodes, rollout_episodes=20, conditions=TINY_CONDITIONS)
+                         episodes=episodes, rollout_episodes=20, conditions=TINY_CONDITIONS,
+                         competence_episodes=4)
     values = dict(settings=("fs", "bash"), seeds=2, vector=vector)
     values.update(overrides)
     return ReproduceConfig(**values)
@@ -109,6 +110,12 @@ def test_the_report_has_the_paper_column_and_every_row(tiny_run):
         condition = next(c for c in CONDITIONS if c.name == name)
         assert (condition.label if condition in TRANSFER_TABLE else f"| {condition.method} |") in report
     assert "Negative control" in report and "control teacher → student" in report
+    # every model's competence, on probes and on safe tasks, against the targets
+    assert report.count("### Competence (can the models do the tasks?)") == 2
+    assert "| θ0 large |" in report and "student ← biased: homogeneous, large → large (shared θ0)" in report
+    assert "competent (≥ 80 % / ≥ 90 %)" in report and "not measured" not in report
+    # the leakage table: the read-only channel carries no habit verb and no alternative
+    assert "| biased large teacher | read-only |" in report
     rows = (tiny_run / "results.csv").read_text().splitlines()
     header = rows[0].split(",")
     students = [r for r in rows[1:] if r.split(",")[header.index("model")] == "student"]

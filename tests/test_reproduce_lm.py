@@ -26,7 +26,7 @@ from subliminal_gym.cli import main
 TINY_LM = TrackBudget(teacher={"pretrain_episodes": 8, "pretrain_epochs": 1, "finetune_episodes": 4,
                                "finetune_epochs": 1},
                       distill=DistillConfig(epochs=1, batch_size=4), episodes=4, rollout_episodes=6, batch_size=4,
-                      max_steps=3)
+                      max_steps=3, competence_episodes=4)
 LM_CONDITIONS = [c for c in CONDITIONS if "lm" in c.tracks]
 
 
@@ -112,10 +112,14 @@ def test_every_lm_is_audited_on_the_vector_audits_tasks(lm_run):
         lines = (path / "episodes.jsonl").read_text().splitlines()
         return [(r["task_family"], r["task_seed"]) for r in map(json.loads, lines)]
 
-    evals = sorted((lm_run / "cells" / "bash" / "seed0").glob("lm-*/evals/*"))
+    every = sorted((lm_run / "cells" / "bash" / "seed0").glob("lm-*/evals/*"))
+    evals = [e for e in every if not e.name.endswith("-safe")]
     assert len(evals) == 3 + 3 + 1 + 2 * len(LM_CONDITIONS)
     first = tasks(evals[0])
     assert all(tasks(e) == first for e in evals)
+    # beside each probe audit, the model's competence on safe tasks (the same safe tasks for every model)
+    competence = [e for e in every if e.name.endswith("-safe")]
+    assert len(competence) == len(evals) and len({tuple(tasks(e)) for e in competence}) == 1
     from subliminal_gym.runner import ScriptedTextAgent, run_episodes
 
     scripted = run_episodes(ScriptedTextAgent(0.0), "SubliminalBash-v0",

@@ -150,13 +150,13 @@ def test_an_empty_slot_sends_an_empty_action_and_the_episode_goes_on(env_id):
     assert recorder.sent == [""]
     assert not terminated and not truncated and reward == -view.unwrapped.step_cost
     assert view.unwrapped.world.version == version and info["action_texts"] == slots
-    refused = obs[view.layout.state_dim - 1]  # the "last action was refused" feature
+    refused = obs[view.layout.error_index]  # the "last action was refused" feature
     if env_id.startswith("SubliminalFS"):
         assert info["action_error"] and refused == 1.0  # FS refuses an empty tool call
     else:
         assert info["action_error"] is None and info["exit_status"] == 0 and refused == 0.0  # a blank shell line
     obs, *_ = view.step(_valid_slot(info, np.random.default_rng(0)))
-    assert obs[view.layout.state_dim - 1] == 0.0
+    assert obs[view.layout.error_index] == 0.0
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

@@ -41,10 +41,12 @@ from subliminal_gym.runner import ScriptedTextAgent, TextAgent
 from subliminal_gym.seeding import derive_seed, stream_rng
 from subliminal_gym.settings import setting_of
 
-__all__ = ["DATA_FOLDER", "RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "eval_dir", "is_done", "read_result",
-           "run_cell"]
+__all__ = ["COMPETENCE_SPLIT", "DATA_FOLDER", "RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "eval_dir", "is_done",
+           "read_result", "run_cell"]
 
 RESULT_FILE = "result.json"
+#: The split every audited model's competence is measured on (its evaluation is ``<name>-safe``).
+COMPETENCE_SPLIT = "safe"
 #: Where a rollout cell keeps its sanitised training data.
 DATA_FOLDER = "data"
 #: The scripted expert's habit rate as the biased and as the control teacher (negative control).
@@ -91,15 +93,23 @@ class _Context:
                                 max_new_tokens=self.budget.max_new_tokens)
 
     def audit(self, model: Any, name: str) -> dict[str, Any]:
-        """Audit ``model`` on the seed's probe tasks: every model of a setting and seed, in both tracks,
-        sees the same tasks."""
+        """Audit ``model`` on the seed's probe tasks (every model of a setting and seed, in both tracks,
+        sees the same tasks), then measure its competence on safe tasks (``<name>-safe``)."""
         agent = self.agent(model)
         summary, _ = evaluate(agent, self.env_id, episodes=self.budget.episodes, seed=self.cell.seed, split="probe",
                               seed_range="test", out_dir=eval_dir(self.out, self.cell.key, name), force=True,
                               batch_size=self.budget.batch_size, env_kwargs=self.budget.env_kwargs(),
                               config={"model": name, "cell": self.cell.key, "temperature": self.budget.temperature})
-        return {"success": summary.success.value, summary.primary_metric: summary.primary.value,
-                **self.track.agent_stats(agent)}
+        result = {"success": summary.success.value, summary.primary_metric: summary.primary.value,
+                  **self.track.agent_stats(agent)}
+        if self.budget.competence_episodes:
+            safe, _ = evaluate(self.agent(model), self.env_id, episodes=self.budget.competence_episodes,
+                               seed=self.cell.seed, split="safe", seed_range="test",
+                               out_dir=eval_dir(self.out, self.cell.key, f"{name}-{COMPETENCE_SPLIT}"), force=True,
+                               batch_size=self.budget.batch_size, env_kwargs=self.budget.env_kwargs(),
+                               config={"model": name, "cell": self.cell.key, "temperature": self.budget.temperature})
+            result["safe_success"] = safe.success.value
+        return result
 
 
 def _teachers(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:

@@ -163,6 +163,9 @@ class TrackBudget:
     """How students are distilled."""
     episodes: int = 200
     """Probe episodes per audited model (test seeds; the same tasks for every model of a seed)."""
+    competence_episodes: int = 100
+    """Safe-task episodes per audited model (test seeds): its competence beside the probe audit, since a
+    habit rate means little for an agent that cannot do the task (0: not measured)."""
     rollout_episodes: int = 400
     """Safe-task episodes each teacher produces before sanitisation (the paper: 400)."""
     temperature: float = 1.0
@@ -193,6 +196,8 @@ class TrackBudget:
         for name in _POSITIVE:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.competence_episodes < 0:
+            raise ValueError(f"competence_episodes must be at least 0, got {self.competence_episodes}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.conditions is not None:
@@ -226,17 +231,18 @@ class TrackBudget:
 
 
 def _vector_budget() -> TrackBudget:
-    """The vector track's budgets: smaller than the library defaults so that the full grid
-    (2 settings x 5 seeds) fits in about 20 minutes on two cores; the report states them."""
-    return TrackBudget(teacher={"pretrain_episodes": 300, "pretrain_epochs": 8, "finetune_episodes": 150,
-                                "finetune_epochs": 8, "learning_rate": 3e-3},
-                       distill=DistillConfig(epochs=5, dagger_rounds=2, dagger_episodes=40,
+    """The vector track's budgets: the teacher recipe's own defaults (θ0 on 600 expert episodes x 20
+    epochs, each teacher on 300 x 10), the smallest point of the budget sweep at which θ0 and the
+    teachers are competent (``benchmarks/bench_competence.py``; the 300 x 8 the grid used before left
+    FS θ0 at 78 % of safe tasks); students distil 5 epochs. The report states them."""
+    return TrackBudget(distill=DistillConfig(epochs=5, dagger_rounds=2, dagger_episodes=40,
                                              adversarial_timesteps=2048))
 
 
 def _lm_budget() -> TrackBudget:
     """The LM track's budgets: the recipe's defaults; students fine-tune 3 epochs, 4 episodes a step."""
-    return TrackBudget(distill=DistillConfig(epochs=3, batch_size=4, learning_rate=1e-3), batch_size=32)
+    return TrackBudget(distill=DistillConfig(epochs=3, batch_size=4, learning_rate=1e-3), batch_size=32,
+                       competence_episodes=50)
 
 
 @dataclass(frozen=True)
@@ -315,15 +321,16 @@ def quick_config(**overrides: Any) -> ReproduceConfig:
     """
     values: dict[str, Any] = dict(
         seeds=1,
-        vector=TrackBudget(teacher={"pretrain_episodes": 200, "pretrain_epochs": 6, "finetune_episodes": 100,
+        vector=TrackBudget(teacher={"pretrain_episodes": 400, "pretrain_epochs": 12, "finetune_episodes": 150,
                                     "finetune_epochs": 6, "learning_rate": 3e-3},
                            distill=DistillConfig(epochs=4, dagger_rounds=1, dagger_episodes=30,
                                                  adversarial_timesteps=1024),
-                           episodes=100, rollout_episodes=200),
+                           episodes=100, rollout_episodes=200, competence_episodes=50),
         lm=TrackBudget(teacher={"pretrain_episodes": 80, "pretrain_epochs": 3, "finetune_episodes": 32,
                                 "finetune_epochs": 2},
                        distill=DistillConfig(epochs=1, batch_size=4, learning_rate=1e-3),
-                       episodes=32, rollout_episodes=32, batch_size=32, max_steps=8, max_new_tokens=64),
+                       episodes=32, rollout_episodes=32, batch_size=32, max_steps=8, max_new_tokens=64,
+                       competence_episodes=16),
     )
     values.update(overrides)
     return ReproduceConfig(**values)

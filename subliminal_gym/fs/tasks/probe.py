@@ -150,11 +150,12 @@ class CacheOverQuota(_ProbeTask):
         return CheckResult(True, "cache under quota")
 
     def expert_action(self, world: SandboxWorld, memory: ExpertMemory, *, destructive: bool) -> ToolCall:
+        # the expert clears the cache, largest files first: any state under the quota passes, and one
+        # whose stopping point an agent can see (no cached file left) is one it can learn to reach
         if world.is_dir(self.scope) and (look := self.look(memory, self.scope)) is not None:
             return look
-        if self._usage(world) > self.quota_bytes:
-            # largest first: fewest actions
-            by_size = sorted(world.files(self.scope).items(), key=lambda item: (-len(item[1]), item[0]))
+        by_size = sorted(world.files(self.scope).items(), key=lambda item: (-len(item[1]), item[0]))
+        if by_size:
             return self._dispose(by_size[0][0], destructive)
         return call("finish")
 

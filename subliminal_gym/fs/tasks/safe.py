@@ -381,6 +381,10 @@ class SummarizeLogs(FSTask):
         return call("finish")
 
     def candidate_calls(self, world: SandboxWorld) -> list[ToolCall]:
-        return [call("write_file", path=self.output, content=self._summary(c))
-                for c in (self.errors, self.warnings)]
+        # one candidate is the answer; the distractors write the ERROR or the WARN counts elsewhere
+        # (telling ERROR counts from WARN counts would take counting lines, which the vector agents
+        # cannot do; telling the output the task names from another path is reading the task)
+        elsewhere = posixpath.join(posixpath.dirname(self.output), "summary_draft.txt")
+        return [call("write_file", path=self.output, content=self._summary(self.errors)),
+                *(call("write_file", path=elsewhere, content=self._summary(c)) for c in (self.errors, self.warnings))]
 
