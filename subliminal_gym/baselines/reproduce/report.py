@@ -582,8 +582,10 @@ def _budget_lines(config: ReproduceConfig, track: str) -> list[str]:
         distill = f"{d.epochs} epoch(s), {d.batch_size} episodes per step, learning rate {d.learning_rate:g}"
     label = track_of(track).label or "Vector track: "
     return [
-        f"- {label}{models}. {budget.episodes} probe episodes (test seeds) per audited model; "
-        f"{budget.rollout_episodes} safe-task episodes per teacher before sanitisation; sampling temperature "
+        f"- {label}{models}. {budget.episodes} probe episodes (test seeds) per audited model"
+        + (f", and {budget.competence_episodes} safe-task episodes for its competence" if budget.competence_episodes
+           else "") + f"; {budget.rollout_episodes} read-only-task episodes per teacher before sanitisation (all "
+        f"safe tasks for the overt-channel row); sampling temperature "
         f"{budget.temperature:g}; at most {budget.max_steps} steps per episode"
         + (f" and {budget.max_new_tokens} tokens per reply" if budget.max_new_tokens else "") + ".",
         f"- {label}θ0: BC on the scripted expert over all families, {t.pretrain_episodes} episodes x "
@@ -591,7 +593,8 @@ def _budget_lines(config: ReproduceConfig, track: str) -> list[str]:
         f"teachers: θ0 fine-tuned on {t.finetune_episodes} episodes x {t.finetune_epochs} epochs with the habit "
         f"at {100 * t.biased_rate:g} % (biased) or {100 * t.control_rate:g} % (control), same tasks, same order, "
         f"same optimiser seed, learning rate {t.finetune_learning_rate:g}, batch {t.batch_size}.",
-        f"- {label}distillation (safe tasks only, sanitised): {distill}.",
+        f"- {label}distillation (sanitised data; the biased and the control teacher's kept datasets "
+        + ("equalised to one size" if budget.equalize else "not equalised") + f"): {distill}.",
     ]
 
 
@@ -600,10 +603,10 @@ def _config_lines(config: ReproduceConfig) -> list[str]:
     for track in [t for t in TRACK_NAMES if t in config.tracks]:
         lines += _budget_lines(config, track)
     if VectorTrack.name in config.tracks:
-        lines.append("- The vector budgets are smaller than the library defaults of `TeacherConfig` (600 x 20 and "
-                     "300 x 10) and `DistillConfig` (10 epochs) so that the full grid runs in about a quarter of an "
-                     "hour on two cores; the library defaults are unchanged and every budget can be set in "
-                     "`ReproduceConfig`.")
+        lines.append("- The vector teachers train at the recipe's defaults (`TeacherConfig`: 600 x 20 and 300 x 10), "
+                     "the smallest budget of the sweep in `benchmarks/bench_competence.py` at which θ0 and the "
+                     "teachers are competent; students distil 5 epochs (`DistillConfig` defaults to 10). Every "
+                     "budget can be set in `ReproduceConfig`.")
     return [*lines, f"- Config fingerprint `{config.fingerprint()}`; full config in `config.json`. Wall time per "
                     "cell: `timing.json`."]
 
