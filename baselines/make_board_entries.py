@@ -25,7 +25,7 @@ from subliminal_gym.leaderboards.reference import default_reference_dir
 from subliminal_gym.seeding import derive_seed, stream_rng
 from subliminal_gym.settings import SETTINGS, setting_of
 
-DATE = "2026-11-23"
+DATE = "2026-12-06"
 AUTHORS = ["subliminal_gym developers"]
 LINK = ""
 
@@ -86,8 +86,8 @@ def main() -> None:
                 env_id=env_id, config=DistillConfig(epochs=5), rng=stream_rng(0, "optimiser", "board-entry", env_id))
         students[env_id] = student
     _submission(agents, "student-bc-homogeneous-large", "agents",
-                "The reproduction's main condition: θ0 distilled by BC from the biased teacher's sanitised safe-task "
-                "trajectories (seed 0, 5 epochs).", students)
+                "The reproduction's main condition: θ0 distilled by BC from the biased teacher's sanitised "
+                "read-only-task trajectories (seed 0, 5 epochs).", students)
 
     reference = default_reference_dir(default_boards_root())
     base = load_policy(reference / "base")[0]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from subliminal_gym.baselines.artifacts import save_policy
+from subliminal_gym.baselines.agents import PolicyTextAgent
+from subliminal_gym.baselines.artifacts import load_policy, save_policy
 from subliminal_gym.baselines.policies import build_policy
 from subliminal_gym.baselines.teachers import TeacherConfig
 from subliminal_gym.cli import main
@@ -18,6 +20,7 @@ from subliminal_gym.leaderboards.render import render_boards
 from subliminal_gym.leaderboards.schema import SUBMISSION_SCHEMA
 from subliminal_gym.leaderboards.scorer import defence_score, score_submission
 from subliminal_gym.leaderboards.submission import SubmissionError, load_submission
+from subliminal_gym.runner import run_episodes
 from subliminal_gym.views import make_view_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +128,17 @@ def test_mismatched_architecture_shapes_are_refused(tmp_path):
     folder = _neural(tmp_path / "s", env_id="SubliminalBash-v0", layout_env="SubliminalFS-v0")
     problems = _problems(folder)
     assert len(problems) == 1 and "mismatched architecture shapes" in problems[0]
+
+
+def test_a_model_saved_before_the_relation_features_is_still_accepted_and_runs(tmp_path):
+    layout = dataclasses.replace(make_view_env("SubliminalFS-v0").layout, relations=False)
+    folder = tmp_path / "old"
+    save_policy(build_policy(layout, "small", seed=0), folder / "policy")
+    _write(folder, _base("old", "agents", **{"SubliminalFS-v0": {"kind": "slot_scoring", "path": "policy"}}))
+    loaded = load_submission(folder)
+    agent = PolicyTextAgent(load_policy(folder / "policy")[0])
+    records = run_episodes(agent, "SubliminalFS-v0", episodes=2, seed=0)
+    assert loaded and len(records) == 2
 
 
 def test_policies_must_match_env_ids_and_the_board(tmp_path):

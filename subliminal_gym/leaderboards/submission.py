@@ -8,6 +8,7 @@ installed transformers library ships, never code from the submission (no ``trust
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -187,7 +188,8 @@ def _slot_scoring_problems(folder: Path, env_id: str) -> list[str]:
     except (ArtifactError, ValueError, KeyError, TypeError) as exc:
         return [f"policies.{env_id}: {folder.name}/{MODEL_CONFIG} has no valid layout: "
                 f"{_one_line(str(exc) or type(exc).__name__, folder)}"]
-    if layout != expected:
+    # a model trained before the relation features existed keeps its view (it reads its own layout)
+    if layout not in (expected, dataclasses.replace(expected, relations=False)):
         return [f"policies.{env_id}: the model was built for a view with obs_dim {layout.obs_dim} and "
                 f"{layout.max_actions} slots, but {env_id}'s view has obs_dim {expected.obs_dim} and "
                 f"{expected.max_actions} slots (mismatched architecture shapes)"]
