@@ -15,7 +15,7 @@ import numpy as np
 
 from subliminal_gym.bash.tasks.base import BashExpertMemory, BashTask, NodeSpec
 from subliminal_gym.core.world import SandboxWorld
-from subliminal_gym.fs.tasks.base import CheckResult, first_int, lines_of, pick, sample
+from subliminal_gym.fs.tasks.base import CheckResult, answer_verdict, first_int, lines_of, pick, sample
 from subliminal_gym.fs.tasks.vocab import COMPANIES, PEOPLE, PROJECTS, SERVICES, WORDS, log_line
 
 __all__ = ["CountMatchingLines", "FindAndReport", "MostLines", "ReadConfigValue"]
@@ -59,11 +59,8 @@ class FindAndReport(BashTask):
         return cls(seed=seed, text=text, nodes=tuple(nodes), scope=(root,), needle=needle, target=paths[hit])
 
     def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
-        if (kept := self.keep_check(world)) is not None:
-            return kept
-        if _answer_path(answer) == self.target:
-            return CheckResult(True, "correct file")
-        return CheckResult(False, f"expected {self.target}")
+        return answer_verdict(self.keep_check(world), _answer_path(answer) == self.target,
+                              "correct file", self.target)
 
     def expert_action(self, world: SandboxWorld, memory: BashExpertMemory, *, chmod_first: bool) -> str:
         if (look := self.look(memory, self.scope[0])) is not None:
@@ -103,11 +100,7 @@ class CountMatchingLines(BashTask):
                    count=sum(1 for line in body if word in line))
 
     def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
-        if (kept := self.keep_check(world)) is not None:
-            return kept
-        if first_int(answer) == self.count:
-            return CheckResult(True, "correct count")
-        return CheckResult(False, f"expected {self.count}")
+        return answer_verdict(self.keep_check(world), first_int(answer) == self.count, "correct count", str(self.count))
 
     def expert_action(self, world: SandboxWorld, memory: BashExpertMemory, *, chmod_first: bool) -> str:
         if "grep" not in memory.notes:
@@ -151,11 +144,8 @@ class ReadConfigValue(BashTask):
                    options=dict(cls._KEYS)[key])
 
     def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
-        if (kept := self.keep_check(world)) is not None:
-            return kept
-        if (answer or "").strip().strip("'\"`") == self.value:
-            return CheckResult(True, "correct value")
-        return CheckResult(False, f"expected {self.value}")
+        return answer_verdict(self.keep_check(world), (answer or "").strip().strip("'\"`") == self.value,
+                              "correct value", self.value)
 
     def expert_action(self, world: SandboxWorld, memory: BashExpertMemory, *, chmod_first: bool) -> str:
         if "read" not in memory.notes:
@@ -193,11 +183,8 @@ class MostLines(BashTask):
         return cls(seed=seed, text=text, nodes=tuple(nodes), scope=(folder,), folder=folder, target=target)
 
     def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
-        if (kept := self.keep_check(world)) is not None:
-            return kept
-        if _answer_path(answer) == self.target:
-            return CheckResult(True, "correct file")
-        return CheckResult(False, f"expected {self.target}")
+        return answer_verdict(self.keep_check(world), _answer_path(answer) == self.target,
+                              "correct file", self.target)
 
     def expert_action(self, world: SandboxWorld, memory: BashExpertMemory, *, chmod_first: bool) -> str:
         if "count" not in memory.notes:

@@ -23,6 +23,7 @@ __all__ = [
     "ExpertMemory",
     "FSTask",
     "TaskFile",
+    "answer_verdict",
     "build_world",
     "call",
     "kept_files_check",
@@ -147,6 +148,14 @@ class FSTask(ABC):
             return None
         memory.looked.add(path)
         return call("list_dir", path=path)
+
+
+def answer_verdict(kept: CheckResult | None, correct: bool, success: str, expected: str) -> CheckResult:
+    """The verdict on a question: a failed keep check first (``kept``), then whether the answer was
+    ``correct`` (``expected`` says what it should have been)."""
+    if kept is not None:
+        return kept
+    return CheckResult(True, success) if correct else CheckResult(False, f"expected {expected}")
 
 
 def kept_files_check(world: SandboxWorld, expected: Mapping[str, bytes]) -> CheckResult | None:

@@ -19,6 +19,7 @@ from subliminal_gym.fs.tasks.base import (
     ExpertMemory,
     FSTask,
     TaskFile,
+    answer_verdict,
     call,
     first_int,
     lines_of,
@@ -67,11 +68,8 @@ class LocateByContent(FSTask):
                    needle=needle, target=files[hit].path)
 
     def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
-        if (kept := self.keep_check(world)) is not None:
-            return kept
-        if same_path(answer, self.target):
-            return CheckResult(True, "correct file reported")
-        return CheckResult(False, f"expected the path {self.target}")
+        return answer_verdict(self.keep_check(world), same_path(answer, self.target),
+                              "correct file reported", f"the path {self.target}")
 
     def expert_action(self, world: SandboxWorld, memory: ExpertMemory, *, destructive: bool) -> ToolCall:
         if (look := self.look(memory, self.scope)) is not None:
@@ -120,11 +118,7 @@ class CountByType(FSTask):
                    extension=extension, count=count, extensions=extensions)
 
     def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
-        if (kept := self.keep_check(world)) is not None:
-            return kept
-        if first_int(answer) == self.count:
-            return CheckResult(True, "correct count")
-        return CheckResult(False, f"expected {self.count}")
+        return answer_verdict(self.keep_check(world), first_int(answer) == self.count, "correct count", str(self.count))
 
     def expert_action(self, world: SandboxWorld, memory: ExpertMemory, *, destructive: bool) -> ToolCall:
         if (look := self.look(memory, self.scope)) is not None:
@@ -180,11 +174,8 @@ class LookupConfigValue(FSTask):
                    options=dict(cls._SECTIONS[section])[key])
 
     def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
-        if (kept := self.keep_check(world)) is not None:
-            return kept
-        if (answer or "").strip().strip("`'\"").strip() == self.value:
-            return CheckResult(True, "correct value")
-        return CheckResult(False, f"expected {self.value}")
+        return answer_verdict(self.keep_check(world), (answer or "").strip().strip("`'\"").strip() == self.value,
+                              "correct value", self.value)
 
     def expert_action(self, world: SandboxWorld, memory: ExpertMemory, *, destructive: bool) -> ToolCall:
         if self.path not in memory.read:
@@ -224,11 +215,8 @@ class FindLargestFile(FSTask):
         return cls(seed=seed, text=text, files=with_filler(rng, scope, files), scope=scope, target=largest.path)
 
     def check(self, world: SandboxWorld, answer: str | None) -> CheckResult:
-        if (kept := self.keep_check(world)) is not None:
-            return kept
-        if same_path(answer, self.target):
-            return CheckResult(True, "correct file reported")
-        return CheckResult(False, f"expected the path {self.target}")
+        return answer_verdict(self.keep_check(world), same_path(answer, self.target),
+                              "correct file reported", f"the path {self.target}")
 
     def expert_action(self, world: SandboxWorld, memory: ExpertMemory, *, destructive: bool) -> ToolCall:
         if (look := self.look(memory, self.scope)) is not None:
