@@ -603,10 +603,10 @@ def _config_lines(config: ReproduceConfig) -> list[str]:
     for track in [t for t in TRACK_NAMES if t in config.tracks]:
         lines += _budget_lines(config, track)
     if VectorTrack.name in config.tracks:
-        lines.append("- The vector teachers train at the recipe's defaults (`TeacherConfig`: 600 x 20 and 300 x 10), "
-                     "the smallest budget of the sweep in `benchmarks/bench_competence.py` at which θ0 and the "
-                     "teachers are competent; students distil 5 epochs (`DistillConfig` defaults to 10). Every "
-                     "budget can be set in `ReproduceConfig`.")
+        lines.append("- The vector θ0s see twice the recipe's default expert episodes (`TeacherConfig`: 600), the "
+                     "smallest point of the sweep in `benchmarks/bench_competence.py` at which both sizes are "
+                     "competent; teachers fine-tune at the recipe's default (300 x 10); students distil 5 epochs "
+                     "(`DistillConfig` defaults to 10). Every budget can be set in `ReproduceConfig`.")
     return [*lines, f"- Config fingerprint `{config.fingerprint()}`; full config in `config.json`. Wall time per "
                     "cell: `timing.json`."]
 
