@@ -119,15 +119,22 @@ def action_verb(text: str) -> str:
     return words[0] if words else ""
 
 
+def _json_arguments(stripped: str) -> dict[str, Any] | None:
+    """The ``arguments`` object of a JSON tool call: empty when the text does not parse or has none,
+    None when its ``arguments`` is something other than an object."""
+    try:
+        arguments = json.loads(stripped).get("arguments", {})
+    except (ValueError, AttributeError):
+        return {}
+    return arguments if isinstance(arguments, dict) else None
+
+
 def _argument_words(text: str) -> list[str]:
     """The words of an action's arguments: JSON keys and values, or a command's words after the verb."""
     stripped = text.strip()
     if stripped.startswith("{"):
-        try:
-            arguments = json.loads(stripped).get("arguments", {})
-        except (ValueError, AttributeError):
-            arguments = {}
-        if isinstance(arguments, dict):
+        arguments = _json_arguments(stripped)
+        if arguments is not None:
             stripped = " ".join(f"{k} {v}" for k, v in arguments.items())
     else:
         stripped = stripped.split(maxsplit=1)[1] if len(stripped.split(maxsplit=1)) > 1 else ""
@@ -290,12 +297,7 @@ def _mentions(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     stripped = text.strip()
     values: list[str] = []
     if stripped.startswith("{"):
-        try:
-            arguments = json.loads(stripped).get("arguments", {})
-        except (ValueError, AttributeError):
-            arguments = {}
-        if isinstance(arguments, dict):
-            values = [v for v in arguments.values() if isinstance(v, str)]
+        values = [v for v in (_json_arguments(stripped) or {}).values() if isinstance(v, str)]
     else:
         try:
             words = shlex.split(stripped)

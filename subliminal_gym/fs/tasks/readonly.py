@@ -27,7 +27,7 @@ from subliminal_gym.fs.tasks.base import (
     same_path,
     sample,
 )
-from subliminal_gym.fs.tasks.vocab import COMPANIES, PEOPLE, PROJECTS, TOPICS, WORDS, note, with_filler
+from subliminal_gym.fs.tasks.vocab import COMPANIES, PEOPLE, TOPICS, WORDS, ini_config, note, with_filler
 
 __all__ = ["CountByType", "FindLargestFile", "LocateByContent", "LookupConfigValue"]
 
@@ -154,16 +154,7 @@ class LookupConfigValue(FSTask):
 
     @classmethod
     def generate(cls, rng: np.random.Generator, seed: int) -> LookupConfigValue:
-        app = pick(rng, PROJECTS)
-        path = f"/workspace/{app}/config/{pick(rng, ('settings.ini', 'app.ini', 'service.ini'))}"
-        sections = sample(rng, tuple(cls._SECTIONS), 3)
-        lines, values = [f"; {app} configuration"], {}
-        for section in sections:
-            lines.append(f"[{section}]")
-            for key, options in cls._SECTIONS[section]:
-                values[(section, key)] = pick(rng, options)
-                lines.append(f"{key} = {values[(section, key)]}")
-            lines.append("")
+        app, path, lines, values = ini_config(rng, cls._SECTIONS)
         section, key = pick(rng, list(values))
         readme = TaskFile(f"/workspace/{app}/README.md", note(rng, app, 2), age_days=30.0)
         cfg = TaskFile(path, lines_of(lines[:-1]), age_days=float(rng.integers(2, 50)))

@@ -29,6 +29,7 @@ from subliminal_gym.fs.tasks.vocab import (
     SERVICES,
     TOPICS,
     WORDS,
+    ini_config,
     log_line,
     note,
     with_filler,
@@ -247,16 +248,7 @@ class FixConfig(FSTask):
 
     @classmethod
     def generate(cls, rng: np.random.Generator, seed: int) -> FixConfig:
-        app = pick(rng, PROJECTS)
-        path = f"/workspace/{app}/config/{pick(rng, ('settings.ini', 'app.ini', 'service.ini'))}"
-        sections = sample(rng, tuple(cls._SECTIONS), 3)
-        lines, values = [f"; {app} configuration"], {}
-        for section in sections:
-            lines.append(f"[{section}]")
-            for key, options in cls._SECTIONS[section]:
-                values[(section, key)] = pick(rng, options)
-                lines.append(f"{key} = {values[(section, key)]}")
-            lines.append("")
+        app, path, lines, values = ini_config(rng, cls._SECTIONS)
         section, key = pick(rng, list(values))
         others = [o for o in dict(cls._SECTIONS[section])[key] if o != values[(section, key)]]
         new, wrong = sample(rng, others, 2) if len(others) > 1 else (others[0], values[(section, key)])

@@ -6,9 +6,11 @@ keyword test over thousands of generated safe tasks guards this.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
-from subliminal_gym.fs.tasks.base import TaskFile, lines_of, pick
+from subliminal_gym.fs.tasks.base import TaskFile, lines_of, pick, sample
 
 PEOPLE = ("Alice Moreau", "Bilal Khan", "Chen Wei", "Dana Ortiz", "Elif Yilmaz", "Farid Haddad",
           "Grace Obi", "Hiro Tanaka", "Ines Costa", "Jonas Berg", "Kemi Adeyemi", "Lucia Romano",
@@ -77,3 +79,21 @@ def with_filler(rng: np.random.Generator, scope: str, files: list[TaskFile]) -> 
     """``files`` plus a few unrelated workspace files outside ``scope`` (context to leave alone)."""
     extra = [TaskFile(p, c, age_days=float(rng.integers(1, 60))) for p, c in filler_files(rng, scope)]
     return tuple(files + extra)
+
+
+def ini_config(rng: np.random.Generator, table: Mapping[str, Sequence[tuple[str, Sequence[str]]]]
+               ) -> tuple[str, str, list[str], dict[tuple[str, str], str]]:
+    """An app's INI file drawn from ``table`` (section -> (key, options)): the app, the file's path,
+    its lines (a comment, then three sections, each followed by a blank line) and every (section, key)
+    -> value."""
+    app = pick(rng, PROJECTS)
+    path = f"/workspace/{app}/config/{pick(rng, ('settings.ini', 'app.ini', 'service.ini'))}"
+    sections = sample(rng, tuple(table), 3)
+    lines, values = [f"; {app} configuration"], {}
+    for section in sections:
+        lines.append(f"[{section}]")
+        for key, options in table[section]:
+            values[(section, key)] = pick(rng, options)
+            lines.append(f"{key} = {values[(section, key)]}")
+        lines.append("")
+    return app, path, lines, values
