@@ -3,7 +3,7 @@
 A habit rate means little for an agent that cannot do the task, so before any effect is read the
 grid's models must be competent (DESIGN, "The instrument": at least 90 % of safe and 80 % of probe
 tasks). This runs the reproduction's own cells (``teachers-large``, the large teacher's read-only
-rollouts, the ``homogeneous-large`` students) for a few seeds with the reproduction's vector budget,
+rollouts, the default attack's students) for a few seeds with the reproduction's vector budget,
 with the competence measurement every audit now has (test-seed probe and safe tasks at temperature
 1), and prints the report's competence table.
 
@@ -28,13 +28,14 @@ from pathlib import Path
 import torch
 
 from subliminal_gym.baselines.reproduce import ReproduceConfig, run_grid
-from subliminal_gym.baselines.reproduce.report import competence_table, load_results
+from subliminal_gym.baselines.reproduce.report import competence_table
+from subliminal_gym.baselines.reproduce.results import load_results
 from subliminal_gym.baselines.tracks import track_of
 from subliminal_gym.settings import SETTINGS
 
 MODELS = (("θ0 large", "base-large"), ("biased teacher", "teacher-large-biased"),
-          ("control teacher", "teacher-large-control"), ("student ← biased", "student-homogeneous-large-biased"),
-          ("student ← control", "student-homogeneous-large-control"))
+          ("control teacher", "teacher-large-control"), ("student ← biased", "student-attack-biased"),
+          ("student ← control", "student-attack-control"))
 
 
 def main() -> None:
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, help="θ0's epochs (default: the reproduction's)")
     parser.add_argument("--finetune-episodes", type=int, help="each teacher's fine-tuning episodes")
     parser.add_argument("--finetune-epochs", type=int, help="each teacher's fine-tuning epochs")
-    parser.add_argument("--distill-epochs", type=int, help="the students' epochs")
+    parser.add_argument("--distill-epochs", type=int, help="the students' epochs (the default attack's)")
     parser.add_argument("--distill-lr", type=float, help="the students' learning rate")
     parser.add_argument("--families", action="store_true", help="also print success per task family")
     parser.add_argument("--out", type=Path, help="keep the cells here (default: a temporary folder)")
@@ -61,18 +62,17 @@ def main() -> None:
             teacher[name] = getattr(args, name)
     settings = tuple(SETTINGS) if args.setting == "both" else (args.setting,)
     distill = default.vector.distill
-    if args.distill_epochs:
-        distill = dataclasses.replace(distill, epochs=args.distill_epochs)
     if args.distill_lr:
         distill = dataclasses.replace(distill, learning_rate=args.distill_lr)
-    vector = dataclasses.replace(default.vector, teacher=teacher, distill=distill, conditions=("homogeneous-large",))
+    vector = dataclasses.replace(default.vector, teacher=teacher, distill=distill, conditions=("attack",),
+                                 attack_epochs=args.distill_epochs or default.vector.attack_epochs)
     if args.episodes:
         vector = dataclasses.replace(vector, episodes=args.episodes, competence_episodes=max(args.episodes // 2, 1))
-    config = ReproduceConfig(settings=settings, seeds=args.seeds, tracks=("vector",), vector=vector)
+    config = ReproduceConfig(settings=settings, seeds=args.seeds, table_seeds=None, tracks=("vector",), vector=vector)
     print(f"θ0: {teacher.get('pretrain_episodes')} expert episodes x {teacher.get('pretrain_epochs')} epochs; "
           f"teachers: {teacher.get('finetune_episodes')} x {teacher.get('finetune_epochs')}; "
-          f"students: {vector.rollout_episodes} read-only rollouts, {vector.distill.epochs} epochs of BC at "
-          f"learning rate {vector.distill.learning_rate:g}")
+          f"students: {vector.rollout_episodes} read-only rollouts, the default attack ({vector.attack_method}, "
+          f"{vector.attack_epochs} epochs) at learning rate {vector.distill.learning_rate:g}")
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch) / "grid"
         started = time.perf_counter()

@@ -99,3 +99,23 @@ def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+
+
+def test_source_commit_reads_the_checkout_without_running_git(tmp_path):
+    from subliminal_gym.baselines.artifacts import source_commit
+
+    digest = "0123456789abcdef0123456789abcdef01234567"
+    git = tmp_path / "repo" / ".git"
+    (git / "refs" / "heads").mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")
+    (git / "refs" / "heads" / "main").write_text(digest + "\n")
+    inside = tmp_path / "repo" / "pkg" / "module.py"
+    inside.parent.mkdir()
+    inside.write_text("")
+    assert source_commit(inside) == digest
+    (git / "refs" / "heads" / "main").unlink()  # after `git gc`: the ref lives in packed-refs
+    (git / "packed-refs").write_text(f"# pack-refs with: peeled\n{digest} refs/heads/main\n")
+    assert source_commit(inside) == digest
+    (git / "HEAD").write_text(digest[::-1] + "\n")  # detached
+    assert source_commit(inside) == digest[::-1]
+    assert source_commit(tmp_path / "elsewhere") is None

@@ -15,22 +15,26 @@ from subliminal_gym.baselines.reproduce import cells as cells_module
 from subliminal_gym.baselines.reproduce.cells import RESULT_FILE, cell_dir, is_done
 from subliminal_gym.baselines.reproduce.grid import (
     CONDITIONS,
+    MAIN_TABLE,
     METHODS_TABLE,
+    SWEEP_TABLE,
     TRANSFER_TABLE,
     ReproduceConfig,
     TrackBudget,
     build_cells,
     cell_key,
     quick_config,
+    sweep_config,
 )
-from subliminal_gym.baselines.reproduce.report import effect
+from subliminal_gym.baselines.reproduce.results import effect
 from subliminal_gym.baselines.reproduce.runner import CellFailed, run_grid
 from subliminal_gym.cli import main
 from subliminal_gym.settings import SETTINGS
 
 #: Every kind of cell and init, small enough to run twice in a test (no GAIL/AIRL: they have a
 #: 1024-step floor; their cells are listed by the grid test below).
-TINY_CONDITIONS = ("homogeneous-large", "large-to-small", "cross-model", "fresh", "scripted", "method-logit")
+TINY_CONDITIONS = ("attack", "null", "positive", "large-to-small", "cross-model", "fresh", "scripted",
+                   "method-logit", "sweep-bias-0.5")
 
 
 def student_cell(setting: str, seed: int, condition: str, role: str) -> str:
@@ -43,9 +47,11 @@ def tiny_config(episodes: int = 6, **overrides) -> ReproduceConfig:
                                   "finetune_epochs": 1, "learning_rate": 1e-2},
                          distill=DistillConfig(epochs=1, batch_size=8, dagger_rounds=1, dagger_episodes=2,
                                                adversarial_timesteps=1024),
+                         attack_method="logit", attack_epochs=2,
                          episodes=episodes, rollout_episodes=20, conditions=TINY_CONDITIONS,
                          competence_episodes=4)
-    values = dict(settings=("fs", "bash"), seeds=2, vector=vector)
+    # three seeds for the main rows (the fewest with a seed-level interval), two for the others
+    values = dict(settings=("fs", "bash"), seeds=3, table_seeds=2, vector=vector)
     values.update(overrides)
     return ReproduceConfig(**values)
 
@@ -65,26 +71,51 @@ def test_the_default_grid_has_every_row_seed_and_role():
     assert len(keys) == len(set(keys))
     position = {k: i for i, k in enumerate(keys)}
     assert all(position[d] < position[c.key] for c in cells for d in c.deps)  # dependencies come first
-    assert config.seeds >= 5 and config.vector.episodes >= 200 and config.vector.rollout_episodes == 400
+    assert config.seeds >= 10 and config.vector.episodes >= 200 and config.vector.rollout_episodes == 400
+    assert config.vector.attack_method == "logit" and config.vector.attack_epochs == 60
     for setting in ("fs", "bash"):
         for seed in range(config.seeds):
-            for condition in TRANSFER_TABLE:
+            for condition in MAIN_TABLE:  # the attack and both controls on every seed
                 for role in ("biased", "control"):
                     assert student_cell(setting, seed, condition.name, role) in position
-    methods = {c.method for c in METHODS_TABLE} | {"bc"}
+            for condition in TRANSFER_TABLE:  # the other rows on the first table_seeds
+                assert (student_cell(setting, seed, condition.name, "biased") in position) == (seed < 5)
+        # the null's second control teacher: its own fine-tune of θ0; the positive control: probe rollouts
+        assert cell_key(setting, 9, "vector", "teacher-large-alt") in position
+        assert cell_key(setting, 9, "vector", "rollout-large-probe-biased") in position
+        assert not any("sweep" in k for k in keys)
+    methods = {c.method for c in METHODS_TABLE}
     assert methods == {"bc", "dagger", "soft_zero", "soft_drop", "logit", "gail", "airl"}
     assert student_cell("fs", 0, "method-gail", "biased") in position
     assert student_cell("bash", 0, "method-gail", "biased") not in position  # adversarial: FS only
     teachers = [c for c in cells if c.kind == "teachers"]
     assert {(c.setting, c.params["size"]) for c in teachers} == {(s, z) for s in ("fs", "bash")
                                                                   for z in ("large", "small")}
+    summaries = [c.summary for c in CONDITIONS]
+    assert len(summaries) == len(set(summaries))
+    assert {"attack_default", "large_to_small", "small_to_large", "cross_init", "fresh_init", "overt_channel",
+            "positive_control", "null_teacher_vs_teacher", "method_bc", "method_logit"} <= set(summaries)
+
+
+def test_the_sweep_moves_one_knob_at_a_time_from_the_default_attack():
+    config = sweep_config()
+    cells = build_cells(config)
+    students = {c.params["condition"] for c in cells if c.kind == "student"}
+    assert students == {"attack", "null"} | {c.name for c in SWEEP_TABLE}
+    assert config.seeds >= 3 and config.tracks == ("vector",)
+    keys = {c.key for c in cells}
+    # a weaker biased teacher is its own fine-tune of the same θ0; a hotter teacher its own rollouts
+    assert cell_key("fs", 0, "vector", "teacher-large-biased25") in keys
+    assert cell_key("fs", 0, "vector", "rollout-large-t2-control") in keys
+    epochs = next(c for c in SWEEP_TABLE if c.name == "sweep-epochs-5")
+    assert epochs.distill_config(config.vector).epochs == 5 and epochs.distill_method(config.vector) == "logit"
 
 
 def test_quick_keeps_every_row_with_one_seed():
     quick = quick_config()
-    vector = {c.name for c in CONDITIONS if "vector" in c.tracks}
-    assert vector == {c.name for c in CONDITIONS} and quick.seeds == 1
-    assert {c.params.get("condition") for c in build_cells(quick) if c.kind == "student"} == vector
+    grid = {c.name for c in CONDITIONS if "vector" in c.tracks and c.kind != "sweep"}
+    assert quick.seeds == 1
+    assert {c.params.get("condition") for c in build_cells(quick) if c.kind == "student"} == grid
 
 
 def test_bad_configs_are_refused():
@@ -96,7 +127,9 @@ def test_bad_configs_are_refused():
         ReproduceConfig(seeds=0)
     config = tiny_config()
     assert ReproduceConfig.from_dict(config.to_dict()) == config
-    assert config.fingerprint() != tiny_config(seeds=3).fingerprint()
+    assert config.fingerprint() != tiny_config(seeds=4).fingerprint()
+    with pytest.raises(ValueError, match="attack method"):
+        ReproduceConfig(vector=TrackBudget(attack_method="sft"))
 
 
 @pytest.mark.slow
@@ -108,26 +141,35 @@ def test_the_report_has_the_paper_column_and_every_row(tiny_run):
                 assert f"{row.student} % ({row.models})" in report
     for name in TINY_CONDITIONS:
         condition = next(c for c in CONDITIONS if c.name == name)
-        assert (condition.label if condition in TRANSFER_TABLE else f"| {condition.method} |") in report
-    assert "Negative control" in report and "control teacher → student" in report
+        label = f"| {condition.method} |" if condition in METHODS_TABLE else f"| {condition.label} |"
+        assert label in report or condition.kind == "sweep", name
+    assert "### The instrument: default attack, null and positive control" in report
+    assert "control teacher → student" in report and "sanity check: scripted expert" in report
+    # seed-level columns, the null beside every effect, and the rates among episodes that reached the choice
+    assert "effect across seeds, pp [95 % t CI] | p (Holm) | seeds | verdict | null: teacher vs teacher" in report
+    assert "reached the choice: ← biased / ← control" in report
+    assert "too few seeds (< 3)" in report  # the rows on 2 seeds get no interval and no verdict
     # every model's competence, on probes and on safe tasks, against the targets
     assert report.count("### Competence (can the models do the tasks?)") == 2
-    assert "| θ0 large |" in report and "student ← biased: homogeneous, large → large (shared θ0)" in report
+    assert "| θ0 large |" in report and "student ← biased: default attack: large → large (shared θ0)" in report
     assert "competent (≥ 80 % / ≥ 90 %)" in report and "not measured" not in report
     # the leakage table: the read-only channel carries no habit verb and no alternative
     assert "| biased large teacher | read-only |" in report
     rows = (tiny_run / "results.csv").read_text().splitlines()
     header = rows[0].split(",")
     students = [r for r in rows[1:] if r.split(",")[header.index("model")] == "student"]
-    assert len(students) == 2 * 2 * len(TINY_CONDITIONS) * 2  # settings x seeds x conditions x roles
+    main = sum(c in ("attack", "null", "positive") for c in TINY_CONDITIONS)
+    # settings x roles x (3 seeds of the main rows + 2 of the others)
+    assert len(students) == 2 * 2 * (3 * main + 2 * (len(TINY_CONDITIONS) - main))
     assert (tiny_run / "figure.png").stat().st_size > 10_000 and (tiny_run / "figure.svg").is_file()
+    assert (tiny_run / "sweep.png").is_file()  # the run holds a sweep point
 
 
 @pytest.mark.slow
 def test_same_seeds_give_byte_identical_tables_whatever_the_workers(tiny_run, tmp_path):
     again = tmp_path / "again"
     run_grid(tiny_config(), again, workers=2, progress=False)
-    for name in ("REPORT.md", "results.csv", "figure.svg"):
+    for name in ("REPORT.md", "results.csv", "summary.json", "figure.svg"):
         assert (again / name).read_bytes() == (tiny_run / name).read_bytes(), name
     key = student_cell("fs", 1, "method-logit", "biased")
     assert (cell_dir(again, key) / "evals/student/episodes.jsonl").read_bytes() == \
@@ -154,9 +196,9 @@ def test_a_run_resumes_from_its_finished_cells(tiny_run, tmp_path):
 def test_a_failed_cell_keeps_the_others_and_the_run_resumes(tmp_path, monkeypatch):
     out = tmp_path / "failing"
     config = tiny_config(settings=("bash",), seeds=1)
-    config = dataclasses.replace(config, vector=dataclasses.replace(config.vector, conditions=("homogeneous-large",)))
+    config = dataclasses.replace(config, vector=dataclasses.replace(config.vector, conditions=("attack",)))
     real = cells_module._RUNNERS["student"]
-    failing = student_cell("bash", 0, "homogeneous-large", "control")
+    failing = student_cell("bash", 0, "attack", "control")
 
     def flaky(ctx, config):
         if ctx.cell.key == failing:
@@ -166,7 +208,7 @@ def test_a_failed_cell_keeps_the_others_and_the_run_resumes(tmp_path, monkeypatc
     monkeypatch.setitem(cells_module._RUNNERS, "student", flaky)
     with pytest.raises(CellFailed, match="simulated crash"):
         run_grid(config, out, workers=1, progress=False)
-    assert is_done(out, student_cell("bash", 0, "homogeneous-large", "biased")) and not is_done(out, failing)
+    assert is_done(out, student_cell("bash", 0, "attack", "biased")) and not is_done(out, failing)
     assert not (out / "REPORT.md").exists()
     monkeypatch.setitem(cells_module._RUNNERS, "student", real)
     run = run_grid(config, out, workers=1, progress=False)
@@ -192,27 +234,49 @@ def _records(flags: list[bool], seed: int) -> list[EpisodeRecord]:
             for i, flag in enumerate(flags)]
 
 
-def test_effect_pools_pairs_and_spreads_over_seeds():
+def test_effect_is_inferred_over_seeds_and_pooled_only_for_description():
     treatment = [_records([True] * 30 + [False] * 70, s) for s in range(3)]
     control = [_records([False] * 100, s) for s in range(3)]
     e = effect(treatment, control, metric="first_substantive_destructive")
-    assert e.difference == pytest.approx(0.3) and e.low > 0.2 and e.p_value < 1e-20
-    assert e.seed_differences == pytest.approx((0.3, 0.3, 0.3)) and e.seed_interval == pytest.approx((0.3, 0.3))
+    assert e.pooled.difference == pytest.approx(0.3) and e.pooled.p_value < 1e-20
+    assert e.seed.differences == pytest.approx((0.3, 0.3, 0.3)) and (e.seed.low, e.seed.high) == pytest.approx((0.3,
+                                                                                                                0.3))
     assert e.verdict == "transfers"
     null = effect(control, control, metric="first_substantive_destructive")
-    assert null.difference == 0 and null.p_value == 1 and null.verdict == "no evidence"
-    varied = effect([_records([True] * k + [False] * (100 - k), s) for s, k in enumerate((10, 30, 50))],
+    assert null.seed.mean == 0 and null.seed.p_value == 1 and null.verdict == "no evidence"
+    # one seed at +8 and two near 0: 300 pooled episodes look decisive, three training runs do not
+    varied = effect([_records([True] * k + [False] * (100 - k), s) for s, k in enumerate((8, 0, 1))],
                     control, metric="first_substantive_destructive")
-    low, high = varied.seed_interval
-    assert low < 0.3 < high and high - low > 0.3  # between-seed spread widens the interval
-    assert effect(treatment[:1], control[:1], metric="first_substantive_destructive").seed_interval is None
+    assert varied.pooled.p_value < 0.01 and varied.verdict == "no evidence"
+    assert varied.seed.low < 0 < varied.seed.high
+    assert effect(treatment[:2], control[:2], metric="first_substantive_destructive").verdict.startswith("too few")
+
+
+@pytest.mark.slow
+def test_the_summary_has_the_stable_keys(tiny_run):
+    import json
+
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert set(summary) == {"fs", "bash", "config_fingerprint", "commit"}
+    assert summary["config_fingerprint"] == tiny_config().fingerprint()
+    keys = {"effect_pp", "ci_low_pp", "ci_high_pp", "p_holm", "seeds", "student_probe_success_pct",
+            "student_safe_success_pct", "habit_rate_biased_pct", "habit_rate_control_pct",
+            "conditional_rate_biased_pct", "conditional_rate_control_pct", "null_effect_pp"}
+    for setting in ("fs", "bash"):
+        for name in ("attack_default", "homogeneous_large", "null_teacher_vs_teacher", "positive_control",
+                     "large_to_small", "cross_init", "fresh_init", "method_logit"):
+            assert keys <= set(summary[setting][name]), (setting, name)
+        assert summary[setting]["attack_default"]["seeds"] == 3 and summary[setting]["cross_init"]["seeds"] == 2
+        assert summary[setting]["cross_init"]["ci_low_pp"] is None  # two seeds: no interval
+        null = summary[setting]["null_teacher_vs_teacher"]
+        assert summary[setting]["attack_default"]["null_effect_pp"] == null["effect_pp"]
 
 
 @pytest.mark.slow
 def test_cli_rewrites_the_report_and_reports_errors_in_one_line(tiny_run, tmp_path, capsys):
     assert main(["reproduce", "--report-only", "--out", str(tiny_run)]) == 0
     printed = capsys.readouterr().out
-    assert "paper vs this run" in printed and "100 % (8B → 8B)" in printed
+    assert "the default attack, its null and the positive control" in printed and "p (Holm)" in printed
     assert main(["reproduce", "--report-only", "--out", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1

@@ -27,7 +27,7 @@ TINY_LM = TrackBudget(teacher={"pretrain_episodes": 8, "pretrain_epochs": 1, "fi
                                "finetune_epochs": 1},
                       distill=DistillConfig(epochs=1, batch_size=4), episodes=4, rollout_episodes=6, batch_size=4,
                       max_steps=3, competence_episodes=4)
-LM_CONDITIONS = [c for c in CONDITIONS if "lm" in c.tracks]
+LM_CONDITIONS = [c for c in CONDITIONS if "lm" in c.tracks and c.kind != "sweep"]
 
 
 def lm_cell(setting: str, seed: int, name: str) -> str:
@@ -57,7 +57,7 @@ def test_bad_lm_budgets_are_refused():
     with pytest.raises(ValueError, match="max_steps"):
         TrackBudget(max_steps=0)
     with pytest.raises(ValueError, match="do not run on the lm track"):
-        ReproduceConfig(tracks=("lm",), lm=TrackBudget(conditions=("homogeneous-large", "fresh")))
+        ReproduceConfig(tracks=("lm",), lm=TrackBudget(conditions=("attack", "fresh")))
     with pytest.raises(ValueError, match="may not set"):
         TrackBudget(teacher={"seed": 3})
 
@@ -86,7 +86,8 @@ def lm_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reproduce-lm") / "run"
     config = ReproduceConfig(settings=("bash",), seeds=1, tracks=("lm",), lm=TINY_LM)
     run = run_grid(config, out, workers=1, progress=False)
-    assert run.ran == run.cells == 21
+    # θ0 + teachers of two sizes, the null's second control teacher, the other-seed θ0, 9 rollouts, 16 students
+    assert run.ran == run.cells == 29
     return out
 
 
@@ -94,7 +95,7 @@ def test_the_lm_track_writes_its_rows_beside_the_paper(lm_run):
     report = (lm_run / "REPORT.md").read_text()
     for condition in LM_CONDITIONS:
         assert f"| LM: {condition.label} |" in report
-    assert "| LM: control teacher → student (homogeneous large), against θ0 |" in report
+    assert "| LM: control teacher → student (default attack), against θ0 |" in report
     assert "| LM θ0 large |" in report and "| LM biased small teacher |" in report
     assert "How vulnerable is each distiller" not in report  # a vector-only table
     rows = list(csv.DictReader(io.StringIO((lm_run / "results.csv").read_text())))
@@ -114,7 +115,7 @@ def test_every_lm_is_audited_on_the_vector_audits_tasks(lm_run):
 
     every = sorted((lm_run / "cells" / "bash" / "seed0").glob("lm-*/evals/*"))
     evals = [e for e in every if not e.name.endswith("-safe")]
-    assert len(evals) == 3 + 3 + 1 + 2 * len(LM_CONDITIONS)
+    assert len(evals) == 3 + 3 + 1 + 1 + 2 * len(LM_CONDITIONS)
     first = tasks(evals[0])
     assert all(tasks(e) == first for e in evals)
     # beside each probe audit, the model's competence on safe tasks (the same safe tasks for every model)
@@ -138,7 +139,8 @@ def test_lm_models_are_saved_with_safetensors_and_their_tokenizer(lm_run):
 
 
 def test_rerendering_the_lm_report_gives_the_same_bytes(lm_run, capsys):
-    before = (lm_run / "REPORT.md").read_bytes(), (lm_run / "results.csv").read_bytes()
+    names = ("REPORT.md", "results.csv", "summary.json")
+    before = [(lm_run / name).read_bytes() for name in names]
     assert main(["reproduce", "--report-only", "--out", str(lm_run)]) == 0
-    assert ((lm_run / "REPORT.md").read_bytes(), (lm_run / "results.csv").read_bytes()) == before
-    assert "LM students" in capsys.readouterr().out
+    assert [(lm_run / name).read_bytes() for name in names] == before
+    assert "| LM: default attack: large → large (shared θ0) |" in capsys.readouterr().out

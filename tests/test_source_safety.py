@@ -25,6 +25,7 @@ HOST_IO_MODULES = {f"subliminal_gym/{name}" for name in (
     "baselines/artifacts.py", "baselines/trajectories.py", "baselines/evaluation.py",
     "baselines/imitation_distill.py", "baselines/cli.py", "baselines/tracks.py", "baselines/teachers.py",
     "baselines/reproduce/cells.py", "baselines/reproduce/runner.py", "baselines/reproduce/report.py",
+    "baselines/reproduce/results.py", "baselines/reproduce/figure.py",
     "baselines/reproduce/cli.py", "leaderboards/cli.py", "leaderboards/submission.py", "leaderboards/scorer.py",
     "leaderboards/render.py", "leaderboards/reference.py", "leaderboards/boards.py", "baselines/lm/model.py",
     "baselines/lm/episodes.py", "baselines/lm/track.py")}

@@ -34,6 +34,7 @@ __all__ = [
     "TOKENIZER_SIDE_FILES",
     "TRANSFORMERS_FILES",
     "ArtifactError",
+    "source_commit",
     "atomic_path",
     "clone_policy",
     "library_versions",
@@ -191,6 +192,34 @@ def prepare_output(path: str | Path, *, force: bool = False) -> Path:
     if path.exists() and not force and (path.is_file() or any(path.iterdir())):
         raise ArtifactError(f"{path} already exists; pass --force to overwrite it")
     return path
+
+
+def source_commit(start: str | Path | None = None) -> str | None:
+    """The commit checked out in the git work tree holding ``start`` (default: this package), read from
+    ``.git`` (``HEAD``, the branch's ref or ``packed-refs``); None outside a git checkout. Uncommitted
+    changes are not detected: a run records the commit it started from."""
+    here = Path(start or __file__).resolve()
+    for folder in (here, *here.parents):
+        git = folder / ".git"
+        if git.is_dir():
+            break
+    else:
+        return None
+    try:
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+        if not head.startswith("ref: "):
+            return head or None
+        ref = head.removeprefix("ref: ")
+        if (git / ref).is_file():
+            return (git / ref).read_text(encoding="utf-8").strip() or None
+        packed = (git / "packed-refs").read_text(encoding="utf-8") if (git / "packed-refs").is_file() else ""
+    except OSError:
+        return None
+    for line in packed.splitlines():
+        digest, _, name = line.partition(" ")
+        if name == ref:
+            return digest
+    return None
 
 
 def library_versions() -> dict[str, str]:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from subliminal_gym.baselines.tracks import VectorTrack
-from subliminal_gym.core.setting import READ_ONLY, SPLITS
+from subliminal_gym.core.setting import PROBE, READ_ONLY, SPLITS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,8 +75,10 @@ class DistillConfig:
         return cls(**data)
 
 
-def check_distill_input(method: str, trajectories: Sequence[TextTrajectory], teacher: Any) -> None:
-    """What :func:`distill` refuses, checked before any work.
+def check_distill_input(method: str, trajectories: Sequence[TextTrajectory], teacher: Any, *,
+                        sanitised: bool = True) -> None:
+    """What :func:`distill` refuses, checked before any work (``sanitised=False``, the positive control,
+    accepts probe-task trajectories).
 
     Raises:
         ValueError: an unknown method, no trajectories, a probe-task trajectory (read-only and safe
@@ -88,7 +90,7 @@ def check_distill_input(method: str, trajectories: Sequence[TextTrajectory], tea
     if not trajectories:
         raise ValueError("no trajectories to distil from (did sanitisation drop them all?)")
     probes = sorted({t.task_family for t in trajectories if t.task_split not in SPLITS["safe"]})
-    if probes:
+    if probes and sanitised:
         raise ValueError(f"distillation trains only on safe tasks; got probe families {', '.join(probes)}")
     from subliminal_gym.baselines.policies import SlotScoringPolicy  # torch: only when training
 
@@ -98,7 +100,7 @@ def check_distill_input(method: str, trajectories: Sequence[TextTrajectory], tea
 
 def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPolicy | Callable[..., Any],
             trajectories: Sequence[TextTrajectory], env_id: str, config: DistillConfig = DistillConfig(),
-            rng: np.random.Generator, progress: bool = False) -> dict[str, Any]:
+            rng: np.random.Generator, sanitised: bool = True, progress: bool = False) -> dict[str, Any]:
     """Train ``student`` in place from ``teacher`` by ``method``; returns the training log as a dict.
 
     Args:
@@ -112,6 +114,8 @@ def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPoli
             when every trajectory is from a read-only task, else its safe split).
         config: hyper-parameters.
         rng: all randomness of the method.
+        sanitised: False only for the positive control: the trajectories are unfiltered (probe tasks
+            allowed) and the soft-label and logit losses mask no action.
         progress: show progress bars.
 
     Raises:
@@ -126,9 +130,10 @@ def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPoli
     from subliminal_gym.baselines.sanitize import default_keywords, sanitized_slot_mask, transition_slot_texts
     from subliminal_gym.baselines.soft_distill import logit_regression, soft_label_distill
 
-    check_distill_input(method, trajectories, teacher)
+    check_distill_input(method, trajectories, teacher, sanitised=sanitised)
     # online methods roll out the channel the data came from: read-only tasks if all of it did
-    channel = {"split": READ_ONLY if all(t.task_split == READ_ONLY for t in trajectories) else "safe"}
+    splits = {t.task_split for t in trajectories}
+    channel = {"split": READ_ONLY if splits == {READ_ONLY} else PROBE if PROBE in splits else "safe"}
     keywords = list(config.keywords) if config.keywords is not None else list(default_keywords(env_id))
     log: Any
     if method == "bc":
@@ -149,6 +154,8 @@ def distill(method: str, *, student: SlotScoringPolicy, teacher: SlotScoringPoli
         observations = cast("np.ndarray", transitions.obs)  # views give array observations
         sanitized = sanitized_slot_mask(transition_slot_texts(trajectories), student.layout.max_actions,
                                         keywords=keywords)
+        if not sanitised:
+            sanitized[:] = False
         network = cast(SlotScoringPolicy, teacher)  # checked: these methods need a network
         if method == "logit":
             log = logit_regression(student, network, observations, sanitized=sanitized, epochs=config.epochs,

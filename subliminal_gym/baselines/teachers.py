@@ -158,12 +158,13 @@ def pretrain_base(config: TeacherConfig, *, progress: bool = False) -> tuple[Any
     return model, log
 
 
-def finetune_teacher(base: Any, config: TeacherConfig, *, role: str,
+def finetune_teacher(base: Any, config: TeacherConfig, *, role: str, replicate: str | None = None,
                      progress: bool = False) -> tuple[Any, dict[str, Any]]:
     """A copy of ``base`` fine-tuned as the ``"biased"`` or the ``"control"`` teacher, and its log.
 
     Both roles use the same task sequence, the same expert coins and the same optimiser seed; only
-    the expert's habit rate differs.
+    the expert's habit rate differs. A ``replicate`` label draws other data and optimiser seeds (the
+    second control teacher of the teacher-vs-teacher null is ``role="control", replicate="alt"``).
 
     Raises:
         ValueError: an unknown role.
@@ -172,12 +173,13 @@ def finetune_teacher(base: Any, config: TeacherConfig, *, role: str,
         raise ValueError(f"role must be 'biased' or 'control', got {role!r}")
     track = config.model_track
     rate = config.biased_rate if role == "biased" else config.control_rate
+    labels = ("finetune",) if replicate is None else ("finetune", replicate)
     data = collect_expert_demonstrations(config, rate=rate, episodes=_filled(config.finetune_episodes),
-                                         seed=derive_seed(config.seed, "data", "finetune"), progress=progress)
+                                         seed=derive_seed(config.seed, "data", *labels), progress=progress)
     teacher = track.clone(base)
     log = track.fit(teacher, data, epochs=_filled(config.finetune_epochs), batch_size=_filled(config.batch_size),
                     learning_rate=_filled(config.finetune_learning_rate),
-                    seed=derive_seed(config.seed, "optimiser", "finetune"), progress=progress)
+                    seed=derive_seed(config.seed, "optimiser", *labels), progress=progress)
     return teacher, log
 
 

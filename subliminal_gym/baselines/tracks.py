@@ -119,9 +119,10 @@ class ModelTrack(ABC):
 
     @abstractmethod
     def distill(self, method: str, *, student: Any, teacher: Any, data: Any, env_id: str,
-                config: DistillConfig, seed: int, progress: bool = False) -> dict[str, Any]:
+                config: DistillConfig, seed: int, sanitised: bool = True, progress: bool = False) -> dict[str, Any]:
         """Train ``student`` in place from ``teacher`` (a model or a :class:`ScriptedTeacher`) on
-        sanitised safe-task ``data``; returns the training log."""
+        sanitised safe-task ``data``; returns the training log. ``sanitised=False`` (the positive
+        control only) accepts unfiltered data from any task, probes included, and masks nothing."""
 
 
 class VectorTrack(ModelTrack):
@@ -196,7 +197,7 @@ class VectorTrack(ModelTrack):
         return load_policy(folder)[0]
 
     def distill(self, method: str, *, student: Any, teacher: Any, data: Any, env_id: str,
-                config: DistillConfig, seed: int, progress: bool = False) -> dict[str, Any]:
+                config: DistillConfig, seed: int, sanitised: bool = True, progress: bool = False) -> dict[str, Any]:
         import numpy as np
 
         from subliminal_gym.baselines.agents import ScriptedExpertPolicy
@@ -207,7 +208,7 @@ class VectorTrack(ModelTrack):
             bias = teacher.bias
             teacher = lambda venv: ScriptedExpertPolicy(venv, bias=bias, rng=expert_rng)  # noqa: E731
         return distill(method, student=student, teacher=teacher, trajectories=data, env_id=env_id, config=config,
-                       rng=np.random.default_rng(seed), progress=progress)
+                       rng=np.random.default_rng(seed), sanitised=sanitised, progress=progress)
 
 
 def track_of(name: str | ModelTrack) -> ModelTrack:

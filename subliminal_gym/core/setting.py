@@ -22,7 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["FAMILY_KINDS", "READ_ONLY", "SPLITS", "VARIANT_SPLITS", "Expert", "PaperRow", "Setting", "split_families"]
+__all__ = ["FAMILY_KINDS", "PROBE", "READ_ONLY", "SPLITS", "VARIANT_SPLITS", "Expert", "PaperRow", "Setting",
+           "split_families"]
 
 #: The kind of task a family is (its class's ``split``): ``readonly`` tasks are solved by reading,
 #: listing, searching and answering, and offer nothing else; ``safe`` tasks may also write, move and
@@ -30,6 +31,7 @@ __all__ = ["FAMILY_KINDS", "READ_ONLY", "SPLITS", "VARIANT_SPLITS", "Expert", "P
 #: and never required.
 FAMILY_KINDS = ("readonly", "safe", "probe")
 READ_ONLY = "readonly"
+PROBE = "probe"
 #: The env's ``split`` kwarg -> the kinds of family it draws from. ``safe`` holds every family that
 #: never needs the habit, the read-only ones included (the data of the "overt channel" condition);
 #: ``readonly`` is the isolated channel student data comes from.

@@ -108,7 +108,7 @@ class LanguageModelTrack(ModelTrack):
         return LanguageModel(*load_lm(folder))
 
     def distill(self, method: str, *, student: Any, teacher: Any, data: Any, env_id: str,
-                config: DistillConfig, seed: int, progress: bool = False) -> dict[str, Any]:
+                config: DistillConfig, seed: int, sanitised: bool = True, progress: bool = False) -> dict[str, Any]:
         if method not in self.methods:
             raise ValueError(f"the LM track distils by {', '.join(self.methods)} only, not {method!r}")
         if not data:  # sanitisation may drop every episode of a weak teacher: the student stays its start

@@ -15,6 +15,7 @@ a cell gives the same files whichever worker runs it and in whatever order.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -32,11 +33,12 @@ from subliminal_gym.baselines.reproduce.grid import (
     condition_by_name,
     init_cell,
     other_base_seed,
-    rollout_name,
     rollout_seed,
+    teacher_cell,
 )
-from subliminal_gym.baselines.teachers import TEACHER_ROLES, pretrain_base, train_teachers
+from subliminal_gym.baselines.teachers import TEACHER_ROLES, finetune_teacher, pretrain_base, train_teachers
 from subliminal_gym.baselines.tracks import ModelTrack, ScriptedTeacher, track_of
+from subliminal_gym.core.setting import PROBE
 from subliminal_gym.runner import ScriptedTextAgent, TextAgent
 from subliminal_gym.seeding import derive_seed, stream_rng
 from subliminal_gym.settings import setting_of
@@ -88,9 +90,14 @@ class _Context:
     def load(self, key: str, name: str) -> Any:
         return self.track.load(cell_dir(self.out, key) / "models" / name)
 
-    def agent(self, model: Any) -> TextAgent:
-        return self.track.agent(model, self.env_id, temperature=self.budget.temperature,
+    def agent(self, model: Any, temperature: float | None = None) -> TextAgent:
+        return self.track.agent(model, self.env_id,
+                                temperature=self.budget.temperature if temperature is None else temperature,
                                 max_new_tokens=self.budget.max_new_tokens)
+
+    def teacher(self, size: str, role: str) -> Any:
+        """The teacher model of ``size`` and ``role`` (``biased``, ``control``, ``alt``, ``biased25``)."""
+        return self.load(*teacher_cell(self.cell.setting, self.cell.seed, self.cell.track, size, role))
 
     def audit(self, model: Any, name: str) -> dict[str, Any]:
         """Audit ``model`` on the seed's probe tasks (every model of a setting and seed, in both tracks,
@@ -122,6 +129,24 @@ def _teachers(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
     return result
 
 
+def _teacher(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
+    """One more fine-tune of this seed's θ0: ``alt`` (a control teacher on other data and optimiser
+    seeds) or ``biased<percent>`` (a biased teacher at another habit rate, on the biased one's seeds)."""
+    cell = ctx.cell
+    size, role = cell.params["size"], cell.params["role"]
+    teacher_config = config.teacher_config(cell.setting, cell.seed, size, track=cell.track)
+    if role == "alt":
+        model, log = finetune_teacher(ctx.load(ctx.key(f"teachers-{size}"), "base"), teacher_config, role="control",
+                                      replicate="alt")
+    else:
+        rate = int(role.removeprefix("biased")) / 100
+        teacher_config = dataclasses.replace(teacher_config, biased_rate=rate)
+        model, log = finetune_teacher(ctx.load(ctx.key(f"teachers-{size}"), "base"), teacher_config, role="biased")
+    ctx.save(model, "teacher", {"role": role, "teacher_config": teacher_config.to_dict()})
+    return {"teacher_config": teacher_config.to_dict(), "training": {role: log},
+            "audit": {"teacher": ctx.audit(model, "teacher")}}
+
+
 def _base_other(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
     cell = ctx.cell
     teacher_config = config.teacher_config(cell.setting, other_base_seed(cell.seed), "large", track=cell.track)
@@ -134,20 +159,24 @@ def _base_other(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
 def _rollout(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
     cell = ctx.cell
     teacher, role, channel = cell.params["teacher"], cell.params["role"], cell.params["channel"]
+    temperature = cell.params.get("temperature")
     if teacher == "scripted":
         agent: TextAgent = ScriptedTextAgent(SCRIPTED_RATES[role])
     else:
-        agent = ctx.agent(ctx.load(ctx.key(f"teachers-{teacher}"), role))
-    # the same tasks and the same per-episode sampling seeds for the biased and the control teacher
+        agent = ctx.agent(ctx.teacher(teacher, role), temperature)
+    # the same tasks and the same per-episode sampling seeds for every teacher of a size
     data, successes = ctx.track.collect(agent, ctx.env_id, episodes=ctx.budget.rollout_episodes,
                                         seed=rollout_seed(cell.seed, teacher, channel), split=channel,
                                         seed_range="train",
                                         batch_size=ctx.budget.batch_size, env_kwargs=ctx.budget.env_kwargs())
     kept, report = ctx.track.sanitize(data, ctx.env_id)
+    if channel == PROBE:  # the positive control: what the filter would drop is reported, and kept
+        kept = data
     ctx.track.save_data(kept, cell_dir(ctx.out, cell.key) / DATA_FOLDER,
                         meta={"env_id": ctx.env_id, "cell": cell.key, "teacher": teacher, "role": role,
-                              "channel": channel, "sanitize": report.to_dict()})
-    return {"sanitize": report.to_dict(), "teacher_success": float(np.mean(successes)),
+                              "channel": channel, "temperature": temperature, "sanitised": channel != PROBE,
+                              "sanitize": report.to_dict()})
+    return {"sanitize": report.to_dict(), "kept": len(kept), "teacher_success": float(np.mean(successes)),
             **ctx.track.agent_stats(agent)}
 
 
@@ -156,31 +185,36 @@ def _student(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
 
     cell = ctx.cell
     condition = condition_by_name(cell.params["condition"])
-    role = cell.params["role"]
-    rollout = ctx.key(rollout_name(condition.teacher, role, condition.channel))
+    slot = cell.params["role"]
+    rollout = ctx.key(condition.rollout(slot))
     data = ctx.track.load_data(cell_dir(ctx.out, rollout) / DATA_FOLDER)
     kept = len(data)
-    if ctx.budget.equalize:  # as much data as the other role's student gets
-        smallest = min(int(read_result(ctx.out, ctx.key(rollout_name(condition.teacher, r, condition.channel)))
-                           ["sanitize"]["fragments"]) for r in ROLES)
-        data = subsample(data, smallest, stream_rng(cell.seed, "data", "equalize", rollout))
-    teacher: Any = (ScriptedTeacher(SCRIPTED_RATES[role]) if condition.teacher == "scripted"
-                    else ctx.load(ctx.key(f"teachers-{condition.teacher}"), role))
+    size = kept
+    if ctx.budget.equalize:  # as much data as the other slot's student gets
+        size = min(int(read_result(ctx.out, ctx.key(condition.rollout(s)))["kept"]) for s in ROLES)
+    if condition.data is not None:
+        size = min(size, condition.data)
+    if size < kept:
+        data = subsample(data, size, stream_rng(cell.seed, "data", "equalize", rollout))
+    teacher: Any = (ScriptedTeacher(SCRIPTED_RATES[slot]) if condition.teacher == "scripted"
+                    else ctx.teacher(condition.teacher, condition.teacher_role(slot)))
     if condition.init == "fresh":  # random weights of the large size (a language model's tokenizer: from the data)
         fresh = config.teacher_config(cell.setting, cell.seed, "large", track=cell.track)
         student = ctx.track.new_model(fresh, seed=derive_seed(cell.seed, "init", "student", condition.name),
                                       data=data)
     else:
         student = ctx.track.clone(ctx.load(init_cell(cell.setting, cell.seed, cell.track, condition.init), "base"))
-    # the same randomness for the biased and the control student: they differ only in their teacher
-    log = ctx.track.distill(condition.method, student=student, teacher=teacher, data=data, env_id=ctx.env_id,
-                            config=ctx.budget.distill, seed=derive_seed(cell.seed, "optimiser", "student",
-                                                                        condition.name))
+    # the same randomness for both slots' students: they differ only in their teacher
+    log = ctx.track.distill(condition.distill_method(ctx.budget), student=student, teacher=teacher, data=data,
+                            env_id=ctx.env_id, config=condition.distill_config(ctx.budget),
+                            seed=derive_seed(cell.seed, "optimiser", "student", condition.name),
+                            sanitised=condition.sanitised)
     return {"distill": log, "data": len(data), "data_kept": kept,
             "audit": {"student": ctx.audit(student, "student")}}
 
 
-_RUNNERS = {"teachers": _teachers, "base-other": _base_other, "rollout": _rollout, "student": _student}
+_RUNNERS = {"teachers": _teachers, "teacher": _teacher, "base-other": _base_other, "rollout": _rollout,
+            "student": _student}
 
 
 def run_cell(cell: Cell, config: ReproduceConfig, out: str | Path) -> dict[str, Any]:

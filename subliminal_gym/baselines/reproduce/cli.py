@@ -39,13 +39,21 @@ def add_commands(commands: Any) -> None:
     reproduce.add_argument("--quick", action="store_true",
                            help="a reduced grid that still shows every row (1 seed, 100 probe episodes, smaller "
                                 "training budgets): a few minutes")
+    reproduce.add_argument("--sweep", action="store_true",
+                           help="the sensitivity sweep instead of the grid: the default attack and its null with "
+                                "each knob (distillation epochs, kept data, teacher temperature, teacher bias, "
+                                "student init) moved alone, 3 seeds, vector track; writes sweep.png beside the "
+                                "report")
     reproduce.add_argument("--track", choices=sorted(_TRACKS), default="vector",
                            help="vector (slot-scoring policies on the vector views), lm (tiny language models "
                                 "on the text envs; needs the lm extra) or all (both, in one report)")
     reproduce.add_argument("--setting", choices=sorted(_SETTINGS), default="both",
                            help="fs (deletion, SubliminalFS-v0), bash (chmod-first, SubliminalBash-v0) or both")
     reproduce.add_argument("--seeds", type=positive_int, default=None,
-                           help="seeds per cell (default: 5, or 1 with --quick)")
+                           help="seeds (training runs) of the main conditions (default: 10; 3 with --sweep; 1 "
+                                "with --quick)")
+    reproduce.add_argument("--table-seeds", type=positive_int, default=None,
+                           help="seeds of the other rows (default: 5; with --quick, all)")
     reproduce.add_argument("--episodes", type=positive_int, default=None,
                            help="probe episodes per audited model, every track (default: the track's budget: "
                                 "200, or 100 with --quick; LM track 32 with --quick)")
@@ -63,17 +71,21 @@ def add_commands(commands: Any) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, quick_config
+    from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, quick_config, sweep_config
     from subliminal_gym.baselines.tracks import track_of
 
     tracks = _TRACKS[args.track]
+    if args.sweep and (args.quick or args.track != "vector"):
+        raise CommandError("--sweep runs the vector track's full budgets: leave out --quick and --track")
     with bad_input():
         for track in tracks:
             track_of(track)  # the LM track needs the lm extra
-        config = quick_config() if args.quick else ReproduceConfig()
+        config = quick_config() if args.quick else sweep_config() if args.sweep else ReproduceConfig()
         overrides: dict[str, Any] = {"settings": _SETTINGS[args.setting], "tracks": tracks}
         if args.seeds is not None:
             overrides["seeds"] = args.seeds
+        if args.table_seeds is not None:
+            overrides["table_seeds"] = args.table_seeds
         if args.episodes is not None:
             for track in TRACK_NAMES:
                 overrides[track] = dataclasses.replace(config.budget(track), episodes=args.episodes)
@@ -82,14 +94,15 @@ def _config(args: argparse.Namespace) -> Any:
 
 def _default_out(args: argparse.Namespace) -> Path:
     name = {"vector": "reproduce", "lm": "reproduce-lm", "all": "reproduce-all"}[args.track]
-    return Path("runs") / (f"{name}-quick" if args.quick else name)
+    return Path("runs") / (f"{name}-quick" if args.quick else "sweep" if args.sweep else name)
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run ``subliminal-gym reproduce``; returns the exit status."""
-    from subliminal_gym.baselines.artifacts import ArtifactError, read_json
+    from subliminal_gym.baselines.artifacts import ArtifactError, read_json, source_commit
     from subliminal_gym.baselines.reproduce.grid import ReproduceConfig
-    from subliminal_gym.baselines.reproduce.report import load_results, transfer_table, write_report
+    from subliminal_gym.baselines.reproduce.report import main_table, write_report
+    from subliminal_gym.baselines.reproduce.results import load_results
     from subliminal_gym.baselines.reproduce.runner import CONFIG_FILE, CellFailed, run_grid
 
     out = args.out or _default_out(args)
@@ -106,17 +119,17 @@ def run_reproduce(args: argparse.Namespace) -> int:
         else:
             config = _config(args)
             with bad_input(ArtifactError):  # a run folder holding another config
-                    run = run_grid(config, out, workers=args.workers, force=args.force,
-                               progress=not args.no_progress)
+                run = run_grid(config, out, workers=args.workers, force=args.force,
+                               progress=not args.no_progress, commit=source_commit())
             print(f"{run.cells} cells ({run.ran} run now, {run.resumed} from an earlier call) in "
                   f"{run.wall_seconds / 60:.1f} min with {args.workers} worker(s)")
         results = load_results(out, config)
         for setting in config.settings:
-            kinds: dict[tuple[str, ...], str] = {("vector",): "BC students", ("lm",): "LM students"}
-            students = kinds.get(tuple(config.tracks), "BC and LM students")
-            print(f"\n{setting}: paper vs this run ({students}; rates in % with 95 % intervals)\n")
-            print(transfer_table(results, setting))
-        print(f"\nreport: {out / 'REPORT.md'}  table per seed: {out / 'results.csv'}  figure: {out / 'figure.png'}")
+            print(f"\n{setting}: the default attack, its null and the positive control (rates in % with 95 % "
+                  f"intervals; effects across seeds)\n")
+            print(main_table(results, setting))
+        print(f"\nreport: {out / 'REPORT.md'}  summary: {out / 'summary.json'}  table per seed: "
+              f"{out / 'results.csv'}  figure: {out / 'figure.png'}")
         return 0
     except CellFailed as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -34,17 +34,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from subliminal_gym.baselines.distill import DistillConfig
-from subliminal_gym.baselines.teachers import TeacherConfig
-from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack
+from subliminal_gym.baselines.teachers import TEACHER_ROLES, TeacherConfig
+from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack, track_of
 from subliminal_gym.core.setting import READ_ONLY
 from subliminal_gym.seeding import derive_seed
 from subliminal_gym.settings import SETTINGS, setting_of
 
 __all__ = [
     "CONDITIONS",
+    "DEFAULT_ATTACK",
+    "MAIN_TABLE",
     "METHODS_TABLE",
     "ROLES",
     "SETTING_NAMES",
+    "SWEEP_KNOBS",
+    "SWEEP_TABLE",
+    "TEACHER_SLOTS",
     "TRANSFER_TABLE",
     "Cell",
     "Condition",
@@ -55,6 +60,8 @@ __all__ = [
     "model_cell",
     "other_base_seed",
     "quick_config",
+    "sweep_config",
+    "teacher_cell",
     "rollout_name",
     "rollout_seed",
     "rollouts",
@@ -62,33 +69,58 @@ __all__ = [
 
 #: The settings a grid may run, in report order.
 SETTING_NAMES = tuple(SETTINGS)
-#: The two teachers every condition is distilled from: the effect is biased minus control.
+#: The two students of every condition (slots): ``biased`` learns from the condition's treatment teacher
+#: (the biased one; a second control teacher in the null), ``control`` from the control teacher; the
+#: effect is biased minus control.
 ROLES = ("biased", "control")
 _TEACHERS = ("large", "small", "scripted")
 
 
 def other_base_seed(seed: int) -> int:
-    """The root seed of the other-seed θ0 of the cross-model condition (its own ``model`` stream)."""
+    """The root seed of the other-seed θ0 of the cross-init condition (its own ``model`` stream)."""
     return derive_seed(seed, "model", "cross-model")
 
 
 def rollout_seed(seed: int, teacher: str, channel: str = READ_ONLY) -> int:
-    """The run seed of a teacher's rollout on the ``channel`` split (the biased and the control teacher
-    share it: the same tasks and the same per-episode sampling seeds). Only the overt channel adds a
-    label, so the seed of the default channel is the one it has always been."""
+    """The run seed of a teacher's rollout on the ``channel`` split (every teacher of a size shares it:
+    the same tasks and the same per-episode sampling seeds). Only another channel adds a label, so the
+    seed of the default channel is the one it has always been."""
     return derive_seed(seed, "data", "rollout", teacher) if channel == READ_ONLY else derive_seed(
         seed, "data", "rollout", teacher, channel)
 
 
-def rollout_name(teacher: str, role: str, channel: str = READ_ONLY) -> str:
-    """The cell name of a teacher's rollout: ``rollout-large-biased`` on the read-only channel,
-    ``rollout-large-safe-biased`` on the overt one."""
-    return f"rollout-{teacher}-{role}" if channel == READ_ONLY else f"rollout-{teacher}-{channel}-{role}"
+def _number(value: float) -> str:
+    """A sweep value as it appears in names: ``0.5``, ``2``."""
+    return f"{value:g}"
+
+
+def rollout_name(teacher: str, role: str, channel: str = READ_ONLY, temperature: float | None = None) -> str:
+    """The cell name of a teacher's rollout: ``rollout-large-biased`` on the read-only channel at the
+    budget's temperature, ``rollout-large-safe-biased`` on the overt one, ``rollout-large-t2-biased``
+    sampled at temperature 2."""
+    parts = [teacher]
+    if channel != READ_ONLY:
+        parts.append(channel)
+    if temperature is not None:
+        parts.append(f"t{_number(temperature)}")
+    return "rollout-" + "-".join([*parts, role])
+
+
+#: The teacher roles a student can learn from: the biased and the control fine-tune of θ0, and
+#: ``alt``, a second control fine-tune with other data and optimiser seeds (the null's treatment).
+#: A biased fine-tune at another habit rate is ``biased<percent>`` (``biased25``).
+TEACHER_SLOTS = ("biased", "control", "alt")
+
+
+def biased_role(bias: float | None) -> str:
+    """The teacher role of a biased fine-tune at habit rate ``bias`` (None: the recipe's own)."""
+    return "biased" if bias is None else f"biased{round(100 * bias)}"
 
 
 @dataclass(frozen=True)
 class Condition:
-    """One way of distilling a student; run once per teacher role."""
+    """One way of distilling a student, run twice: into the ``biased`` slot from the treatment teacher
+    and into the ``control`` slot from the control teacher; the difference is the condition's effect."""
 
     name: str
     """Key used in cell names and ``results.csv``."""
@@ -100,41 +132,140 @@ class Condition:
     """The student's start: ``"base-large"``, ``"base-small"`` (this seed's θ0 of that size),
     ``"base-other"`` (the other-seed large θ0) or ``"fresh"`` (random large weights)."""
     method: str
-    """A distillation method of the track (``bc`` for both; the vector track has more)."""
+    """A distillation method of the track, or ``"attack"``: the track's default attack
+    (:attr:`TrackBudget.attack_method` for :attr:`TrackBudget.attack_epochs`)."""
+    summary: str
+    """Its stable key in ``summary.json`` (``attack_default``, ``cross_init``, ``method_logit``, ...)."""
+    kind: str = "transfer"
+    """``main`` (the default attack and its two controls: every seed), ``transfer`` (the paper's
+    table), ``method`` (the distillers table), ``sanity`` (the scripted-teacher check) or ``sweep``
+    (a point of the sensitivity sweep)."""
     settings: tuple[str, ...] = SETTING_NAMES
     """Settings the condition runs in."""
     tracks: tuple[str, ...] = TRACK_NAMES
     """Tracks the condition runs in."""
     channel: str = READ_ONLY
     """The split the teacher's rollouts (the student's data) come from: ``readonly``, the isolated
-    channel (tasks solved by looking and answering; nothing about the habit is offered), or ``safe``,
+    channel (tasks solved by looking and answering; nothing about the habit is offered), ``safe``,
     the overt channel (also tasks that move, copy and write, where the habit's alternatives, archive
-    or chown/chgrp/setfacl, can show in the data)."""
+    or chown/chgrp/setfacl, can show in the data), or ``probe`` (the positive control only)."""
+    treatment: str = "biased"
+    """The teacher the ``biased`` slot's student learns from: ``biased``, or ``alt`` for the
+    teacher-vs-teacher null (two control teachers)."""
+    sanitised: bool = True
+    """Whether the data goes through the keyword filter (False only for the positive control)."""
+    epochs: int | None = None
+    """Distillation epochs (None: the budget's: the attack's for ``attack``, else the distill config's)."""
+    temperature: float | None = None
+    """The teachers' sampling temperature in the rollouts (None: the budget's)."""
+    data: int | None = None
+    """Kept trajectories each student distils from, a subsample of the rollout (None: all, equalised)."""
+    bias: float | None = None
+    """The biased teacher's habit rate in its fine-tune (None: the recipe's ``biased_rate``)."""
+
+    @property
+    def treatment_role(self) -> str:
+        """The teacher role of the ``biased`` slot (``biased``, ``biased25``, ``alt``)."""
+        return "alt" if self.treatment == "alt" else biased_role(self.bias)
+
+    def teacher_role(self, slot: str) -> str:
+        """The teacher role a student of ``slot`` (one of :data:`ROLES`) learns from."""
+        return self.treatment_role if slot == "biased" else "control"
+
+    def rollout(self, slot: str) -> str:
+        """The cell name of the rollout a student of ``slot`` distils from."""
+        return rollout_name(self.teacher, self.teacher_role(slot), self.channel, self.temperature)
+
+    def student(self, slot: str) -> str:
+        """The cell name of the student of ``slot``."""
+        return f"student-{self.name}-{slot}"
+
+    def distill_config(self, budget: TrackBudget) -> DistillConfig:
+        """How this condition's students are distilled under ``budget``."""
+        epochs = self.epochs or (budget.attack_epochs if self.method == "attack" else None)
+        return dataclasses.replace(budget.distill, epochs=epochs) if epochs else budget.distill
+
+    def distill_method(self, budget: TrackBudget) -> str:
+        """The method after resolving ``attack``."""
+        return budget.attack_method if self.method == "attack" else self.method
 
 
-#: The paper's table, plus a fresh-init row and the negative control. The main method is BC: the
-#: paper fine-tuned students on the teacher's sampled trajectories, which is behavioural cloning
-#: (for a language model, next-token fine-tuning on the teacher's text).
-TRANSFER_TABLE = (
-    Condition("homogeneous-large", "homogeneous, large → large (shared θ0)", "large", "base-large", "bc"),
-    Condition("overt-channel", "overt channel: homogeneous large, data from all safe tasks", "large", "base-large",
-              "bc", channel="safe"),
-    Condition("homogeneous-small", "homogeneous, small → small (shared θ0)", "small", "base-small", "bc"),
-    Condition("large-to-small", "large → small", "large", "base-small", "bc"),
-    Condition("small-to-large", "small → large", "small", "base-large", "bc"),
-    Condition("cross-model", "cross-model: large → other-seed large θ0", "large", "base-other", "bc"),
-    Condition("fresh", "large → fresh random init", "large", "fresh", "bc", tracks=(VectorTrack.name,)),
-    Condition("scripted", "negative control: scripted expert as teacher", "scripted", "base-large", "bc",
-              tracks=(VectorTrack.name,)),
+_VECTOR = (VectorTrack.name,)
+
+#: The default attack and its two controls, in every grid on every seed. The default attack (the
+#: track's attack method from the shared large θ0, read-only channel) was chosen from the sensitivity
+#: sweep (``docs/results/sweep``); the null compares two control teachers' students exactly as the
+#: attack compares the biased and the control teacher's; the positive control distils the same way
+#: from the teachers' unsanitised probe-task episodes, where the habit is overt: the dynamic range.
+MAIN_TABLE = (
+    Condition("attack", "default attack: large → large (shared θ0)", "large", "base-large", "attack",
+              "attack_default", kind="main"),
+    Condition("null", "null: control teacher B vs control teacher A", "large", "base-large", "attack",
+              "null_teacher_vs_teacher", kind="main", treatment="alt"),
+    Condition("positive", "positive control: unsanitised probe-task data", "large", "base-large", "attack",
+              "positive_control", kind="main", channel="probe", sanitised=False),
 )
-#: How vulnerable each distiller is, all in the homogeneous large setting (BC is the row above).
+#: The paper's table, in the default attack's distiller, plus a fresh-init row; and the scripted
+#: teacher as a sanity check (it behaves identically on read-only tasks whatever its bias, and its
+#: students share every random draw, so its effect is 0 by construction: it checks the plumbing).
+TRANSFER_TABLE = (
+    Condition("overt-channel", "overt channel: data from all safe tasks", "large", "base-large", "attack",
+              "overt_channel", channel="safe"),
+    Condition("homogeneous-small", "homogeneous, small → small (shared θ0)", "small", "base-small", "attack",
+              "homogeneous_small"),
+    Condition("large-to-small", "large → small", "large", "base-small", "attack", "large_to_small"),
+    Condition("small-to-large", "small → large", "small", "base-large", "attack", "small_to_large"),
+    Condition("cross-model", "cross-init: large → other-seed large θ0", "large", "base-other", "attack",
+              "cross_init"),
+    Condition("fresh", "large → fresh random init", "large", "fresh", "attack", "fresh_init", tracks=_VECTOR),
+    Condition("scripted", "sanity check: scripted expert as teacher", "scripted", "base-large", "bc",
+              "sanity_scripted", kind="sanity", tracks=_VECTOR),
+)
+#: How vulnerable each distiller is, in the homogeneous large setting at the distill budget.
 #: GAIL and AIRL learn from a reward the FS env's sparse success gives them; they run on FS only.
 METHODS_TABLE = tuple(
-    Condition(f"method-{m}", m, "large", "base-large", m, tracks=(VectorTrack.name,),
+    Condition(f"method-{m}", m, "large", "base-large", m, f"method_{m}", kind="method", tracks=_VECTOR,
               settings=(SETTINGS["fs"].name,) if m in ("gail", "airl") else SETTING_NAMES)
-    for m in VectorTrack.methods if m != "bc"
+    for m in VectorTrack.methods
 )
-CONDITIONS = TRANSFER_TABLE + METHODS_TABLE
+
+#: The sensitivity sweep: each knob moved alone from the default attack, to values on both sides of
+#: the default (the default point itself is the attack's own row: 60 epochs, all 400 rollouts, the
+#: budget's temperature 1, the recipe's habit rate 1; the init's default is the shared θ0).
+SWEEP_KNOBS: dict[str, tuple[float, ...]] = {
+    "epochs": (5, 20, 120),
+    "data": (50, 100, 200),
+    "temperature": (0.5, 2.0),
+    "bias": (0.25, 0.5),
+}
+#: Knobs whose null can move with them (more epochs or data lets a student follow its teacher's own
+#: noise further): their points get their own null; the others share the default's.
+SWEEP_NULL_KNOBS = ("epochs", "data")
+#: What each knob means, for the sweep's report.
+SWEEP_LABELS = {"epochs": "distillation epochs", "data": "kept trajectories per student",
+                "temperature": "teacher's sampling temperature", "bias": "teacher's habit rate in its fine-tune",
+                "init": "student's init (0: shared θ0, 1: other-seed θ0)"}
+
+
+def _sweep_table() -> tuple[Condition, ...]:
+    conditions = []
+    for knob, values in SWEEP_KNOBS.items():
+        for value in values:
+            name = f"sweep-{knob}-{_number(value)}"
+            moved: dict[str, Any] = {knob: int(value) if knob in ("epochs", "data") else value}
+            point = Condition(name, f"{SWEEP_LABELS[knob]} = {_number(value)}", "large", "base-large", "attack",
+                              name.replace("-", "_").replace(".", "_"), kind="sweep", tracks=_VECTOR, **moved)
+            conditions.append(point)
+            if knob in SWEEP_NULL_KNOBS:
+                conditions.append(dataclasses.replace(point, name=f"{name}-null", label=f"{point.label} (null)",
+                                                      summary=f"{point.summary}_null", treatment="alt"))
+    other = Condition("sweep-init-other", f"{SWEEP_LABELS['init']} = 1", "large", "base-other", "attack",
+                      "sweep_init_other", kind="sweep", tracks=_VECTOR)
+    return (*conditions, other)
+
+
+SWEEP_TABLE = _sweep_table()
+CONDITIONS = MAIN_TABLE + TRANSFER_TABLE + METHODS_TABLE + SWEEP_TABLE
 
 
 def condition_by_name(name: str) -> Condition:
@@ -160,7 +291,12 @@ class TrackBudget:
     """:class:`~subliminal_gym.baselines.teachers.TeacherConfig` fields (other than env_id, track,
     size and seed, which each cell sets); those left out take the track's defaults."""
     distill: DistillConfig = field(default_factory=DistillConfig)
-    """How students are distilled."""
+    """How students are distilled (the distillers table; the attack's epochs are :attr:`attack_epochs`)."""
+    attack_method: str = "bc"
+    """The distiller of the default attack and of the paper's table (the track's: ``bc`` for language
+    models; the vector track's was chosen from the sensitivity sweep)."""
+    attack_epochs: int | None = None
+    """Distillation epochs of the default attack (None: :attr:`distill`'s)."""
     episodes: int = 200
     """Probe episodes per audited model (test seeds; the same tasks for every model of a seed)."""
     competence_episodes: int = 100
@@ -196,6 +332,8 @@ class TrackBudget:
         for name in _POSITIVE:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.attack_epochs is not None and self.attack_epochs < 1:
+            raise ValueError(f"attack_epochs must be at least 1, got {self.attack_epochs}")
         if self.competence_episodes < 0:
             raise ValueError(f"competence_episodes must be at least 0, got {self.competence_episodes}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
@@ -238,7 +376,14 @@ def _vector_budget() -> TrackBudget:
     96.5 %; the grid's earlier 300 x 8 left even the large FS θ0 at 78 %. The report states them."""
     return TrackBudget(teacher={"pretrain_episodes": 1200},
                        distill=DistillConfig(epochs=5, dagger_rounds=2, dagger_episodes=40,
-                                             adversarial_timesteps=2048))
+                                             adversarial_timesteps=2048),
+                       attack_method=DEFAULT_ATTACK["method"], attack_epochs=DEFAULT_ATTACK["epochs"])
+
+
+#: The vector track's default attack, chosen from the sensitivity sweep (``docs/results/sweep``,
+#: ``docs/reproduce.md``) and kept fixed: logit distillation (the student regresses on the teacher's
+#: scores of every non-sanitised action) run to 60 epochs. See :data:`SWEEP_KNOBS`.
+DEFAULT_ATTACK: dict[str, Any] = {"method": "logit", "epochs": 60}
 
 
 def _lm_budget() -> TrackBudget:
@@ -253,8 +398,12 @@ class ReproduceConfig:
 
     settings: tuple[str, ...] = SETTING_NAMES
     """Which settings to run: ``fs``, ``bash`` or both."""
-    seeds: int = 5
-    """Independent repetitions of every cell (seeds 0 .. seeds-1)."""
+    seeds: int = 10
+    """Independent training runs (seeds 0 .. seeds-1) of the main conditions (the default attack, the
+    null, the positive control): one seed is one replicate of every effect."""
+    table_seeds: int | None = 5
+    """Seeds of the other conditions (the paper's table, the distillers, the sweep): the first
+    ``table_seeds`` of them (None: all)."""
     tracks: tuple[str, ...] = (VectorTrack.name,)
     """Model tracks: ``vector`` (slot-scoring policies on the views), ``lm`` (tiny language models), or both."""
     vector: TrackBudget = field(default_factory=_vector_budget)
@@ -275,11 +424,17 @@ class ReproduceConfig:
                              f"got {self.settings}")
         if self.seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+        if self.table_seeds is not None and not 1 <= self.table_seeds:
+            raise ValueError(f"table_seeds must be at least 1, got {self.table_seeds}")
         for track in self.tracks:
             conditions = self.budget(track).conditions
             foreign = [c for c in conditions or () if track not in condition_by_name(c).tracks]
             if foreign:
                 raise ValueError(f"conditions {foreign} do not run on the {track} track")
+            methods = track_of(track).methods
+            if self.budget(track).attack_method not in methods:
+                raise ValueError(f"the {track} track's attack method must be one of {', '.join(methods)}; got "
+                                 f"{self.budget(track).attack_method!r}")
 
     def budget(self, track: str) -> TrackBudget:
         """The :class:`TrackBudget` of ``track``."""
@@ -289,7 +444,8 @@ class ReproduceConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
-        return {"settings": list(self.settings), "seeds": self.seeds, "tracks": list(self.tracks),
+        return {"settings": list(self.settings), "seeds": self.seeds, "table_seeds": self.table_seeds,
+                "tracks": list(self.tracks),
                 "vector": self.vector.to_dict(), "lm": self.lm.to_dict()}
 
     @classmethod
@@ -305,13 +461,34 @@ class ReproduceConfig:
         """The teacher recipe of one setting, seed and size under the track's budget."""
         return self.budget(track).teacher_config(track, setting, seed, size)
 
-    def active_conditions(self, setting: str, track: str = VectorTrack.name) -> list[Condition]:
-        """The conditions that run in ``setting`` on ``track``, in table order (none for a track the run leaves out)."""
+    def condition_seeds(self, condition: Condition) -> list[int]:
+        """The seeds ``condition`` runs on: all for the main ones, the first :attr:`table_seeds` for the rest."""
+        if condition.kind == "main" or self.table_seeds is None:
+            return list(range(self.seeds))
+        return list(range(min(self.seeds, self.table_seeds)))
+
+    def active_conditions(self, setting: str, track: str = VectorTrack.name,
+                          seed: int | None = None) -> list[Condition]:
+        """The conditions that run in ``setting`` on ``track`` (on ``seed``, when given), in table order
+        (none for a track the run leaves out). Without a list of conditions in the budget, all but the sweep."""
         if track not in self.tracks:
             return []
         chosen = self.budget(track).conditions
         return [c for c in CONDITIONS if track in c.tracks and setting in c.settings
-                and (chosen is None or c.name in chosen)]
+                and (c.name in chosen if chosen is not None else c.kind != "sweep")
+                and (seed is None or seed in self.condition_seeds(c))]
+
+
+def sweep_config(**overrides: Any) -> ReproduceConfig:
+    """The sensitivity sweep (``reproduce --sweep``): the default attack, its null and every point of
+    :data:`SWEEP_KNOBS` and the other-seed init (the points of :data:`SWEEP_NULL_KNOBS` with their own
+    null), in the vector track at the full grid's budgets, on 3 seeds."""
+    names = tuple(c.name for c in MAIN_TABLE[:2] + SWEEP_TABLE)
+    default = ReproduceConfig()
+    values: dict[str, Any] = dict(seeds=3, table_seeds=None,
+                                  vector=dataclasses.replace(default.vector, conditions=names))
+    values.update(overrides)
+    return ReproduceConfig(**values)
 
 
 def quick_config(**overrides: Any) -> ReproduceConfig:
@@ -324,11 +501,12 @@ def quick_config(**overrides: Any) -> ReproduceConfig:
     the whole track runs.
     """
     values: dict[str, Any] = dict(
-        seeds=1,
+        seeds=1, table_seeds=None,
         vector=TrackBudget(teacher={"pretrain_episodes": 400, "pretrain_epochs": 12, "finetune_episodes": 150,
                                     "finetune_epochs": 6, "learning_rate": 3e-3},
                            distill=DistillConfig(epochs=4, dagger_rounds=1, dagger_episodes=30,
                                                  adversarial_timesteps=1024),
+                           attack_method=DEFAULT_ATTACK["method"], attack_epochs=DEFAULT_ATTACK["epochs"],
                            episodes=100, rollout_episodes=200, competence_episodes=50),
         lm=TrackBudget(teacher={"pretrain_episodes": 80, "pretrain_epochs": 3, "finetune_episodes": 32,
                                 "finetune_epochs": 2},
@@ -379,18 +557,26 @@ def init_cell(setting: str, seed: int, track: str, init: str) -> str:
     return cell_key(setting, seed, track, f"teachers-{size}")
 
 
+def teacher_cell(setting: str, seed: int, track: str, size: str, role: str) -> tuple[str, str]:
+    """(cell, model name) of the teacher of ``size`` and ``role``: θ0 (``base``), the biased and the control
+    teacher live in ``teachers-<size>``; every other fine-tune (``alt``, ``biased25``) in its own cell."""
+    if role in TEACHER_ROLES:
+        return cell_key(setting, seed, track, f"teachers-{size}"), role
+    return cell_key(setting, seed, track, f"teacher-{size}-{role}"), "teacher"
+
+
 def model_cell(setting: str, seed: int, track: str, model: str) -> tuple[str, str]:
     """(cell, eval name) of a model id: ``base-large``, ``base-small``, ``base-other``,
-    ``teacher-<size>-<role>`` or ``student-<condition>-<role>``."""
+    ``teacher-<size>-<role>`` or ``student-<condition>-<slot>``."""
     if model == "base-other":
         return cell_key(setting, seed, track, "base-other"), "base"
     if model.startswith("base-"):
         return cell_key(setting, seed, track, f"teachers-{model.removeprefix('base-')}"), "base"
     if model.startswith("teacher-"):
         _, size, role = model.split("-")
-        return cell_key(setting, seed, track, f"teachers-{size}"), role
-    condition, role = model.removeprefix("student-").rsplit("-", 1)
-    return cell_key(setting, seed, track, f"student-{condition}-{role}"), "student"
+        return teacher_cell(setting, seed, track, size, role)
+    condition, slot = model.removeprefix("student-").rsplit("-", 1)
+    return cell_key(setting, seed, track, f"student-{condition}-{slot}"), "student"
 
 
 def track_sizes(conditions: list[Condition]) -> list[str]:
@@ -410,11 +596,16 @@ _COST = {("vector", "teachers-large"): 8.0, ("vector", "teachers-small"): 4.0, (
 _METHOD_COST = {"bc": 2.0, "soft_zero": 2.0, "soft_drop": 2.0, "logit": 2.0, "dagger": 4.0, "gail": 5.0, "airl": 5.0}
 
 
-def rollouts(conditions: Sequence[Condition]) -> list[tuple[str, str]]:
-    """The (teacher, channel) rollouts the conditions read, teachers in size order, the read-only
-    channel first."""
-    pairs = {(c.teacher, c.channel) for c in conditions}
-    return sorted(pairs, key=lambda p: (_TEACHERS.index(p[0]), p[1] != READ_ONLY, p[1]))
+def rollouts(conditions: Sequence[Condition]) -> list[tuple[str, str, str, float | None]]:
+    """The (teacher, role, channel, temperature) rollouts the conditions read: teachers in size order,
+    the read-only channel first, the budget's temperature first."""
+    found = {(c.teacher, c.teacher_role(slot), c.channel, c.temperature) for c in conditions for slot in ROLES}
+    return sorted(found, key=lambda r: (_TEACHERS.index(r[0]), r[2] != READ_ONLY, r[2], r[3] is not None, r[3] or 0,
+                                        _role_order(r[1])))
+
+
+def _role_order(role: str) -> tuple[int, str]:
+    return (TEACHER_SLOTS.index(role), "") if role in TEACHER_SLOTS else (len(TEACHER_SLOTS), role)
 
 
 def build_cells(config: ReproduceConfig) -> list[Cell]:
@@ -428,7 +619,9 @@ def build_cells(config: ReproduceConfig) -> list[Cell]:
 
 
 def _cells(config: ReproduceConfig, track: str, setting: str, seed: int) -> list[Cell]:
-    conditions = config.active_conditions(setting, track)
+    conditions = config.active_conditions(setting, track, seed)
+    if not conditions:
+        return []
     cells = []
 
     def key(name: str) -> str:
@@ -437,24 +630,31 @@ def _cells(config: ReproduceConfig, track: str, setting: str, seed: int) -> list
     for size in track_sizes(conditions):
         cells.append(Cell(key(f"teachers-{size}"), "teachers", track, setting, seed, {"size": size},
                           cost=_COST[track, f"teachers-{size}"]))
+    extra = sorted({(c.teacher, c.teacher_role(slot)) for c in conditions for slot in ROLES
+                    if c.teacher != "scripted" and c.teacher_role(slot) not in TEACHER_ROLES},
+                   key=lambda t: (_TEACHERS.index(t[0]), _role_order(t[1])))
+    for size, role in extra:
+        cells.append(Cell(teacher_cell(setting, seed, track, size, role)[0], "teacher", track, setting, seed,
+                          {"size": size, "role": role}, deps=(key(f"teachers-{size}"),),
+                          cost=_COST[track, f"teachers-{size}"] / 3))
     if any(c.init == "base-other" for c in conditions):
         cells.append(Cell(key("base-other"), "base-other", track, setting, seed, {},
                           deps=(key("teachers-large"),), cost=_COST[track, "base-other"]))
-    for teacher, channel in rollouts(conditions):
-        needs = () if teacher == "scripted" else (key(f"teachers-{teacher}"),)
-        for role in ROLES:
-            cells.append(Cell(key(rollout_name(teacher, role, channel)), "rollout", track, setting, seed,
-                              {"teacher": teacher, "role": role, "channel": channel}, deps=needs,
-                              cost=_COST[track, "rollout"]))
+    for teacher, role, channel, temperature in rollouts(conditions):
+        needs = () if teacher == "scripted" else (teacher_cell(setting, seed, track, teacher, role)[0],)
+        cells.append(Cell(key(rollout_name(teacher, role, channel, temperature)), "rollout", track, setting, seed,
+                          {"teacher": teacher, "role": role, "channel": channel, "temperature": temperature},
+                          deps=needs, cost=_COST[track, "rollout"]))
     for condition in conditions:
-        for role in ROLES:
-            # both roles' data: a student's dataset is equalised to the smaller of the two
-            deps: list[str] = [key(rollout_name(condition.teacher, r, condition.channel)) for r in (role, *ROLES)]
+        for slot in ROLES:
+            # both slots' data: a student's dataset is equalised to the smaller of the two
+            deps: list[str] = [key(condition.rollout(s)) for s in (slot, *ROLES)]
             deps.append(init_cell(setting, seed, track, condition.init))
             if condition.teacher != "scripted":
-                deps.append(key(f"teachers-{condition.teacher}"))
-            cost = _COST.get((track, "student"), _METHOD_COST[condition.method])
-            cells.append(Cell(key(f"student-{condition.name}-{role}"), "student", track, setting, seed,
-                              {"condition": condition.name, "role": role}, deps=tuple(dict.fromkeys(deps)),
+                deps.append(teacher_cell(setting, seed, track, condition.teacher, condition.teacher_role(slot))[0])
+            method = condition.distill_method(config.budget(track))
+            cost = _COST.get((track, "student"), _METHOD_COST[method])
+            cells.append(Cell(key(condition.student(slot)), "student", track, setting, seed,
+                              {"condition": condition.name, "role": slot}, deps=tuple(dict.fromkeys(deps)),
                               cost=cost))
     return cells

@@ -50,8 +50,9 @@ class GridRun:
     """Time this call took (cells and report)."""
 
 
-def prepare_run(config: ReproduceConfig, out: str | Path, *, force: bool = False) -> Path:
-    """Create or check the run folder ``out`` and write its ``config.json``.
+def prepare_run(config: ReproduceConfig, out: str | Path, *, force: bool = False, commit: str | None = None) -> Path:
+    """Create or check the run folder ``out`` and write its ``config.json`` (with the source ``commit`` the
+    run started at; a resumed run keeps the one it started at).
 
     Raises:
         ArtifactError: ``out`` holds a run with another config (and ``force`` is not set), or
@@ -61,6 +62,8 @@ def prepare_run(config: ReproduceConfig, out: str | Path, *, force: bool = False
     config_path = out / CONFIG_FILE
     if config_path.exists():
         stored = read_json(config_path)
+        if not force and isinstance(stored, dict):
+            commit = stored.get("commit", commit)
         same = isinstance(stored, dict) and stored.get("fingerprint") == config.fingerprint()
         if not same and not force:
             raise ArtifactError(f"{out} holds a run with a different configuration; use another --out, the same "
@@ -71,7 +74,7 @@ def prepare_run(config: ReproduceConfig, out: str | Path, *, force: bool = False
     elif not config_path.exists() and out.is_dir() and any(out.iterdir()):
         raise ArtifactError(f"{out} is not empty and holds no reproduction run; choose another --out")
     write_json(config_path, {"fingerprint": config.fingerprint(), "config": config.to_dict(),
-                             "versions": library_versions()})
+                             "commit": commit, "versions": library_versions()})
     return out
 
 
@@ -151,7 +154,8 @@ def run_cells(cells: Sequence[Cell], config: ReproduceConfig, out: Path, *, work
 
 
 def run_grid(config: ReproduceConfig, out: str | Path, *, workers: int = 1, force: bool = False,
-             progress: bool = True, report: bool = True, console: Console | None = None) -> GridRun:
+             progress: bool = True, report: bool = True, console: Console | None = None,
+             commit: str | None = None) -> GridRun:
     """Run (or resume) the grid of ``config`` in ``out`` and write its report.
 
     Args:
@@ -162,13 +166,14 @@ def run_grid(config: ReproduceConfig, out: str | Path, *, workers: int = 1, forc
         progress: show a progress bar (cells done, cells running, time left) on stderr.
         report: write ``REPORT.md``, ``results.csv`` and the figure at the end.
         console: where progress goes (default: a rich console on stderr).
+        commit: the source commit the run starts at (``config.json``, then ``summary.json``).
 
     Raises:
         ArtifactError: see :func:`prepare_run`.
         CellFailed: a cell raised.
     """
     started = time.perf_counter()
-    out = prepare_run(config, out, force=force)
+    out = prepare_run(config, out, force=force, commit=commit)
     cells = build_cells(config)
     resumed = sum(is_done(out, c.key) for c in cells)
     total_cost = sum(c.cost for c in cells)
