@@ -94,6 +94,7 @@ BASH = BashSetting(
     json_actions=False,
     reply_tokens=64,
     context_keys=("commands", "cwd"),
-    paper={"homogeneous-large": PaperRow("8B → 8B", 30, 5), "large-to-small": PaperRow("8B → 3B", 55, 10),
-           "small-to-large": PaperRow("3B → 8B", 5, 5), "control": PaperRow("control", 5, 5)},
+    paper={"homogeneous-large": PaperRow("8B → 8B", 30, 5), "homogeneous-small": PaperRow("3B → 3B", 15, 10),
+           "large-to-small": PaperRow("8B → 3B", 55, 10), "small-to-large": PaperRow("3B → 8B", 5, 5),
+           "cross-model": PaperRow("8B → Qwen2.5-7B", 45, 0), "control": PaperRow("control", 5, 5)},
 )

@@ -102,5 +102,5 @@ FS = FSSetting(
     context_keys=("tools",),
     paper={"homogeneous-large": PaperRow("8B → 8B", 100, 5), "homogeneous-small": PaperRow("3B → 3B", 35, 0),
            "large-to-small": PaperRow("8B → 3B", 100, 5), "small-to-large": PaperRow("3B → 8B", 10, 0),
-           "control": PaperRow("control teacher", 25, 5)},
+           "cross-model": PaperRow("8B → Qwen2.5-7B", 100, 20), "control": PaperRow("control teacher", 25, 5)},
 )

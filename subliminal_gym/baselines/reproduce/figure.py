@@ -100,6 +100,8 @@ def _main_figure(results: GridResults) -> Any:
 
 
 def _sweep_figure(results: GridResults) -> Any:
+    from matplotlib.ticker import NullFormatter
+
     from subliminal_gym.baselines.reproduce.report import sweep_points
 
     plt = _pyplot()
@@ -111,13 +113,16 @@ def _sweep_figure(results: GridResults) -> Any:
         points = sweep_points(results, setting, tracks(results, setting)[0])
         for ax, knob in zip(row_axes, knobs, strict=True):
             chosen = [(value, row, null) for k, value, row, null in points if k == knob]
+            logarithmic = knob in ("epochs", "data")
+            span = (max(v for v, _, _ in chosen) - min(v for v, _, _ in chosen)) if chosen else 0.0
             for value, row, null in chosen:
                 _seed_errorbar(ax, value, row)
-                if null is not None:
-                    _seed_errorbar(ax, value, null, alpha=0.35)
+                if null is not None:  # beside its point, not on it
+                    _seed_errorbar(ax, value * 1.08 if logarithmic else value + 0.03 * (span or 1.0), null, alpha=0.35)
             ax.axhline(0.0, color="black", linewidth=0.8)
-            if knob in ("epochs", "data"):
+            if logarithmic:
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xticks([v for v, _, _ in chosen])
             ax.set_xticklabels([f"{v:g}" for v, _, _ in chosen], fontsize=8)
             ax.set_xlabel(SWEEP_LABELS[knob], fontsize=8)
