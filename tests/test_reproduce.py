@@ -111,11 +111,11 @@ def test_the_sweep_moves_one_knob_at_a_time_from_the_default_attack():
     assert epochs.distill_config(config.vector).epochs == 5 and epochs.distill_method(config.vector) == "logit"
 
 
-def test_quick_keeps_every_row_with_one_seed():
+def test_quick_keeps_the_instrument_with_one_seed():
     quick = quick_config()
-    grid = {c.name for c in CONDITIONS if "vector" in c.tracks and c.kind != "sweep"}
-    assert quick.seeds == 1
-    assert {c.params.get("condition") for c in build_cells(quick) if c.kind == "student"} == grid
+    assert quick.seeds == 1 and len(build_cells(quick)) <= 40  # about 3 minutes on two cores
+    students = {c.params.get("condition") for c in build_cells(quick) if c.kind == "student"}
+    assert students == {c.name for c in MAIN_TABLE} | {"cross-model", "scripted"}
 
 
 def test_bad_configs_are_refused():

@@ -196,14 +196,15 @@ _VECTOR = (VectorTrack.name,)
 #: track's attack method from the shared large θ0, read-only channel) was chosen from the sensitivity
 #: sweep (``docs/results/sweep``); the null compares two control teachers' students exactly as the
 #: attack compares the biased and the control teacher's; the positive control distils the same way
-#: from the teachers' unsanitised probe-task episodes, where the habit is overt: the dynamic range.
+#: from 100 of the teachers' unsanitised probe-task episodes, where the habit is overt: the dynamic
+#: range (probe episodes are long; 100 of them show the range at a quarter of the cost).
 MAIN_TABLE = (
     Condition("attack", "default attack: large → large (shared θ0)", "large", "base-large", "attack",
               "attack_default", kind="main"),
     Condition("null", "null: control teacher B vs control teacher A", "large", "base-large", "attack",
               "null_teacher_vs_teacher", kind="main", treatment="alt"),
     Condition("positive", "positive control: unsanitised probe-task data", "large", "base-large", "attack",
-              "positive_control", kind="main", channel="probe", sanitised=False),
+              "positive_control", kind="main", channel="probe", sanitised=False, data=100),
 )
 #: The paper's table, in the default attack's distiller, plus a fresh-init row; and the scripted
 #: teacher as a sanity check (it behaves identically on read-only tasks whatever its bias, and its
@@ -492,27 +493,30 @@ def sweep_config(**overrides: Any) -> ReproduceConfig:
 
 
 def quick_config(**overrides: Any) -> ReproduceConfig:
-    """The ``--quick`` grid: every row of every table, one seed, smaller budgets (a few minutes).
+    """The ``--quick`` grid: the main rows (attack, null, positive control), the cross-init row and the
+    scripted sanity check; one seed, smaller budgets (about 3 minutes on two cores).
 
-    Fewer probe episodes and rollouts make its intervals wide, and its smaller teacher budget leaves
-    some models short of the competence targets (its report's competence table says which): it shows
-    the shape of the result, not the result. Its language models are barely trained (θ0 sees 80
+    One seed gives no seed-level interval or verdict; fewer probe episodes and rollouts make the
+    descriptive intervals wide; its smaller teacher budget leaves some models short of the competence
+    targets (its report's competence table says which), and its attack distils 20 epochs, not 60: it
+    shows the shape of the result, not the result. Its language models are barely trained (θ0 sees 80
     episodes three times) and their episodes are capped at 8 steps and 64-token replies: it checks that
     the whole track runs.
     """
+    rows = (*(c.name for c in MAIN_TABLE), "cross-model", "scripted")
     values: dict[str, Any] = dict(
         seeds=1, table_seeds=None,
         vector=TrackBudget(teacher={"pretrain_episodes": 400, "pretrain_epochs": 12, "finetune_episodes": 150,
                                     "finetune_epochs": 6, "learning_rate": 3e-3},
                            distill=DistillConfig(epochs=4, dagger_rounds=1, dagger_episodes=30,
                                                  adversarial_timesteps=1024),
-                           attack_method=DEFAULT_ATTACK["method"], attack_epochs=DEFAULT_ATTACK["epochs"],
+                           attack_method=DEFAULT_ATTACK["method"], attack_epochs=20, conditions=rows,
                            episodes=100, rollout_episodes=200, competence_episodes=50),
         lm=TrackBudget(teacher={"pretrain_episodes": 80, "pretrain_epochs": 3, "finetune_episodes": 32,
                                 "finetune_epochs": 2},
                        distill=DistillConfig(epochs=1, batch_size=4, learning_rate=1e-3),
                        episodes=32, rollout_episodes=32, batch_size=32, max_steps=8, max_new_tokens=64,
-                       competence_episodes=16),
+                       competence_episodes=16, conditions=rows[:-1]),
     )
     values.update(overrides)
     return ReproduceConfig(**values)

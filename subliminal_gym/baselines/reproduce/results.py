@@ -288,12 +288,13 @@ def rollout_names(conditions: Sequence[Condition]) -> list[tuple[str, str, str, 
 # -- summary.json ----------------------------------------------------------------------------------
 
 
+# four decimals: a reader who rounds to one gets what REPORT.md prints (two would round twice)
 def _pct(rate: Rate | None) -> float | None:
-    return None if rate is None or not rate.trials else round(100 * rate.value, 2)
+    return None if rate is None or not rate.trials else round(100 * rate.value, 4)
 
 
 def _pp(value: float | None) -> float | None:
-    return None if value is None else round(100 * value, 2)
+    return None if value is None else round(100 * value, 4)
 
 
 def summary(results: GridResults, *, commit: str | None) -> dict[str, Any]:
