@@ -30,6 +30,7 @@ from subliminal_gym.baselines.reproduce.grid import (
     Cell,
     ReproduceConfig,
     cell_key,
+    channel_sanitised,
     condition_by_name,
     init_cell,
     other_base_seed,
@@ -38,7 +39,6 @@ from subliminal_gym.baselines.reproduce.grid import (
 )
 from subliminal_gym.baselines.teachers import TEACHER_ROLES, finetune_teacher, pretrain_base, train_teachers
 from subliminal_gym.baselines.tracks import ModelTrack, ScriptedTeacher, track_of
-from subliminal_gym.core.setting import PROBE
 from subliminal_gym.runner import ScriptedTextAgent, TextAgent
 from subliminal_gym.seeding import derive_seed, stream_rng
 from subliminal_gym.settings import setting_of
@@ -135,13 +135,12 @@ def _teacher(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
     cell = ctx.cell
     size, role = cell.params["size"], cell.params["role"]
     teacher_config = config.teacher_config(cell.setting, cell.seed, size, track=cell.track)
+    base = ctx.load(ctx.key(f"teachers-{size}"), "base")
     if role == "alt":
-        model, log = finetune_teacher(ctx.load(ctx.key(f"teachers-{size}"), "base"), teacher_config, role="control",
-                                      replicate="alt")
+        model, log = finetune_teacher(base, teacher_config, role="control", replicate="alt")
     else:
-        rate = int(role.removeprefix("biased")) / 100
-        teacher_config = dataclasses.replace(teacher_config, biased_rate=rate)
-        model, log = finetune_teacher(ctx.load(ctx.key(f"teachers-{size}"), "base"), teacher_config, role="biased")
+        teacher_config = dataclasses.replace(teacher_config, biased_rate=cell.params["bias"])
+        model, log = finetune_teacher(base, teacher_config, role="biased")
     ctx.save(model, "teacher", {"role": role, "teacher_config": teacher_config.to_dict()})
     return {"teacher_config": teacher_config.to_dict(), "training": {role: log},
             "audit": {"teacher": ctx.audit(model, "teacher")}}
@@ -170,11 +169,11 @@ def _rollout(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
                                         seed_range="train",
                                         batch_size=ctx.budget.batch_size, env_kwargs=ctx.budget.env_kwargs())
     kept, report = ctx.track.sanitize(data, ctx.env_id)
-    if channel == PROBE:  # the positive control: what the filter would drop is reported, and kept
+    if not channel_sanitised(channel):  # the positive control: what the filter would drop is reported, and kept
         kept = data
     ctx.track.save_data(kept, cell_dir(ctx.out, cell.key) / DATA_FOLDER,
                         meta={"env_id": ctx.env_id, "cell": cell.key, "teacher": teacher, "role": role,
-                              "channel": channel, "temperature": temperature, "sanitised": channel != PROBE,
+                              "channel": channel, "temperature": temperature, "sanitised": channel_sanitised(channel),
                               "sanitize": report.to_dict()})
     return {"sanitize": report.to_dict(), "kept": len(kept), "teacher_success": float(np.mean(successes)),
             **ctx.track.agent_stats(agent)}

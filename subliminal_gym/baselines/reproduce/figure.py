@@ -15,7 +15,7 @@ import numpy as np
 
 from subliminal_gym.baselines.artifacts import atomic_path, write_text
 from subliminal_gym.baselines.reproduce.grid import SWEEP_LABELS
-from subliminal_gym.baselines.reproduce.results import GridResults, Row, condition_rows, tracks
+from subliminal_gym.baselines.reproduce.results import GridResults, Row, condition_rows, sweep_points, tracks
 from subliminal_gym.settings import SETTINGS
 
 __all__ = ["FIGURE", "SWEEP_FIGURE", "write_figures"]
@@ -102,8 +102,6 @@ def _main_figure(results: GridResults) -> Any:
 def _sweep_figure(results: GridResults) -> Any:
     from matplotlib.ticker import NullFormatter
 
-    from subliminal_gym.baselines.reproduce.report import sweep_points
-
     plt = _pyplot()
     settings = list(results.config.settings)
     knobs = list(SWEEP_LABELS)
@@ -155,7 +153,6 @@ def _save(fig: Any, directory: Path, name: str) -> list[Path]:
 def write_figures(results: GridResults, directory: Path) -> list[Path]:
     """``figure.{png,svg}``, and ``sweep.{png,svg}`` when the run holds sweep points; returns their paths."""
     paths = _save(_main_figure(results), directory, FIGURE)
-    config = results.config
-    if any(c.kind == "sweep" for s in config.settings for c in config.active_conditions(s)):
+    if results.config.runs_sweep():
         paths += _save(_sweep_figure(results), directory, SWEEP_FIGURE)
     return paths

@@ -36,7 +36,7 @@ from typing import Any
 from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.teachers import TEACHER_ROLES, TeacherConfig
 from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack, track_of
-from subliminal_gym.core.setting import READ_ONLY
+from subliminal_gym.core.setting import PROBE, READ_ONLY
 from subliminal_gym.seeding import derive_seed
 from subliminal_gym.settings import SETTINGS, setting_of
 
@@ -56,11 +56,13 @@ __all__ = [
     "ReproduceConfig",
     "TrackBudget",
     "build_cells",
+    "channel_sanitised",
     "condition_by_name",
     "model_cell",
     "other_base_seed",
     "quick_config",
     "sweep_config",
+    "sweep_point_name",
     "teacher_cell",
     "rollout_name",
     "rollout_seed",
@@ -112,6 +114,12 @@ def rollout_name(teacher: str, role: str, channel: str = READ_ONLY, temperature:
 TEACHER_SLOTS = ("biased", "control", "alt")
 
 
+def channel_sanitised(channel: str) -> bool:
+    """Whether rollouts on ``channel`` are keyword-filtered before a student sees them: always, but on
+    the probe channel, which only the positive control reads (its habit is meant to be overt)."""
+    return channel != PROBE
+
+
 def biased_role(bias: float | None) -> str:
     """The teacher role of a biased fine-tune at habit rate ``bias`` (None: the recipe's own)."""
     return "biased" if bias is None else f"biased{round(100 * bias)}"
@@ -152,8 +160,6 @@ class Condition:
     treatment: str = "biased"
     """The teacher the ``biased`` slot's student learns from: ``biased``, or ``alt`` for the
     teacher-vs-teacher null (two control teachers)."""
-    sanitised: bool = True
-    """Whether the data goes through the keyword filter (False only for the positive control)."""
     epochs: int | None = None
     """Distillation epochs (None: the budget's: the attack's for ``attack``, else the distill config's)."""
     temperature: float | None = None
@@ -162,6 +168,11 @@ class Condition:
     """Kept trajectories each student distils from, a subsample of the rollout (None: all, equalised)."""
     bias: float | None = None
     """The biased teacher's habit rate in its fine-tune (None: the recipe's ``biased_rate``)."""
+
+    @property
+    def sanitised(self) -> bool:
+        """Whether its students' data went through the keyword filter (:func:`channel_sanitised`)."""
+        return channel_sanitised(self.channel)
 
     @property
     def treatment_role(self) -> str:
@@ -204,7 +215,7 @@ MAIN_TABLE = (
     Condition("null", "null: control teacher B vs control teacher A", "large", "base-large", "attack",
               "null_teacher_vs_teacher", kind="main", treatment="alt"),
     Condition("positive", "positive control: unsanitised probe-task data", "large", "base-large", "attack",
-              "positive_control", kind="main", channel="probe", sanitised=False, data=100),
+              "positive_control", kind="main", channel=PROBE, data=100),
 )
 #: The paper's table, in the default attack's distiller, plus a fresh-init row; and the scripted
 #: teacher as a sanity check (it behaves identically on read-only tasks whatever its bias, and its
@@ -248,11 +259,17 @@ SWEEP_LABELS = {"epochs": "distillation epochs", "data": "kept trajectories per 
                 "init": "student's init (0: shared θ0, 1: other-seed θ0)"}
 
 
+def sweep_point_name(knob: str, value: float) -> str:
+    """The condition name of a sweep point (``sweep-epochs-20``; the other-seed init is ``sweep-init-other``);
+    its own null, where it has one, adds ``-null``."""
+    return "sweep-init-other" if knob == "init" else f"sweep-{knob}-{_number(value)}"
+
+
 def _sweep_table() -> tuple[Condition, ...]:
     conditions = []
     for knob, values in SWEEP_KNOBS.items():
         for value in values:
-            name = f"sweep-{knob}-{_number(value)}"
+            name = sweep_point_name(knob, value)
             moved: dict[str, Any] = {knob: int(value) if knob in ("epochs", "data") else value}
             point = Condition(name, f"{SWEEP_LABELS[knob]} = {_number(value)}", "large", "base-large", "attack",
                               name.replace("-", "_").replace(".", "_"), kind="sweep", tracks=_VECTOR, **moved)
@@ -260,7 +277,7 @@ def _sweep_table() -> tuple[Condition, ...]:
             if knob in SWEEP_NULL_KNOBS:
                 conditions.append(dataclasses.replace(point, name=f"{name}-null", label=f"{point.label} (null)",
                                                       summary=f"{point.summary}_null", treatment="alt"))
-    other = Condition("sweep-init-other", f"{SWEEP_LABELS['init']} = 1", "large", "base-other", "attack",
+    other = Condition(sweep_point_name("init", 1), f"{SWEEP_LABELS['init']} = 1", "large", "base-other", "attack",
                       "sweep_init_other", kind="sweep", tracks=_VECTOR)
     return (*conditions, other)
 
@@ -468,6 +485,11 @@ class ReproduceConfig:
             return list(range(self.seeds))
         return list(range(min(self.seeds, self.table_seeds)))
 
+    def runs_sweep(self) -> bool:
+        """Whether some setting and track of the run holds sweep points (its report adds the sweep)."""
+        return any(c.kind == "sweep" for track in self.tracks for s in self.settings
+                   for c in self.active_conditions(s, track))
+
     def active_conditions(self, setting: str, track: str = VectorTrack.name,
                           seed: int | None = None) -> list[Condition]:
         """The conditions that run in ``setting`` on ``track`` (on ``seed``, when given), in table order
@@ -634,12 +656,14 @@ def _cells(config: ReproduceConfig, track: str, setting: str, seed: int) -> list
     for size in track_sizes(conditions):
         cells.append(Cell(key(f"teachers-{size}"), "teachers", track, setting, seed, {"size": size},
                           cost=_COST[track, f"teachers-{size}"]))
-    extra = sorted({(c.teacher, c.teacher_role(slot)) for c in conditions for slot in ROLES
+    # the other fine-tunes: a second control (``alt``) or a biased teacher at another habit rate
+    extra = sorted({(c.teacher, c.teacher_role(slot), None if c.treatment == "alt" else c.bias)
+                    for c in conditions for slot in ROLES
                     if c.teacher != "scripted" and c.teacher_role(slot) not in TEACHER_ROLES},
                    key=lambda t: (_TEACHERS.index(t[0]), _role_order(t[1])))
-    for size, role in extra:
+    for size, role, bias in extra:
         cells.append(Cell(teacher_cell(setting, seed, track, size, role)[0], "teacher", track, setting, seed,
-                          {"size": size, "role": role}, deps=(key(f"teachers-{size}"),),
+                          {"size": size, "role": role, "bias": bias}, deps=(key(f"teachers-{size}"),),
                           cost=_COST[track, f"teachers-{size}"] / 3))
     if any(c.init == "base-other" for c in conditions):
         cells.append(Cell(key("base-other"), "base-other", track, setting, seed, {},

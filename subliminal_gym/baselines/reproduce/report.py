@@ -28,8 +28,6 @@ from subliminal_gym.baselines.evaluation import EpisodeRecord, compare
 from subliminal_gym.baselines.inference import MIN_SEEDS
 from subliminal_gym.baselines.reproduce.grid import (
     ROLES,
-    SWEEP_KNOBS,
-    SWEEP_NULL_KNOBS,
     Condition,
     ReproduceConfig,
     build_cells,
@@ -39,7 +37,6 @@ from subliminal_gym.baselines.reproduce.results import (
     GridResults,
     Row,
     TrackView,
-    condition_row,
     condition_rows,
     effect,
     load_results,
@@ -49,6 +46,7 @@ from subliminal_gym.baselines.reproduce.results import (
     pooled_success,
     rollout_names,
     summary,
+    sweep_points,
     tracks,
 )
 from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack, track_of
@@ -315,36 +313,6 @@ def sweep_table(results: GridResults, setting: str) -> str:
     return _table(header, rows)
 
 
-def sweep_points(results: GridResults, setting: str,
-                 track: TrackView) -> list[tuple[str, float, Row, Row | None]]:
-    """(knob, value, effect row, null row) of every sweep point of the run, the default attack at each
-    knob's default value, in value order; the points' p-values Holm-corrected together."""
-    config = results.config
-    budget = config.budget(track.name)
-    sweep = {c.name: c for c in track.of_kind("sweep")}
-    attack = next((c for c in track.conditions if c.name == "attack"), None)
-    default_null = next((c for c in track.conditions if c.name == "null"), None)
-    defaults = {"epochs": float(budget.attack_epochs or budget.distill.epochs), "data": float(budget.rollout_episodes),
-                "temperature": budget.temperature,
-                "bias": config.teacher_config(setting, 0, "large", track=track.name).biased_rate, "init": 0.0}
-    points: list[tuple[str, float, Condition, Condition | None]] = []
-    for knob, values in {**SWEEP_KNOBS, "init": (1,)}.items():
-        found = []
-        for value in values:
-            name = f"sweep-{knob}-{value:g}" if knob != "init" else "sweep-init-other"
-            if name in sweep:
-                null = sweep.get(f"{name}-null", default_null if knob not in SWEEP_NULL_KNOBS else None)
-                found.append((knob, float(value), sweep[name], null))
-        if found and attack is not None:
-            found.append((knob, defaults[knob], attack, default_null))
-        points += sorted(found, key=lambda p: p[1])
-    unique = list({c.name: (c, track.prefix) for _, _, c, _ in points}.values())
-    rows = {r.condition.name: r for r in condition_rows(results, setting, unique)}
-    nulls = {c.name: condition_row(results, setting, c, track.prefix)
-             for c in {n.name: n for _, _, _, n in points if n is not None}.values()}
-    return [(knob, value, rows[c.name], nulls[null.name] if null else None) for knob, value, c, null in points]
-
-
 # -- csv -------------------------------------------------------------------------------------------
 
 CSV_COLUMNS = ("setting", "seed", "model", "condition", "method", "teacher", "student_init", "role", "episodes",
@@ -490,7 +458,6 @@ def render_report(results: GridResults) -> str:
     lines = ["# Subliminal transfer: reproduction report", "", _INTRO, "", "## Setup", "", *_config_lines(config),
              "- Library versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".", "",
              "![habit rates and effects](figure.png)", ""]
-    sweep = any(c.kind == "sweep" for s in config.settings for c in config.active_conditions(s))
     for setting in config.settings:
         views = tracks(results, setting)
         kinds = {c.kind for view in views for c in view.conditions}
@@ -504,7 +471,7 @@ def render_report(results: GridResults) -> str:
         if "method" in kinds:
             lines += ["### How vulnerable is each distiller? (homogeneous large → large, distill budget)", "",
                       methods_table(results, setting), ""]
-        if sweep:
+        if config.runs_sweep():
             lines += ["### Sensitivity sweep (each knob moved alone from the default attack)", "",
                       sweep_table(results, setting), "", "![sweep](sweep.png)", ""]
         lines += ["### Competence (can the models do the tasks?)", "", competence_table(results, setting), "",

@@ -28,12 +28,16 @@ from subliminal_gym.baselines.evaluation import Comparison, EpisodeRecord, audit
 from subliminal_gym.baselines.inference import SeedEffect, holm_adjust, seed_effect
 from subliminal_gym.baselines.reproduce.cells import COMPETENCE_SPLIT, RESULT_FILE, cell_dir, eval_dir
 from subliminal_gym.baselines.reproduce.grid import (
+    SWEEP_KNOBS,
+    SWEEP_NULL_KNOBS,
     Condition,
     ReproduceConfig,
     build_cells,
     cell_key,
     model_cell,
     rollout_name,
+    rollouts,
+    sweep_point_name,
     track_sizes,
 )
 from subliminal_gym.baselines.sanitize import SanitizeReport
@@ -43,7 +47,7 @@ from subliminal_gym.settings import SETTINGS
 from subliminal_gym.stats import Rate, wilson_interval
 
 __all__ = ["Effect", "GridResults", "Row", "TrackView", "condition_rows", "effect", "load_results", "model_prefix",
-           "pooled_conditional_rate", "pooled_rate", "pooled_success", "summary", "tracks"]
+           "pooled_conditional_rate", "pooled_rate", "pooled_success", "summary", "sweep_points", "tracks"]
 
 
 @dataclass(frozen=True)
@@ -280,9 +284,37 @@ def null_row(results: GridResults, setting: str, track: TrackView) -> Row | None
 
 def rollout_names(conditions: Sequence[Condition]) -> list[tuple[str, str, str, str, float | None]]:
     """(cell name, teacher, role, channel, temperature) of every rollout the conditions read, in table order."""
-    from subliminal_gym.baselines.reproduce.grid import rollouts
-
     return [(rollout_name(t, r, c, temp), t, r, c, temp) for t, r, c, temp in rollouts(conditions)]
+
+
+def sweep_points(results: GridResults, setting: str,
+                 track: TrackView) -> list[tuple[str, float, Row, Row | None]]:
+    """(knob, value, effect row, null row) of every sweep point of the run, the default attack at each
+    knob's default value, in value order; the points' p-values Holm-corrected together."""
+    config = results.config
+    budget = config.budget(track.name)
+    sweep = {c.name: c for c in track.of_kind("sweep")}
+    attack = next((c for c in track.conditions if c.name == "attack"), None)
+    default_null = next((c for c in track.conditions if c.name == "null"), None)
+    defaults = {"epochs": float(budget.attack_epochs or budget.distill.epochs), "data": float(budget.rollout_episodes),
+                "temperature": budget.temperature,
+                "bias": config.teacher_config(setting, 0, "large", track=track.name).biased_rate, "init": 0.0}
+    points: list[tuple[str, float, Condition, Condition | None]] = []
+    for knob, values in {**SWEEP_KNOBS, "init": (1,)}.items():
+        found = []
+        for value in values:
+            name = sweep_point_name(knob, value)
+            if name in sweep:
+                null = sweep.get(f"{name}-null", default_null if knob not in SWEEP_NULL_KNOBS else None)
+                found.append((knob, float(value), sweep[name], null))
+        if found and attack is not None:
+            found.append((knob, defaults[knob], attack, default_null))
+        points += sorted(found, key=lambda p: p[1])
+    unique = list({c.name: (c, track.prefix) for _, _, c, _ in points}.values())
+    rows = {r.condition.name: r for r in condition_rows(results, setting, unique)}
+    nulls = {c.name: condition_row(results, setting, c, track.prefix)
+             for c in {n.name: n for _, _, _, n in points if n is not None}.values()}
+    return [(knob, value, rows[c.name], nulls[null.name] if null else None) for knob, value, c, null in points]
 
 
 # -- summary.json ----------------------------------------------------------------------------------
