@@ -273,7 +273,7 @@ class ViewLayout:
         return self.verbs[index] if 0 <= index < len(self.verbs) else OTHER_VERB
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: the encoder's cache holds one per action text
 class _Static:
     """What a slot's features take from its action text alone."""
 
@@ -344,7 +344,8 @@ class _Reading:
         self.found_before: set[str] = set()
         self.found_now: set[str] = set()
         self.ranks: dict[str, float] = {}
-        self._in_task: dict[str, bool] = {}
+        self._fixed: dict[_Static, tuple[float, ...]] = {}
+        """Slot -> its features fixed for the episode (see :meth:`_task_relations`)."""
 
     @staticmethod
     def _contains(text: str, numbers: set[str], mention: str) -> bool:
@@ -386,34 +387,59 @@ class _Reading:
             for mention, size in sizes.items():
                 self.ranks[mention] = ordered.index(size) / (len(ordered) - 1)
 
-    def relations(self, static: _Static) -> list[float]:
-        """The :data:`RELATION_FEATURES` of one slot."""
-        mentions = static.mentions
-        key = "\0".join(static.values)
-        in_task = self._in_task.get(key)
-        if in_task is None:
-            in_task = self._in_task[key] = any(self._contains(self.task, self.task_numbers, v) for v in static.values)
+    def relations(self, statics: Sequence[_Static]) -> list[list[float]]:
+        """The :data:`RELATION_FEATURES` of each slot, in slot order.
+
+        Features that depend only on the task and the slot's text are computed once per episode and
+        action text; the rest once per observation (the encoder's hot path: ~85 slots a step).
+        """
+        found_now, found_before, seen_words, ranks = self.found_now, self.found_before, self.seen_words, self.ranks
+        first_number, taken, last_words, task_words = (self.first_number, self.taken_values, self.last_words,
+                                                       self.task_words)
+        rows = []
+        for static in statics:
+            fixed = self._fixed.get(static)
+            if fixed is None:
+                fixed = self._fixed[static] = self._task_relations(static)
+            mentions, values, words = static.mentions, static.values, static.words
+            rank = max((ranks.get(m, 0.0) for m in mentions), default=0.0) if ranks else 0.0
+            rows.append([
+                float(any(m in found_now for m in mentions)),
+                float(any(m in found_before for m in mentions)),
+                len(words & seen_words) / len(words) if words else 0.0,
+                rank,
+                float(rank == 1.0),
+                fixed[0], fixed[1], fixed[2], fixed[3], fixed[4], fixed[5],
+                float(first_number is not None and first_number in values),
+                fixed[6],
+                float(any(v in taken for v in values)),
+                float(bool(new := static.value_words - last_words) and new <= task_words),
+            ])
+        return rows
+
+    def _task_relations(self, static: _Static) -> tuple[float, ...]:
+        """The features of a slot fixed for the episode: in_task, date_age, older_than_task_days,
+        has_task_quote, extension_in_task, extension_is_folder and task_number_share."""
+        values = static.values
+        in_task = any(self._contains(self.task, self.task_numbers, v) for v in values)
         age = (self.task_date - static.date) if self.task_date is not None and static.date is not None else None
-        words = static.words
-        extensions = {m.group(1).lower() for v in static.values if (m := _EXTENSION.search(v))}
-        folders = {part.lower() for v in static.values for part in v.split("/")[:-1]}
-        return [
-            float(any(m in self.found_now for m in mentions)),
-            float(any(m in self.found_before for m in mentions)),
-            len(words & self.seen_words) / len(words) if words else 0.0,
-            rank := max((self.ranks.get(m, 0.0) for m in mentions), default=0.0),
-            float(rank == 1.0),
+        extensions = {m.group(1).lower() for v in values if (m := _EXTENSION.search(v))}
+        folders = {part.lower() for v in values for part in v.split("/")[:-1]}
+        return (
             float(in_task),
             min(max(age, 0) / 60, 1.0) if age is not None else 0.0,
             float(age is not None and self.task_days is not None and age > self.task_days),
-            float(any(q in v for q in self.task_quotes for v in static.values)),
+            float(any(q in v for q in self.task_quotes for v in values)),
             float(bool(extensions & self.task_words)),
             float(bool(extensions & folders)),
-            float(self.first_number is not None and self.first_number in static.values),
             (len(self.task_numbers & static.numbers) / len(self.task_numbers)) if self.task_numbers else 0.0,
-            float(any(v in self.taken_values for v in static.values)),
-            float(bool(new := static.value_words - self.last_words) and new <= self.task_words),
-        ]
+        )
+
+
+#: The state-independent slot rows of every action text seen in this process, per layout: shared by
+#: all encoders (a batch of 16 envs, each with its own encoder, meets the same actions), bounded.
+_STATIC_ROWS: dict[ViewLayout, dict[str, _Static]] = {}
+_STATIC_LIMIT = 200_000
 
 
 class SlotEncoder:
@@ -429,7 +455,7 @@ class SlotEncoder:
 
     def __init__(self, layout: ViewLayout) -> None:
         self.layout = layout
-        self._static: dict[str, _Static] = {}
+        self._static = _STATIC_ROWS.setdefault(layout, {})
         self._texts: list[str] = []
         self._taken: set[str] = set()
         self._task_words: frozenset[str] = frozenset()
@@ -467,7 +493,8 @@ class SlotEncoder:
                              _ordinal(date) if date and layout.relations else None,
                              frozenset(n for v in values for n in _NUMBER.findall(v)),
                              frozenset(w for v in values for w in _words(v)))
-            if len(self._static) > 200_000:
+            row.setflags(write=False)  # shared by every encoder of the layout
+            if len(self._static) > _STATIC_LIMIT:
                 self._static.clear()
             self._static[text] = cached
         return cached
@@ -505,22 +532,24 @@ class SlotEncoder:
             for verb in self._verbs_taken:
                 out[2 * layout.text_buckets + 2 + layout.verb_index(verb)] = 1.0
         slots = out[layout.state_dim:].reshape(layout.max_actions, layout.slot_dim)
-        verbs = []
         statics = [self._static_row(text) for text in texts]
         reading = self._reading
         if layout.relations:
             reading.read(observation[:_TEXT_LIMIT], obs_words, {m for s in statics for m in s.mentions})
         first = 1 + layout.n_verbs + layout.arg_buckets
-        for i, (text, static) in enumerate(zip(texts, statics, strict=True)):
-            words = static.words
-            verbs.append(static.verb)
-            slots[i] = static.row
-            if words:
-                slots[i, -3] = len(words & self._task_words) / len(words)
-                slots[i, -2] = len(words & obs_words) / len(words)
-            slots[i, -1] = float(text in self._taken)
+        n = len(texts)
+        if n:
+            # one array write per feature block (the same float32 values as slot by slot)
+            slots[:n] = np.stack([static.row for static in statics])
+            task_words, taken = self._task_words, self._taken
+            slots[:n, -3:] = [
+                (len(static.words & task_words) / len(static.words) if static.words else 0.0,
+                 len(static.words & obs_words) / len(static.words) if static.words else 0.0,
+                 float(text in taken))
+                for text, static in zip(texts, statics, strict=True)]
             if layout.relations:
-                slots[i, first : first + len(RELATION_FEATURES)] = reading.relations(static)
+                slots[:n, first : first + len(RELATION_FEATURES)] = reading.relations(statics)
+        verbs = [static.verb for static in statics]
         info["action_texts"] = texts
         info["action_verbs"] = verbs
         info["action_mask"] = self.action_masks()

@@ -3,25 +3,39 @@
 Every committed run folder in ``docs/results`` that holds a ``checksums.json`` (the sha256 of every
 audit of every cell, written by the report) is checked: its config must be the one the code would run
 today (so a changed default cannot land without regenerating the run), and the cheapest cell without
-inputs (the Bash θ0 and teachers of seed 0) is run again here and must give the same audits, byte
-for byte. A change that moves the numbers fails here until the results are regenerated.
+inputs (the Bash θ0 and teachers of seed 0) is run again here. On a machine whose float arithmetic
+is the committed run's (``checksums.float_arithmetic``) it must give the same audits, byte for
+byte: a change that moves the numbers fails here until the results are regenerated. On another
+machine the bytes cannot match (see :mod:`subliminal_gym.baselines.reproduce.checksums`); the rates
+must then be statistically indistinguishable from the committed ones (Fisher's exact test, p ≥
+0.001), a weaker guard that the test announces with a warning.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import warnings
 from pathlib import Path
 
 import pytest
+from scipy.stats import fisher_exact
 
-from subliminal_gym.baselines.reproduce.cells import run_cell
+from subliminal_gym.baselines.reproduce.cells import read_result, run_cell
+from subliminal_gym.baselines.reproduce.checksums import (
+    CHECKSUMS_FILE,
+    cell_checksums,
+    float_arithmetic,
+    read_checksums,
+)
 from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, build_cells, sweep_config
-from subliminal_gym.baselines.reproduce.report import CHECKSUMS_FILE, cell_checksums
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 #: The committed runs and the config the code runs for each today.
 RUNS = {"sweep": sweep_config}
 CHEAP_CELL = "bash/seed0/teachers-large"
+#: The audits of the cheap cell, and the model each one is in the report's ``results.csv``.
+CHEAP_MODELS = {"base": "base-large", "biased": "teacher-large-biased", "control": "teacher-large-control"}
 
 
 def test_every_committed_run_with_checksums_is_checked():
@@ -39,13 +53,31 @@ def test_the_committed_config_is_todays(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_one_cell_of_the_committed_run_reproduces_byte_for_byte(name, tmp_path):
+def test_one_cell_of_the_committed_run_reproduces(name, tmp_path):
     config = RUNS[name]()
-    committed = json.loads((RESULTS / name / CHECKSUMS_FILE).read_text())
+    committed = read_checksums(RESULTS / name)
     cell = next(c for c in build_cells(config) if c.key == CHEAP_CELL)
     assert not cell.deps
     run_cell(cell, config, tmp_path)
-    assert cell_checksums(tmp_path, cell.key) == committed[cell.key]
+    if committed["float_arithmetic"] == float_arithmetic():
+        assert cell_checksums(tmp_path, cell.key) == committed["cells"][cell.key]
+        return
+    warnings.warn(f"docs/results/{name} was made on a machine with other float arithmetic "
+                  f"({committed['float_arithmetic']} here {float_arithmetic()}): its bytes cannot be reproduced "
+                  "here, so only its rates are compared (Fisher's exact test)", stacklevel=1)
+    setting, seed = cell.setting, str(cell.seed)
+    with (RESULTS / name / "results.csv").open(newline="") as handle:
+        rows = {row["model"]: row for row in csv.DictReader(handle)
+                if row["setting"] == setting and row["seed"] == seed and row["model"] in CHEAP_MODELS.values()}
+    audits = read_result(tmp_path, cell.key)["audit"]
+    for audit, model in CHEAP_MODELS.items():
+        row, ours = rows[model], audits[audit]
+        episodes = int(row["episodes"])
+        for what, theirs, mine in (("habit", row["habit_rate"], ours[row["metric"]]),
+                                   ("success", row["task_success_rate"], ours["success"])):
+            a, b = round(float(theirs) * episodes), round(float(mine) * episodes)
+            p = fisher_exact([[a, episodes - a], [b, episodes - b]]).pvalue
+            assert p >= 1e-3, f"{model} {what}: {a}/{episodes} committed, {b}/{episodes} now (p = {p:.2g})"
 
 
 def test_the_docs_quote_the_committed_sweep():

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch as th
+from imitation.algorithms import bc
 from imitation.data import rollout, types
 
+from subliminal_gym.baselines import imitation_distill
 from subliminal_gym.baselines.agents import PolicyTextAgent, ScriptedExpertPolicy, find_view
 from subliminal_gym.baselines.evaluation import evaluate
 from subliminal_gym.baselines.imitation_distill import (
@@ -99,6 +102,42 @@ def test_bc_is_deterministic_given_rng_and_leaves_global_rng_alone(safe_demos):
     assert not same_weights(first, other)  # the shuffle follows rng
     assert th.equal(th.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], numpy_state)
+
+
+@pytest.mark.parametrize("l2_weight", [0.0, 1e-3])
+def test_bc_gives_the_weights_of_imitations_own_loss_and_optimiser(safe_demos, l2_weight, monkeypatch):
+    """The actor-only loss and optimiser are a speed-up, not another algorithm: bit for bit imitation's BC."""
+    trajectories, layout = safe_demos
+
+    def train():
+        policy = build_policy(layout, "small", seed=0)
+        log = behavioural_cloning(policy, trajectories, epochs=3, batch_size=16, l2_weight=l2_weight,
+                                  rng=np.random.default_rng(4))
+        return weights(policy), log
+
+    ours, our_log = train()
+
+    def imitations(policy, *, batch_size, learning_rate, ent_weight, l2_weight, rng, logger):
+        trainer = bc.BC(observation_space=policy.observation_space, action_space=policy.action_space, rng=rng,
+                        policy=policy, batch_size=batch_size, optimizer_kwargs={"lr": learning_rate},
+                        ent_weight=ent_weight, l2_weight=l2_weight, device="cpu", custom_logger=logger)
+        inner = trainer.loss_calculator
+        losses, probs = [], []
+
+        def record(policy, obs, acts):
+            metrics = inner(policy, obs, acts)
+            losses.append(float(metrics.loss.detach()))
+            probs.append(float(metrics.prob_true_act.detach()))
+            return metrics
+
+        trainer.loss_calculator = record
+        return trainer, SimpleNamespace(losses=losses, expert_probs=probs)
+
+    monkeypatch.setattr(imitation_distill, "_make_bc", imitations)
+    reference, reference_log = train()
+    assert same_weights(ours, reference)
+    assert our_log.loss_history == reference_log.loss_history
+    assert our_log.details == reference_log.details
 
 
 def test_bc_accepts_transitions_and_rejects_bad_demonstrations(safe_demos):

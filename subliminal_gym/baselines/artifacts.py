@@ -292,7 +292,7 @@ def load_policy(directory: str | Path) -> tuple[SlotScoringPolicy, dict[str, Any
     bad = nonfinite_weights(tensors.items())
     if bad:
         raise ArtifactError(f"{weights}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]})")
-    policy = build_policy(layout, arch, seed=0)
+    policy = build_policy(layout, arch, seed=0, initialise=False)  # every weight is loaded next
     try:
         policy.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -305,7 +305,7 @@ def clone_policy(policy: SlotScoringPolicy) -> SlotScoringPolicy:
     """An independent copy with the same weights (a student's shared initialisation)."""
     from subliminal_gym.baselines.policies import build_policy
 
-    copy = build_policy(policy.layout, policy.arch, seed=0)
+    copy = build_policy(policy.layout, policy.arch, seed=0, initialise=False)  # every weight is copied next
     copy.load_state_dict({k: v.clone() for k, v in policy.state_dict().items()})
     return copy
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch as th
@@ -43,6 +43,7 @@ from imitation.rewards.reward_nets import BasicRewardNet, BasicShapedRewardNet
 from imitation.util import logger as imit_logger
 from imitation.util import networks
 from stable_baselines3 import PPO
+from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
@@ -182,18 +183,42 @@ def _check_data(policy: SlotScoringPolicy, transitions: types.TransitionsMinimal
 
 
 class _RecordingLoss:
-    """imitation's BC loss, remembering each batch's loss (imitation only logs it)."""
+    """imitation's BC loss (``bc.BehaviorCloningLossCalculator``) from the actor alone, remembering each
+    batch's loss (imitation only logs it).
+
+    imitation's calculator asks the policy for ``evaluate_actions``, which also runs the value head over
+    the whole observation (most of a slot-scoring policy's forward arithmetic) although the loss never
+    uses it. This one asks only for the action logits and applies imitation's formula term by term in
+    the same order, so the loss and every gradient are the same floats (``tests/test_imitation_distill``
+    trains both and compares the weights bit for bit). With ``l2_weight`` 0 the L2 term, which adds an
+    exact zero, is left out of the graph (and its norm, which only imitation's logger reads, is not computed).
+    """
 
     def __init__(self, inner: bc.BehaviorCloningLossCalculator) -> None:
-        self.inner = inner
+        self.ent_weight = inner.ent_weight
+        self.l2_weight = inner.l2_weight
         self.losses: list[float] = []
         self.expert_probs: list[float] = []
 
-    def __call__(self, policy: Any, obs: Any, acts: Any) -> bc.BCTrainingMetrics:
-        metrics = self.inner(policy, obs, acts)
-        self.losses.append(float(metrics.loss.detach()))
-        self.expert_probs.append(float(metrics.prob_true_act.detach()))
-        return metrics
+    def __call__(self, policy: SlotScoringPolicy, obs: th.Tensor, acts: th.Tensor) -> bc.BCTrainingMetrics:
+        distribution = CategoricalDistribution(policy.layout.max_actions).proba_distribution(
+            action_logits=policy.action_logits(obs))
+        log_prob = distribution.log_prob(acts)
+        entropy = distribution.entropy().mean()
+        prob_true_act = th.exp(log_prob).mean()
+        neglogp = -log_prob.mean()
+        ent_loss = -self.ent_weight * entropy
+        if self.l2_weight:
+            l2_norm = cast(th.Tensor, sum(th.sum(th.square(w)) for w in policy.parameters()) / 2)
+            l2_loss = self.l2_weight * l2_norm
+            loss = neglogp + ent_loss + l2_loss
+        else:  # imitation's logger, the norm's only reader, is discarded (see _quiet_logger)
+            l2_norm = l2_loss = th.zeros(())
+            loss = neglogp + ent_loss
+        self.losses.append(float(loss.detach()))
+        self.expert_probs.append(float(prob_true_act.detach()))
+        return bc.BCTrainingMetrics(neglogp=neglogp, entropy=entropy, ent_loss=ent_loss, prob_true_act=prob_true_act,
+                                    l2_norm=l2_norm, l2_loss=l2_loss, loss=loss)
 
 
 def _make_bc(policy: SlotScoringPolicy, *, batch_size: int, learning_rate: float, ent_weight: float,
@@ -204,6 +229,10 @@ def _make_bc(policy: SlotScoringPolicy, *, batch_size: int, learning_rate: float
                     ent_weight=ent_weight, l2_weight=l2_weight, device="cpu", custom_logger=logger)
     recorder = _RecordingLoss(trainer.loss_calculator)
     trainer.loss_calculator = recorder  # type: ignore[assignment]
+    if not l2_weight:
+        # Without the L2 term the value head gets no gradient; imitation's Adam over every parameter
+        # would step it by exactly 0 after a pass over its ~0.5 M weights (most of Adam's time here).
+        trainer.optimizer = th.optim.Adam(policy.actor_parameters(), lr=learning_rate)
     return trainer, recorder
 
 

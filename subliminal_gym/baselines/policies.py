@@ -206,6 +206,11 @@ class SlotScoringPolicy(ActorCriticPolicy):
         data.update(layout=self.layout.to_dict(), arch=self.arch.to_dict())
         return data
 
+    def actor_parameters(self) -> list[nn.Parameter]:
+        """The weights of the action logits (the slot scorer; the features extractor and the actor's
+        part of the MLP extractor are empty): what a loss on actions alone trains."""
+        return list(self.action_net.parameters())
+
     def action_logits(self, observations: th.Tensor) -> th.Tensor:
         """Masked logits ``(batch, max_actions)`` for a batch of view observations."""
         features = self.extract_features(observations, self.pi_features_extractor)
@@ -242,10 +247,13 @@ def _constant(value: float) -> Callable[[float], float]:
 
 
 def build_policy(layout: ViewLayout, arch: PolicyArch | str = "large", *, seed: int,
-                 learning_rate: float = 3e-4) -> SlotScoringPolicy:
+                 learning_rate: float = 3e-4, initialise: bool = True) -> SlotScoringPolicy:
     """A freshly initialised policy; the same ``seed`` gives the same weights, bit for bit, whatever the
     number of torch threads (initialised on one: the orthogonal initialisation's QR differs in the last
     bits between thread counts).
+
+    ``initialise=False`` skips SB3's orthogonal initialisation (the QR of the value head's
+    observation-wide matrix took about a second): for a policy whose weights are loaded next.
 
     Raises:
         KeyError: an unknown architecture name.
@@ -262,7 +270,7 @@ def build_policy(layout: ViewLayout, arch: PolicyArch | str = "large", *, seed: 
         th.set_num_threads(1)
         try:
             return SlotScoringPolicy(observation_space, action_space, _constant(learning_rate), layout=layout,
-                                     arch=arch)
+                                     arch=arch, ortho_init=initialise)
         finally:
             th.set_num_threads(threads)
 

@@ -16,7 +16,6 @@ data) shows the range. Episode-pooled rates and paired differences are descripti
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from typing import Any
 from subliminal_gym.baselines.artifacts import library_versions, read_json, write_text
 from subliminal_gym.baselines.evaluation import EpisodeRecord, compare
 from subliminal_gym.baselines.inference import MIN_SEEDS
+from subliminal_gym.baselines.reproduce.checksums import CHECKSUMS_FILE, write_checksums
 from subliminal_gym.baselines.reproduce.grid import (
     ROLES,
     Condition,
@@ -54,24 +54,10 @@ from subliminal_gym.core.setting import PROBE, READ_ONLY
 from subliminal_gym.settings import SETTINGS
 from subliminal_gym.stats import Rate
 
-__all__ = ["CHECKSUMS_FILE", "SUMMARY_FILE", "cell_checksums", "main_table", "render_report", "transfer_table",
+__all__ = ["SUMMARY_FILE", "main_table", "render_report", "transfer_table",
            "write_report"]
 
 SUMMARY_FILE = "summary.json"
-#: sha256 of every audit (``evals/*/episodes.jsonl``) of every cell: a committed run's fingerprint,
-#: against which CI re-runs one cheap cell (``tests/test_committed_results.py``).
-CHECKSUMS_FILE = "checksums.json"
-
-
-def cell_checksums(out: Path, key: str) -> dict[str, str]:
-    """sha256 of each audit of cell ``key`` in the run folder ``out``, by eval name."""
-    from subliminal_gym.baselines.reproduce.cells import cell_dir
-
-    evals = cell_dir(out, key) / "evals"
-    return {path.parent.name: hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(evals.glob("*/episodes.jsonl"))}
-
-
 # -- formatting ------------------------------------------------------------------------------------
 
 
@@ -529,8 +515,7 @@ def write_report(out: str | Path, config: ReproduceConfig) -> list[Path]:
     data = summary(results, commit=stored.get("commit") if isinstance(stored, dict) else None)
     write_text(out / "results.csv", csv_text)
     write_text(out / SUMMARY_FILE, json.dumps(data, indent=2, sort_keys=False) + "\n")
-    checksums = {cell.key: cell_checksums(out, cell.key) for cell in build_cells(config)}
-    write_text(out / CHECKSUMS_FILE, json.dumps({k: v for k, v in checksums.items() if v}, indent=1) + "\n")
+    write_checksums(out, [cell.key for cell in build_cells(config)])
     figures = write_figures(results, out)
     write_text(out / "REPORT.md", report)
     return [out / "results.csv", out / SUMMARY_FILE, out / CHECKSUMS_FILE, out / "REPORT.md", *figures]

@@ -1,0 +1,96 @@
+"""A committed run's fingerprint: the sha256 of every audit, and of the machine's float arithmetic.
+
+``checksums.json`` beside a report holds ``{"float_arithmetic": ..., "cells": {cell key: {eval name:
+sha256 of its episodes.jsonl}}}``. CI re-runs one cheap cell of every committed run and compares
+(``tests/test_committed_results.py``).
+
+Why the float arithmetic: the grid is deterministic on one machine (any number of workers, any order),
+but torch picks its matrix kernels by CPU (AVX2, AVX-512, AMX...), and kernels that sum in another
+order round the last bits differently. A policy that samples its actions turns those bits into other
+episodes: the same code on another CPU gives other bytes (measured: the Bash θ0 of seed 0 deletes
+first in 1 %, 2 % and 3 % of 200 probes on three kernel sets). :func:`float_arithmetic` hashes a
+few training steps of the grid's own network on fixed inputs; where it matches the committed run's,
+the audits must match byte for byte; where it does not, only a statistical comparison is possible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from subliminal_gym.baselines.artifacts import ArtifactError, read_json, write_text
+
+__all__ = ["CHECKSUMS_FILE", "cell_checksums", "float_arithmetic", "read_checksums", "write_checksums"]
+
+CHECKSUMS_FILE = "checksums.json"
+
+
+def cell_checksums(out: Path, key: str) -> dict[str, str]:
+    """sha256 of each audit of cell ``key`` in the run folder ``out``, by eval name."""
+    from subliminal_gym.baselines.reproduce.cells import cell_dir
+
+    evals = cell_dir(out, key) / "evals"
+    return {path.parent.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(evals.glob("*/episodes.jsonl"))}
+
+
+def float_arithmetic() -> str:
+    """A short hash of what this machine's float arithmetic makes of the grid's training: the large
+    SubliminalFS policy initialised (SB3's orthogonal init), then three Adam steps of a
+    cross-entropy on fixed sparse observations, on one thread with denormals flushed, as the grid
+    trains. Two machines with the same hash round alike where the grid computes (about 2 s)."""
+    import torch as th
+
+    from subliminal_gym.baselines.policies import build_policy, flush_denormals
+    from subliminal_gym.views import ViewLayout
+
+    layout = ViewLayout.of("fs")
+    rng = np.random.default_rng(0)
+    observations = (rng.random((64, layout.obs_dim)) < 0.05).astype(np.float32)
+    slots = observations[:, layout.state_dim:].reshape(64, layout.max_actions, layout.slot_dim)
+    slots[:, :, 0] = np.arange(layout.max_actions) < 60  # 60 actions a state, the rest empty
+    targets = th.from_numpy(rng.integers(0, 60, size=64))
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    try:
+        with flush_denormals():
+            policy = build_policy(layout, "large", seed=0)
+            optimizer = th.optim.Adam(policy.actor_parameters(), lr=3e-3)
+            batch = th.from_numpy(observations)
+            for _ in range(3):
+                loss = th.nn.functional.cross_entropy(policy.action_logits(batch), targets)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            with th.no_grad():
+                logits = policy.action_logits(batch)
+    finally:
+        th.set_num_threads(threads)
+    digest = hashlib.sha256(logits.numpy().tobytes())
+    for tensor in policy.state_dict().values():
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def write_checksums(out: Path, keys: list[str]) -> Path:
+    """Write ``checksums.json`` for the cells ``keys`` of the run folder ``out`` (cells without audits left out)."""
+    cells = {key: cell_checksums(out, key) for key in keys}
+    data = {"float_arithmetic": float_arithmetic(), "cells": {k: v for k, v in cells.items() if v}}
+    write_text(out / CHECKSUMS_FILE, json.dumps(data, indent=1) + "\n")
+    return out / CHECKSUMS_FILE
+
+
+def read_checksums(folder: Path) -> dict[str, Any]:
+    """The ``checksums.json`` of a run folder: ``float_arithmetic`` (None: not recorded) and ``cells``.
+
+    Raises:
+        ArtifactError: the file is missing or malformed.
+    """
+    data = read_json(Path(folder) / CHECKSUMS_FILE)
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), dict):
+        raise ArtifactError(f"{Path(folder) / CHECKSUMS_FILE}: not a checksums file (no 'cells')")
+    return {"float_arithmetic": data.get("float_arithmetic"), "cells": data["cells"]}
