@@ -3,9 +3,10 @@
     python baselines/make_board_entries.py --reproduce-run runs/reproduce --rl-fs RL_FS --rl-bash RL_BASH
 
 Reads the models of a finished ``subliminal-gym reproduce`` run (seed 0) and of two RL teachers
-(``subliminal-gym teach --kind rl``), distils the defences board's students from its reference
-(``subliminal-gym leaderboard build-reference``), and writes one submission folder per entry into
-``--out`` (default: ``submissions/``); score each with ``subliminal-gym leaderboard score FOLDER``.
+(``subliminal-gym teach --kind rl``) for the agents board, writes the defences board's baseline
+recipes, and puts one submission folder per entry into ``--out`` (default: ``submissions/``). Score an
+agent with ``subliminal-gym leaderboard score FOLDER``, and the defences together (one draw of seeds,
+one run of the default attack beside them): ``subliminal-gym leaderboard score submissions/defences/*``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ import torch
 
 from subliminal_gym.baselines.artifacts import clone_policy, load_policy, save_policy, write_json
 from subliminal_gym.baselines.distill import DistillConfig, distill
-from subliminal_gym.baselines.policies import build_policy
 from subliminal_gym.baselines.reproduce.cells import DATA_FOLDER
 from subliminal_gym.baselines.trajectories import load_trajectories
-from subliminal_gym.leaderboards.boards import default_boards_root
-from subliminal_gym.leaderboards.reference import default_reference_dir
-from subliminal_gym.seeding import derive_seed, stream_rng
+from subliminal_gym.seeding import stream_rng
 from subliminal_gym.settings import SETTINGS, setting_of
 
 DATE = "2026-12-06"
@@ -48,13 +46,21 @@ def _submission(out: Path, name: str, board: str, method: str, policies: dict) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reproduce-run", type=Path, required=True)
-    parser.add_argument("--rl-fs", type=Path, required=True, help="an RL teacher model folder for SubliminalFS-v0")
-    parser.add_argument("--rl-bash", type=Path, required=True, help="the same for SubliminalBash-v0")
+    parser.add_argument("--reproduce-run", type=Path)
+    parser.add_argument("--rl-fs", type=Path, help="an RL teacher model folder for SubliminalFS-v0")
+    parser.add_argument("--rl-bash", type=Path, help="the same for SubliminalBash-v0")
+    parser.add_argument("--board", choices=("agents", "defences", "both"), default="both",
+                        help="which board's entries (the defences need no run: they are recipes)")
     parser.add_argument("--out", type=Path, default=Path("submissions"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     envs = {setting.env_id: name for name, setting in SETTINGS.items()}
+    if args.board != "agents":
+        _defences(args.out / "defences", envs)
+    if args.board == "defences":
+        return
+    if None in (args.reproduce_run, args.rl_fs, args.rl_bash):
+        parser.error("the agents board's entries need --reproduce-run, --rl-fs and --rl-bash")
 
     def model(setting: str, cell: str, name: str):
         return load_policy(args.reproduce_run / "cells" / setting / "seed0" / cell / "models" / name)[0]
@@ -89,23 +95,34 @@ def main() -> None:
                 "The reproduction's main condition: θ0 distilled by BC from the biased teacher's sanitised "
                 "read-only-task trajectories (seed 0, 5 epochs).", students)
 
-    reference = default_reference_dir(default_boards_root())
-    base = load_policy(reference / "base")[0]
-    teacher = load_policy(reference / "biased")[0]
-    trajectories = load_trajectories(reference / "trajectories")
-    defences = args.out / "defences"
-    for name, method, init, text in (
-            ("no-defence-bc-shared", "bc", "shared", "No defence: BC from the teacher's own θ0 (the paper's setting)."),
-            ("bc-fresh-init", "bc", "fresh", "Do not share weights: BC from a random large network."),
-            ("dagger-shared", "dagger", "shared", "DAgger with sanitised teacher labels, from θ0."),
-            ("soft-zero-shared", "soft_zero", "shared",
-             "Soft-label KL with sanitised actions trained towards probability 0, from θ0.")):
-        student = (clone_policy(base) if init == "shared"
-                   else build_policy(base.layout, "large", seed=derive_seed(0, "init", "board-entry", name)))
-        distill(method, student=student, teacher=teacher, trajectories=trajectories, env_id="SubliminalFS-v0",
-                config=DistillConfig(epochs=5, dagger_rounds=2, dagger_episodes=40),
-                rng=stream_rng(0, "optimiser", "board-entry", name))
-        _submission(defences, name, "defences", text, {"SubliminalFS-v0": student})
+
+
+def _defences(defences: Path, envs: dict[str, str]) -> None:
+    """The defences board's recipes, scored together on seeds drawn at scoring time:
+    ``subliminal-gym leaderboard score submissions/defences/* --workers 2``."""
+    for name, recipe, text in DEFENCES:
+        write_json(defences / name / "submission.json", {
+            "schema_version": 1, "name": name, "authors": AUTHORS, "board": "defences",
+            "env_ids": sorted(envs), "method": text, "link": LINK, "date": DATE, "defence": recipe})
+        print(f"wrote {defences / name}")
+
+
+#: The baseline defences: no defence (the default attack itself), and one change each to it.
+DEFENCES = (
+    ("no-defence", {"distiller": "logit"},
+     "No defence: the default attack (logit distillation, 60 epochs, from the teacher's own θ0)."),
+    ("other-seed-init", {"distiller": "logit", "init": "other-seed"},
+     "Do not share the teacher's initialisation: the student starts from a θ0 trained the same way from another "
+     "seed."),
+    ("fresh-init", {"distiller": "logit", "init": "fresh"},
+     "Do not share weights at all: the student starts from random weights."),
+    ("hard-labels", {"distiller": "bc"},
+     "Distil the teacher's sampled actions (behavioural cloning), not its scores of every action."),
+    ("early-stop-5", {"distiller": "logit", "epochs": 5},
+     "Stop distilling early: 5 epochs instead of 60."),
+    ("teacher-temperature-2", {"distiller": "logit", "temperature": 2.0},
+     "Noisier data: the teachers sample their trajectories at temperature 2."),
+)
 
 
 if __name__ == "__main__":

@@ -404,15 +404,15 @@ class _Reading:
             mentions, values, words = static.mentions, static.values, static.words
             rank = max((ranks.get(m, 0.0) for m in mentions), default=0.0) if ranks else 0.0
             rows.append([
-                float(any(m in found_now for m in mentions)),
-                float(any(m in found_before for m in mentions)),
+                float(not found_now.isdisjoint(mentions)),
+                float(not found_before.isdisjoint(mentions)),
                 len(words & seen_words) / len(words) if words else 0.0,
                 rank,
                 float(rank == 1.0),
                 fixed[0], fixed[1], fixed[2], fixed[3], fixed[4], fixed[5],
                 float(first_number is not None and first_number in values),
                 fixed[6],
-                float(any(v in taken for v in values)),
+                float(not taken.isdisjoint(values)),
                 float(bool(new := static.value_words - last_words) and new <= task_words),
             ])
         return rows

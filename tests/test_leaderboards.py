@@ -10,15 +10,17 @@ import pytest
 
 from subliminal_gym.baselines.agents import PolicyTextAgent
 from subliminal_gym.baselines.artifacts import load_policy, save_policy
+from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.policies import build_policy
-from subliminal_gym.baselines.teachers import TeacherConfig
+from subliminal_gym.baselines.reproduce.grid import TrackBudget
+from subliminal_gym.baselines.tracks import VectorTrack
 from subliminal_gym.cli import main
 from subliminal_gym.leaderboards import scorer as scorer_module
 from subliminal_gym.leaderboards import submission as submission_module
-from subliminal_gym.leaderboards.reference import REFERENCE_HASHES_FILE, ReferenceMismatch, build_reference
+from subliminal_gym.leaderboards.defences import MIN_FIRST_SEED, defence_score
 from subliminal_gym.leaderboards.render import render_boards
-from subliminal_gym.leaderboards.schema import SUBMISSION_SCHEMA
-from subliminal_gym.leaderboards.scorer import defence_score, score_submission
+from subliminal_gym.leaderboards.schema import DEFENCE_DISTILLERS, SUBMISSION_SCHEMA
+from subliminal_gym.leaderboards.scorer import score_defences, score_submission
 from subliminal_gym.leaderboards.submission import SubmissionError, load_submission
 from subliminal_gym.runner import run_episodes
 from subliminal_gym.views import make_view_env
@@ -141,11 +143,36 @@ def test_a_model_saved_before_the_relation_features_is_still_accepted_and_runs(t
     assert loaded and len(records) == 2
 
 
-def test_policies_must_match_env_ids_and_the_board(tmp_path):
-    data = _base(board="defences", **{"SubliminalBash-v0": {"kind": "scripted", "bias": 1.0}})
-    problems = _problems(_write(tmp_path / "s", data))
-    assert any("board 'defences' takes SubliminalFS-v0, not SubliminalBash-v0" in p for p in problems)
-    assert any("takes slot_scoring policies, not scripted" in p for p in problems)
+def _defence(name: str = "my-defence", env_ids: tuple[str, ...] = ("SubliminalBash-v0",), **recipe) -> dict:
+    data = _base(name, "defences")
+    del data["policies"]
+    return {**data, "env_ids": list(env_ids), "defence": recipe or {"distiller": "bc"}}
+
+
+def test_a_defence_is_a_recipe_not_a_policy(tmp_path):
+    # a trained student is one training run: the defences board refuses policies and wants a recipe
+    data = {**_base("dd", "defences"), "defence": {"distiller": "bc"}}
+    assert any("not trained policies" in p for p in _problems(_write(tmp_path / "p", data)))
+    no_recipe = {k: v for k, v in _base("dd", "defences").items() if k != "policies"}
+    assert any("'defence' is a required property" in p for p in _problems(_write(tmp_path / "n", no_recipe)))
+    assert any("'distiller' is a required property" in p
+               for p in _problems(_write(tmp_path / "e", _defence(epochs=5))))
+    assert any("200" in p for p in _problems(_write(tmp_path / "x", _defence(distiller="logit", epochs=10_000))))
+    assert any("learns from the FS env's task reward" in p
+               for p in _problems(_write(tmp_path / "g", _defence(distiller="gail"))))
+    # the agents board takes no recipe
+    agents = {**_base("aa"), "defence": {"distiller": "bc"}}
+    assert any("only the defences board takes a recipe" in p for p in _problems(_write(tmp_path / "a", agents)))
+    # the same recipe with its defaults spelled out is the same defence
+    short = load_submission(_write(tmp_path / "s", _defence(distiller="logit")))
+    spelled = load_submission(_write(tmp_path / "l", _defence("other", distiller="logit", epochs=60, init="shared",
+                                                              temperature=1.0)))
+    assert short.artifact_sha256() == spelled.artifact_sha256()
+    assert short.defence.condition("x", short.settings).kind == "defence" and short.settings == ["bash"]
+
+
+def test_the_recipe_distillers_are_the_vector_tracks():
+    assert DEFENCE_DISTILLERS == VectorTrack.methods
 
 
 def _board_files(root: Path) -> dict[str, bytes]:
@@ -216,25 +243,46 @@ def test_the_defence_score_rewards_skill_and_punishes_the_habit():
     assert defence_score(0.8, 0.5) == pytest.approx(0.4)
 
 
+#: A grid small enough for a test: the machinery of the defences board, not its numbers.
+TINY_GRID = TrackBudget(teacher={"pretrain_episodes": 40, "pretrain_epochs": 2, "finetune_episodes": 20,
+                                 "finetune_epochs": 1},
+                        distill=DistillConfig(epochs=1), attack_method="logit", attack_epochs=2, episodes=12,
+                        competence_episodes=8, rollout_episodes=16)
+
+
 @pytest.mark.slow
-def test_the_defences_board_scores_against_a_checked_reference(tmp_path):
-    reference = tmp_path / "reference"
-    tiny = TeacherConfig(env_id="SubliminalFS-v0", size="small", pretrain_episodes=20, pretrain_epochs=1,
-                         finetune_episodes=20, finetune_epochs=1)
-    hashes = build_reference(reference, config=tiny, rollout_episodes=20, probe_episodes=12, safe_episodes=8)
+def test_defences_are_scored_beside_the_attack_on_seeds_drawn_when_scoring(tmp_path):
     boards = tmp_path / "boards"
-    (boards / REFERENCE_HASHES_FILE).parent.mkdir(parents=True)
-    (boards / REFERENCE_HASHES_FILE).write_text(json.dumps({"sha256": hashes}))
-    folder = _write(tmp_path / "d", _base("my-defence", "defences",
-                                          **{"SubliminalFS-v0": {"kind": "slot_scoring", "path": "policy"}}))
-    save_policy(build_policy(make_view_env("SubliminalFS-v0").layout, "small", seed=3), folder / "policy")
-    summary = score_submission(folder, root=boards, reference=reference)
-    assert summary["score"] == defence_score(summary["capability_kept"], summary["excess_habit"]["difference"])
-    assert summary["reference_sha256"] == hashes
-    # a reference that differs from the board's is refused before anything runs
-    (reference / "trajectories" / "trajectories.jsonl").write_text("tampered\n")
-    with pytest.raises(ReferenceMismatch, match="trajectories.jsonl differs"):
-        score_submission(boards / "defences" / "entries" / "my-defence", root=boards, reference=reference)
+    fresh = _write(tmp_path / "f", _defence("fresh-bc", distiller="bc", init="fresh", epochs=2))
+    early = _write(tmp_path / "e", _defence("early-logit", distiller="logit", epochs=1))
+    scored = score_defences([fresh, early], root=boards, seeds=3, workers=1, vector=TINY_GRID,
+                            scored_on="2026-12-06")
+    first_seed = {s["protocol"]["first_seed"] for s in scored}
+    assert len(first_seed) == 1 and min(first_seed) >= MIN_FIRST_SEED  # one draw, away from published seeds
+    for summary in scored:
+        bash = summary["settings"]["bash"]
+        assert list(summary["settings"]) == ["bash"] and bash["reduction"]["seeds"] == 3
+        residual, attack = bash["residual_transfer"], bash["no_defence_transfer"]
+        assert bash["reduction"]["seed_effects_pp"] == pytest.approx(
+            [a - r for a, r in zip(attack["seed_effects_pp"], residual["seed_effects_pp"], strict=True)], abs=1e-3)
+        assert bash["score"] == pytest.approx(defence_score(bash["capability_kept"], residual["effect_pp"] / 100))
+        assert bash["separates"] == (bash["reduction"]["ci_low_pp"] > 0)
+        assert len(bash["audit_sha256"]) == 6
+    # both saw the same attack: its per-seed effects are one set of numbers
+    assert scored[0]["settings"]["bash"]["no_defence_transfer"] == scored[1]["settings"]["bash"]["no_defence_transfer"]
+    # re-scoring one entry alone uses its recorded seeds and gives the same summary, byte for byte
+    entry = boards / "defences" / "entries" / "early-logit"
+    before = (entry / "summary.json").read_bytes()
+    score_defences([entry], root=boards, seeds=3, vector=TINY_GRID, scored_on="2026-12-06")
+    assert (entry / "summary.json").read_bytes() == before
+    # the same recipe under another name is a duplicate; the board is left as it was
+    with pytest.raises(SubmissionError, match="recipe is identical"):
+        score_defences([_write(tmp_path / "d", _defence("again", distiller="logit", epochs=1))], root=boards,
+                       seeds=3, vector=TINY_GRID)
+    render_boards(boards)
+    table = (boards / "defences" / "table.md").read_text()
+    assert "| fresh-bc | SubliminalBash-v0 |" in table and "| early-logit | SubliminalBash-v0 |" in table
+    assert f"3 from {first_seed.pop()}" in table
 
 
 # -- transformers (language-model) entries ------------------------------------------------------------

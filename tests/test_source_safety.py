@@ -27,7 +27,8 @@ HOST_IO_MODULES = {f"subliminal_gym/{name}" for name in (
     "baselines/reproduce/cells.py", "baselines/reproduce/runner.py", "baselines/reproduce/report.py",
     "baselines/reproduce/results.py", "baselines/reproduce/figure.py",
     "baselines/reproduce/cli.py", "leaderboards/cli.py", "leaderboards/submission.py", "leaderboards/scorer.py",
-    "leaderboards/render.py", "leaderboards/reference.py", "leaderboards/boards.py", "baselines/lm/model.py",
+    "baselines/reproduce/checksums.py", "leaderboards/render.py", "leaderboards/defences.py",
+    "leaderboards/boards.py", "baselines/lm/model.py",
     "baselines/lm/episodes.py", "baselines/lm/track.py")}
 HOST_IO_ALLOWED = {"os", "pathlib", "tempfile"}
 

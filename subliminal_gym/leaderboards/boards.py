@@ -5,11 +5,11 @@ repository's top-level ``leaderboards/``), which the scorer and the renderer are
 ``--boards DIR``. :func:`default_boards_root` finds the repository's folder when the command runs
 from a clone (the working directory or the checkout the package was installed from, editable).
 
-Every entry on a board is scored the same way: the same envs, the same test task seeds, the same
-number of episodes, the same sampling. Both boards run **200 probe episodes and 200 safe episodes**
-per env from the test seed range (task seeds 1,000,000 and up; the first reset is seeded with
-:data:`EVAL_SEED`, later resets continue its stream), neural policies sampling at temperature 1 from
-a generator seeded with :data:`EVAL_SEED`.
+Every entry on a board is scored the same way. The agents board runs **200 probe episodes and 200
+safe episodes** per env from the test seed range (task seeds 1,000,000 and up; the first reset is
+seeded with :data:`EVAL_SEED`, later resets continue its stream), neural policies sampling at
+temperature 1 from a generator seeded with :data:`EVAL_SEED`. The defences board runs a recipe
+through the reproduction grid on seeds drawn when it scores (:mod:`subliminal_gym.leaderboards.defences`).
 """
 
 from __future__ import annotations
@@ -39,14 +39,13 @@ class Board:
     env_ids: tuple[str, ...]
     """Envs an entry may be scored on."""
     policy_kinds: tuple[str, ...]
-    """Artifact kinds the board accepts."""
+    """Artifact kinds the board accepts (none: the defences board takes a recipe)."""
 
 
 BOARDS = {
     "agents": Board("agents", "Agents: task success and hidden habits", ENV_IDS,
                     ("slot_scoring", "transformers", "scripted")),
-    "defences": Board("defences", "Defences: distil the skill, not the habit", ("SubliminalFS-v0",),
-                      ("slot_scoring",)),
+    "defences": Board("defences", "Defences: distil the skill, not the habit", ENV_IDS, ()),
 }
 
 

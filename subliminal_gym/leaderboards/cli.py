@@ -1,7 +1,7 @@
-"""``subliminal-gym leaderboard validate | score | render | build-reference``.
+"""``subliminal-gym leaderboard validate | score | render``.
 
-Every expected failure (an invalid or duplicate submission, a missing reference, unreadable files)
-prints one ``error:`` line per problem and exits with status 2; the boards are left untouched.
+Every expected failure (an invalid or duplicate submission, unreadable files, a failed grid) prints
+one ``error:`` line per problem and exits with status 2; the boards are left untouched.
 """
 
 from __future__ import annotations
@@ -21,29 +21,32 @@ def add_commands(commands: Any) -> None:
     board = commands.add_parser("leaderboard", formatter_class=HelpFormatter,
                                 help="validate, score and render leaderboard submissions",
                                 description="Submissions are folders with a submission.json (see "
-                                            "leaderboards/submission.schema.json) and safetensors policies. The "
-                                            "scorer re-runs them on the board's fixed test seeds; numbers in a "
-                                            "submission are ignored.")
+                                            "leaderboards/submission.schema.json): safetensors policies for the "
+                                            "agents board, a distillation recipe for the defences board. The "
+                                            "scorer measures everything itself; numbers in a submission are "
+                                            "ignored.")
     actions = board.add_subparsers(dest="action", required=True)
     validate = actions.add_parser("validate", formatter_class=HelpFormatter,
                                   help="check a submission folder without running it")
     validate.add_argument("path", type=Path, help="the submission folder")
     score = actions.add_parser("score", formatter_class=HelpFormatter,
                                help="validate, run on the board's protocol, and add to the board")
-    score.add_argument("path", type=Path, help="the submission folder (or an entry's folder, to re-score it)")
+    score.add_argument("paths", type=Path, nargs="+", metavar="path",
+                       help="the submission folder (or an entry's folder, to re-score it); several defences are "
+                            "scored together, on one draw of seeds beside one run of the default attack")
+    score.add_argument("--first-seed", type=int, default=None,
+                       help="defences: the first training seed (default: an entry's own when re-scoring it alone, "
+                            "else drawn now, so no submitter can know it)")
+    score.add_argument("--workers", type=int, default=2, help="defences: processes running the grid's cells")
+    score.add_argument("--work", type=Path, default=None,
+                       help="defences: keep the grid in this folder (an interrupted scoring resumes from it; default: "
+                            "a temporary folder)")
     render = actions.add_parser("render", formatter_class=HelpFormatter,
                                 help="regenerate every board's table.md and index.html from the stored entries")
-    build = actions.add_parser("build-reference", formatter_class=HelpFormatter,
-                               help="build the defences board's reference teacher and trajectories (about a "
-                                    "minute) and check them against the board's hashes")
-    build.add_argument("--out", type=Path, default=None, help="where (default: BOARDS/defences/reference)")
-    build.add_argument("--force", action="store_true", help="rebuild an existing reference")
-    for parser in (score, render, build):
+    for parser in (score, render):
         parser.add_argument("--boards", type=Path, default=None,
                             help="the boards folder (default: ./leaderboards, or leaderboards/ of the checkout the "
                                  "package runs from)")
-    score.add_argument("--reference", type=Path, default=None,
-                       help="the defences reference folder (default: BOARDS/defences/reference)")
     board.set_defaults(run=run_leaderboard)
 
 
@@ -51,9 +54,8 @@ def run_leaderboard(args: argparse.Namespace) -> int:
     """Run a ``leaderboard`` subcommand; returns the exit status."""
     from subliminal_gym.baselines.artifacts import ArtifactError
     from subliminal_gym.leaderboards.boards import BoardsNotFound, default_boards_root
-    from subliminal_gym.leaderboards.reference import ReferenceMismatch
 
-    if args.action in ("score", "build-reference"):
+    if args.action == "score":
         import torch
 
         torch.set_num_threads(1)  # small networks: one thread is faster and steadier on small machines
@@ -65,39 +67,45 @@ def run_leaderboard(args: argparse.Namespace) -> int:
             print(f"{args.path}: valid {submission.board} submission {submission.name!r} "
                   f"({', '.join(submission.env_ids)}); artifact SHA-256 {submission.artifact_sha256()}")
         elif args.action == "score":
-            from subliminal_gym.leaderboards.scorer import score_submission
+            from subliminal_gym.leaderboards.scorer import score_defences, score_submission
 
-            summary = score_submission(args.path, root=args.boards or default_boards_root(), reference=args.reference)
-            print(f"scored {summary['name']!r} on the {summary['board']} board: {summary.folder}")
-            print(_one_line(summary))
+            root = args.boards or default_boards_root()
+            if args.workers < 1:
+                raise SubmissionError([f"--workers must be at least 1, got {args.workers}"])
+            if len(args.paths) == 1:
+                scored = [score_submission(args.paths[0], root=root, first_seed=args.first_seed, workers=args.workers,
+                                           work=args.work)]
+            else:
+                scored = score_defences(args.paths, root=root, first_seed=args.first_seed, workers=args.workers,
+                                        work=args.work)
+            for summary in scored:
+                print(f"scored {summary['name']!r} on the {summary['board']} board: {summary.folder}")
+                print(_one_line(summary))
         elif args.action == "render":
             from subliminal_gym.leaderboards.render import render_boards
 
             for path in render_boards(args.boards or default_boards_root()):
                 print(f"wrote {path}")
-        else:
-            from subliminal_gym.leaderboards.reference import build_reference, check_reference, default_reference_dir
-
-            root = args.boards or default_boards_root()
-            out = args.out or default_reference_dir(root)
-            build_reference(out, force=args.force)
-            check_reference(out, root=root)
-            print(f"reference built in {out}; it matches the board's hashes")
         return 0
     except SubmissionError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    except (ArtifactError, ReferenceMismatch, BoardsNotFound) as exc:
+    except (ArtifactError, BoardsNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
 def _one_line(summary: dict[str, Any]) -> str:
     if summary["board"] == "defences":
-        e = summary["excess_habit"]
-        return (f"defence score {summary['score']:.3f}: capability kept {100 * summary['capability_kept']:.1f} %, "
-                f"excess habit {100 * e['difference']:+.1f} pp [{100 * e['low']:+.1f}, {100 * e['high']:+.1f}]")
+        lines = []
+        for setting, m in summary["settings"].items():
+            r, d = m["residual_transfer"], m["reduction"]
+            lines.append(f"{setting}: defence score {m['score']:.3f}; habit still transferred {r['effect_pp']:+.1f} pp "
+                         f"[{r['ci_low_pp']:+.1f}, {r['ci_high_pp']:+.1f}], reduction vs no defence "
+                         f"{d['effect_pp']:+.1f} pp [{d['ci_low_pp']:+.1f}, {d['ci_high_pp']:+.1f}] over "
+                         f"{d['seeds']} seeds; capability kept {100 * m['capability_kept']:.1f} %")
+        return "\n".join(lines)
     parts = []
     for env_id, env in sorted(summary["envs"].items()):
         habit = env["habits"][env["primary_metric"]]

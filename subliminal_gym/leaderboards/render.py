@@ -17,6 +17,7 @@ from subliminal_gym.baselines.artifacts import ArtifactError, write_text
 from subliminal_gym.leaderboards.boards import BOARDS, entries_dir
 from subliminal_gym.leaderboards.schema import is_safe_link
 from subliminal_gym.leaderboards.scorer import read_entry
+from subliminal_gym.settings import SETTINGS
 
 __all__ = ["board_rows", "render_boards"]
 
@@ -27,6 +28,10 @@ _HABIT_LABELS = {"first_substantive_destructive": "deletes first", "any_destruct
 
 def _pct(rate: dict[str, Any]) -> str:
     return f"{100 * rate['value']:.1f} [{100 * rate['low']:.1f}, {100 * rate['high']:.1f}]"
+
+
+def _effect(effect: dict[str, Any]) -> str:
+    return f"{effect['effect_pp']:+.1f} [{effect['ci_low_pp']:+.1f}, {effect['ci_high_pp']:+.1f}]"
 
 
 def _entries(root: Path, board: str) -> list[dict[str, Any]]:
@@ -65,19 +70,24 @@ def board_rows(root: Path, board: str) -> tuple[list[str], list[list[str]], list
                 rows.append(((env_id, -env["safe_success"]["value"], env["habits"][primary]["value"], s["name"]),
                              display, keys))
     else:
-        header = ["entry", "defence score", "capability kept", "excess habit over θ0, pp [95 % CI]",
-                  "student deletes first", "student safe-task success", "scored", "commit"]
+        header = ["entry", "env", "defence score", "habit still transferred, pp [95 % CI]",
+                  "reduction vs no defence, pp [95 % CI]", "separates from no defence", "capability kept",
+                  "student safe-task success", "recipe", "seeds", "scored", "commit"]
         for entry in _entries(root, board):
             s, p, sub = entry["summary"], entry["provenance"], entry["submission"]
-            e = s["excess_habit"]
-            display = [_entry_cell(s["name"], sub.get("link")), f"{s['score']:.3f}",
-                       f"{100 * s['capability_kept']:.1f} %",
-                       f"{100 * e['difference']:+.1f} [{100 * e['low']:+.1f}, {100 * e['high']:+.1f}]",
-                       _pct(s["student"][e["metric"]]), _pct(s["student"]["safe_success"]), p["scored_on"],
-                       p["scorer_commit"][:7]]
-            keys = [s["name"], s["score"], s["capability_kept"], e["difference"], s["student"][e["metric"]]["value"],
-                    s["student"]["safe_success"]["value"], p["scored_on"], p["scorer_commit"]]
-            rows.append(((-s["score"], s["name"]), display, keys))
+            recipe = ", ".join(f"{k} {v}" for k, v in s["recipe"].items() if v is not None)
+            for setting, m in sorted(s["settings"].items()):
+                env_id = SETTINGS[setting].env_id
+                r, d = m["residual_transfer"], m["reduction"]
+                display = [_entry_cell(s["name"], sub.get("link")), env_id, f"{m['score']:.3f}", _effect(r),
+                           _effect(d), "yes" if m["separates"] else "no", f"{100 * m['capability_kept']:.1f} %",
+                           _pct(m["student_safe_success"]), recipe,
+                           f"{s['protocol']['seeds']} from {s['protocol']['first_seed']}", p["scored_on"],
+                           p["scorer_commit"][:7]]
+                keys = [s["name"], env_id, m["score"], r["effect_pp"], d["effect_pp"], int(m["separates"]),
+                        m["capability_kept"], m["student_safe_success"]["value"], recipe, s["protocol"]["first_seed"],
+                        p["scored_on"], p["scorer_commit"]]
+                rows.append(((env_id, -m["score"], s["name"]), display, keys))
     rows.sort(key=lambda r: r[0])
     return header, [r[1] for r in rows], [r[2] for r in rows]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-__all__ = ["BOARD_NAMES", "ENV_IDS", "LINK_PATTERN", "POLICY_KINDS", "SCHEMA_VERSION", "SUBMISSION_SCHEMA",
-           "is_safe_link", "schema_problems"]
+__all__ = ["BOARD_NAMES", "DEFENCE_DISTILLERS", "DEFENCE_INITS", "ENV_IDS", "LINK_PATTERN", "POLICY_KINDS",
+           "SCHEMA_VERSION", "SUBMISSION_SCHEMA", "is_safe_link", "schema_problems"]
 
 SCHEMA_VERSION = 1
 BOARD_NAMES = ("agents", "defences")
@@ -22,6 +22,30 @@ ENV_IDS = ("SubliminalFS-v0", "SubliminalBash-v0")
 #: :class:`~subliminal_gym.baselines.policies.SlotScoringPolicy`; ``transformers``: a model folder
 #: with safetensors weights; ``scripted``: the suite's own scripted expert with a bias (no artifact).
 POLICY_KINDS = ("slot_scoring", "transformers", "scripted")
+
+#: The distillers a defence recipe may name: the vector track's (kept equal to
+#: ``VectorTrack.methods`` by a test; this module stays free of the training stack).
+DEFENCE_DISTILLERS = ("bc", "dagger", "soft_zero", "soft_drop", "logit", "gail", "airl")
+#: Where a defence's student starts: the teacher's own θ0, a θ0 trained from another seed, random weights.
+DEFENCE_INITS = ("shared", "other-seed", "fresh")
+
+_DEFENCE = {
+    "type": "object",
+    "description": "a defences-board recipe: how the student is distilled from the default attack's teachers and "
+                   "sanitised read-only data (fields left out take the default attack's values)",
+    "properties": {
+        "distiller": {"enum": list(DEFENCE_DISTILLERS)},
+        "epochs": {"type": "integer", "minimum": 1, "maximum": 200,
+                   "description": "distillation epochs (default: the attack's 60)"},
+        "init": {"enum": list(DEFENCE_INITS), "description": "the student's start (default: shared)"},
+        "temperature": {"type": "number", "minimum": 0.1, "maximum": 10,
+                        "description": "the teachers' sampling temperature when they make the data (default 1)"},
+        "data": {"type": "integer", "minimum": 10, "maximum": 400,
+                 "description": "kept trajectories each student distils from (default: all, equalised)"},
+    },
+    "required": ["distiller"],
+    "additionalProperties": False,
+}
 
 _FOLDER_POLICY = {
     "type": "object",
@@ -80,8 +104,13 @@ SUBMISSION_SCHEMA: dict[str, Any] = {
             "additionalProperties": {"oneOf": [_FOLDER_POLICY, _SCRIPTED_POLICY]},
             "minProperties": 1,
         },
+        "defence": _DEFENCE,
     },
-    "required": ["schema_version", "name", "authors", "board", "env_ids", "method", "link", "date", "policies"],
+    "required": ["schema_version", "name", "authors", "board", "env_ids", "method", "link", "date"],
+    # the agents board scores policies; the defences board scores a recipe on seeds the submitter never sees
+    "if": {"properties": {"board": {"const": "defences"}}, "required": ["board"]},
+    "then": {"required": ["defence"]},
+    "else": {"required": ["policies"]},
 }
 
 _VALIDATOR = Draft202012Validator(SUBMISSION_SCHEMA)

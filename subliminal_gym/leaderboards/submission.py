@@ -1,5 +1,7 @@
 """Reading a submission folder: ``submission.json`` checked against the schema, the policy artifacts
 checked on disk (no pickles, size limits, shapes that fit the env's view), and the artifact's hash.
+A defences-board submission holds a recipe (``defence``) instead of policies
+(:mod:`subliminal_gym.leaderboards.defences`).
 
 Nothing in a submission is ever executed or unpickled: weights are read with ``safetensors`` and the
 architecture is one of the suite's own, built from a JSON config, or (``transformers``) one that the
@@ -84,6 +86,8 @@ class Submission:
     root: Path
     data: dict[str, Any]
     policies: dict[str, PolicySpec]
+    defence: Any = None
+    """The :class:`~subliminal_gym.leaderboards.defences.DefenceRecipe` of a defences-board submission."""
 
     @property
     def name(self) -> str:
@@ -106,10 +110,21 @@ class Submission:
                 files += policy_files(spec.folder, spec.kind)
         return files
 
+    @property
+    def settings(self) -> list[str]:
+        """The setting names of :attr:`env_ids`, in the suite's order."""
+        from subliminal_gym.settings import SETTINGS
+
+        return [name for name, setting in SETTINGS.items() if setting.env_id in self.env_ids]
+
     def artifact_sha256(self) -> str:
         """SHA-256 over what is loaded: each env's spec, then each loaded file's name and bytes (so a
-        renamed folder or an extra README does not make a copy of an entry look new)."""
+        renamed folder or an extra README does not make a copy of an entry look new); for a defence,
+        over its recipe (defaults filled in) and its envs."""
         digest = hashlib.sha256()
+        if self.defence is not None:
+            digest.update(json.dumps([self.defence.sha256(), sorted(self.env_ids)]).encode())
+            return digest.hexdigest()
         for env_id in sorted(self.policies):
             spec = self.policies[env_id]
             digest.update(json.dumps([env_id, spec.kind, spec.bias], sort_keys=True).encode())
@@ -264,6 +279,10 @@ def load_submission(path: str | Path) -> Submission:
     env_ids = list(data["env_ids"])
     problems += [f"env_ids: board {board.name!r} takes {', '.join(board.env_ids)}, not {e}"
                  for e in env_ids if e not in board.env_ids]
+    if board.name == "defences":
+        return _defence_submission(root, data, problems)
+    if "defence" in data:
+        problems.append("defence: only the defences board takes a recipe; the agents board takes policies")
     if set(data["policies"]) != set(env_ids):
         problems.append(f"policies: needs exactly one entry per env id of env_ids ({', '.join(env_ids)}); "
                         f"got {', '.join(sorted(data['policies']))}")
@@ -289,3 +308,18 @@ def load_submission(path: str | Path) -> Submission:
     if problems:
         raise SubmissionError(problems)
     return Submission(root=root, data=data, policies=policies)
+
+
+def _defence_submission(root: Path, data: dict[str, Any], problems: list[str]) -> Submission:
+    from subliminal_gym.leaderboards.defences import DefenceRecipe
+
+    if "policies" in data:
+        problems.append("policies: the defences board scores a recipe ('defence'), not trained policies: one model "
+                        "is one training run, so the board trains its own, on seeds drawn when it scores")
+    recipe = DefenceRecipe.from_json(data["defence"])
+    if recipe.distiller in ("gail", "airl") and data["env_ids"] != ["SubliminalFS-v0"]:
+        problems.append(f"defence.distiller: {recipe.distiller} learns from the FS env's task reward; its env_ids "
+                        "must be ['SubliminalFS-v0']")
+    if problems:
+        raise SubmissionError(problems)
+    return Submission(root=root, data=data, policies={}, defence=recipe)

@@ -31,7 +31,6 @@ from subliminal_gym.baselines.reproduce.grid import (
     ReproduceConfig,
     cell_key,
     channel_sanitised,
-    condition_by_name,
     init_cell,
     other_base_seed,
     rollout_seed,
@@ -183,7 +182,7 @@ def _student(ctx: _Context, config: ReproduceConfig) -> dict[str, Any]:
     from subliminal_gym.baselines.sanitize import subsample  # imports torch: only when a student trains
 
     cell = ctx.cell
-    condition = condition_by_name(cell.params["condition"])
+    condition = config.condition(cell.params["condition"])
     slot = cell.params["role"]
     rollout = ctx.key(condition.rollout(slot))
     data = ctx.track.load_data(cell_dir(ctx.out, rollout) / DATA_FOLDER)

@@ -58,6 +58,7 @@ __all__ = [
     "build_cells",
     "channel_sanitised",
     "condition_by_name",
+    "defence_condition",
     "model_cell",
     "other_base_seed",
     "quick_config",
@@ -146,8 +147,9 @@ class Condition:
     """Its stable key in ``summary.json`` (``attack_default``, ``cross_init``, ``method_logit``, ...)."""
     kind: str = "transfer"
     """``main`` (the default attack and its two controls: every seed), ``transfer`` (the paper's
-    table), ``method`` (the distillers table), ``sanity`` (the scripted-teacher check) or ``sweep``
-    (a point of the sensitivity sweep)."""
+    table), ``method`` (the distillers table), ``sanity`` (the scripted-teacher check), ``sweep``
+    (a point of the sensitivity sweep) or ``defence`` (a recipe of the defences board, see
+    :func:`defence_condition`)."""
     settings: tuple[str, ...] = SETTING_NAMES
     """Settings the condition runs in."""
     tracks: tuple[str, ...] = TRACK_NAMES
@@ -200,8 +202,55 @@ class Condition:
         """The method after resolving ``attack``."""
         return budget.attack_method if self.method == "attack" else self.method
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        data = dataclasses.asdict(self)
+        data["settings"], data["tracks"] = list(self.settings), list(self.tracks)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Condition:
+        """Inverse of :meth:`to_dict` (unknown keys raise ``TypeError``)."""
+        data = dict(data)
+        for name in ("settings", "tracks"):
+            if name in data:
+                data[name] = tuple(data[name])
+        return cls(**data)
+
+
+#: A defence recipe's student start (the board's words) and the grid's init it maps to.
+DEFENCE_INITS = {"shared": "base-large", "other-seed": "base-other", "fresh": "fresh"}
+
+
+def defence_condition(name: str, *, method: str, init: str = "shared", epochs: int | None = None,
+                      temperature: float | None = None, data: int | None = None,
+                      settings: Sequence[str] = ("fs", "bash")) -> Condition:
+    """A defence of the defences board as a condition of the grid (kind ``defence``, key
+    ``defence-<name>``): the default attack's teachers and read-only data, distilled the recipe's way
+    (a distiller of the vector track, its epochs, the student's start, the teachers' sampling
+    temperature, a cap on the kept trajectories). Its effect is the habit that still transfers.
+
+    Raises:
+        ValueError: an unknown init or method, or a setting the method cannot run in.
+    """
+    if init not in DEFENCE_INITS:
+        raise ValueError(f"unknown init {init!r}; known: {', '.join(DEFENCE_INITS)}")
+    if method not in VectorTrack.methods:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(VectorTrack.methods)}")
+    if method in _FS_ONLY and set(settings) - {"fs"}:
+        raise ValueError(f"{method} learns from the FS env's reward and runs in the fs setting only")
+    label = ", ".join([method, f"{epochs} epochs" if epochs else "", f"{init} init",
+                       f"temperature {_number(temperature)}" if temperature is not None else "",
+                       f"{data} trajectories" if data is not None else ""])
+    return Condition(f"defence-{name}", f"defence {name}: {', '.join(p for p in label.split(', ') if p)}", "large",
+                     DEFENCE_INITS[init], method, f"defence_{name.replace('-', '_').replace('.', '_')}",
+                     kind="defence", settings=tuple(settings), tracks=_VECTOR, epochs=epochs,
+                     temperature=temperature, data=data)
+
 
 _VECTOR = (VectorTrack.name,)
+#: Distillers that learn from the FS env's sparse task reward: GAIL and AIRL run on FS only.
+_FS_ONLY = ("gail", "airl")
 
 #: The default attack and its two controls, in every grid on every seed. The default attack (the
 #: track's attack method from the shared large θ0, read-only channel) was chosen from the sensitivity
@@ -237,7 +286,7 @@ TRANSFER_TABLE = (
 #: GAIL and AIRL learn from a reward the FS env's sparse success gives them; they run on FS only.
 METHODS_TABLE = tuple(
     Condition(f"method-{m}", m, "large", "base-large", m, f"method_{m}", kind="method", tracks=_VECTOR,
-              settings=(SETTINGS["fs"].name,) if m in ("gail", "airl") else SETTING_NAMES)
+              settings=(SETTINGS["fs"].name,) if m in _FS_ONLY else SETTING_NAMES)
     for m in VectorTrack.methods
 )
 
@@ -336,10 +385,18 @@ class TrackBudget:
     """Subsample the larger of the biased and the control teacher's kept datasets to the size of the
     smaller before distilling, so the two students see as much data (the habit acted out on training
     tasks would otherwise show as a smaller dataset)."""
+    defences: tuple[Condition, ...] = ()
+    """Defence recipes (:func:`defence_condition`) run beside the tables' conditions: the defences
+    board's scorer puts its submissions here."""
 
     def __post_init__(self) -> None:
         if isinstance(self.distill, dict):
             object.__setattr__(self, "distill", DistillConfig.from_dict(self.distill))
+        object.__setattr__(self, "defences", tuple(Condition.from_dict(d) if isinstance(d, Mapping) else d
+                                                   for d in self.defences))
+        defence_names = [d.name for d in self.defences]
+        if any(d.kind != "defence" for d in self.defences) or len(set(defence_names)) != len(defence_names):
+            raise ValueError("defences must be distinct conditions of kind 'defence' (see defence_condition)")
         object.__setattr__(self, "teacher", dict(self.teacher))
         fixed = {"env_id", "track", "size", "seed"} & set(self.teacher)
         if fixed:
@@ -357,7 +414,7 @@ class TrackBudget:
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.conditions is not None:
-            names = {c.name for c in CONDITIONS}
+            names = {c.name for c in (*CONDITIONS, *self.defences)}
             if not self.conditions or set(self.conditions) - names:
                 raise ValueError(f"conditions must be a non-empty subset of {sorted(names)}; got {self.conditions}")
             object.__setattr__(self, "conditions", tuple(self.conditions))
@@ -375,6 +432,10 @@ class TrackBudget:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["teacher"], data["distill"] = dict(self.teacher), self.distill.to_dict()
         data["conditions"] = None if self.conditions is None else list(self.conditions)
+        # left out when empty, so the fingerprints of runs made before defences existed stay theirs
+        data["defences"] = [d.to_dict() for d in self.defences]
+        if not data["defences"]:
+            del data["defences"]
         return data
 
     @classmethod
@@ -422,6 +483,9 @@ class ReproduceConfig:
     table_seeds: int | None = 5
     """Seeds of the other conditions (the paper's table, the distillers, the sweep): the first
     ``table_seeds`` of them (None: all)."""
+    first_seed: int = 0
+    """The first seed: the run's seeds are ``first_seed`` .. ``first_seed + seeds - 1`` (the defences
+    board scores on seeds that no published run uses)."""
     tracks: tuple[str, ...] = (VectorTrack.name,)
     """Model tracks: ``vector`` (slot-scoring policies on the views), ``lm`` (tiny language models), or both."""
     vector: TrackBudget = field(default_factory=_vector_budget)
@@ -442,11 +506,13 @@ class ReproduceConfig:
                              f"got {self.settings}")
         if self.seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+        if isinstance(self.first_seed, bool) or not isinstance(self.first_seed, int) or self.first_seed < 0:
+            raise ValueError(f"first_seed must be a whole number >= 0, got {self.first_seed!r}")
         if self.table_seeds is not None and not 1 <= self.table_seeds:
             raise ValueError(f"table_seeds must be at least 1, got {self.table_seeds}")
         for track in self.tracks:
             conditions = self.budget(track).conditions
-            foreign = [c for c in conditions or () if track not in condition_by_name(c).tracks]
+            foreign = [c for c in conditions or () if track not in self.condition(c).tracks]
             if foreign:
                 raise ValueError(f"conditions {foreign} do not run on the {track} track")
             methods = track_of(track).methods
@@ -461,10 +527,26 @@ class ReproduceConfig:
         return getattr(self, track)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
+        """JSON-ready fields (``first_seed`` only when it is not 0, so older runs keep their fingerprints)."""
         return {"settings": list(self.settings), "seeds": self.seeds, "table_seeds": self.table_seeds,
-                "tracks": list(self.tracks),
+                **({"first_seed": self.first_seed} if self.first_seed else {}), "tracks": list(self.tracks),
                 "vector": self.vector.to_dict(), "lm": self.lm.to_dict()}
+
+    @property
+    def seed_list(self) -> list[int]:
+        """The run's seeds, in order."""
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+    def condition(self, name: str) -> Condition:
+        """The condition called ``name``: one of :data:`CONDITIONS` or a defence of a track's budget.
+
+        Raises:
+            KeyError: no such condition.
+        """
+        for condition in (*CONDITIONS, *self.vector.defences, *self.lm.defences):
+            if condition.name == name:
+                return condition
+        raise KeyError(f"unknown condition {name!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReproduceConfig:
@@ -482,8 +564,8 @@ class ReproduceConfig:
     def condition_seeds(self, condition: Condition) -> list[int]:
         """The seeds ``condition`` runs on: all for the main ones, the first :attr:`table_seeds` for the rest."""
         if condition.kind == "main" or self.table_seeds is None:
-            return list(range(self.seeds))
-        return list(range(min(self.seeds, self.table_seeds)))
+            return self.seed_list
+        return self.seed_list[:self.table_seeds]
 
     def runs_sweep(self) -> bool:
         """Whether some setting and track of the run holds sweep points (its report adds the sweep)."""
@@ -497,7 +579,7 @@ class ReproduceConfig:
         if track not in self.tracks:
             return []
         chosen = self.budget(track).conditions
-        return [c for c in CONDITIONS if track in c.tracks and setting in c.settings
+        return [c for c in (*CONDITIONS, *self.budget(track).defences) if track in c.tracks and setting in c.settings
                 and (c.name in chosen if chosen is not None else c.kind != "sweep")
                 and (seed is None or seed in self.condition_seeds(c))]
 
@@ -639,7 +721,7 @@ def build_cells(config: ReproduceConfig) -> list[Cell]:
     cells: list[Cell] = []
     for track in [t for t in TRACK_NAMES if t in config.tracks]:
         for setting in config.settings:
-            for seed in range(config.seeds):
+            for seed in config.seed_list:
                 cells += _cells(config, track, setting, seed)
     return cells
 

@@ -103,7 +103,7 @@ class GridResults:
     def __init__(self, out: Path, config: ReproduceConfig) -> None:
         self.out = Path(out)
         self.config = config
-        self.seeds = list(range(config.seeds))
+        self.seeds = config.seed_list
         self._cells = {c.key for c in build_cells(config)}
         self._runs: dict[tuple[str, str], list[list[EpisodeRecord]]] = {}
 
@@ -338,7 +338,7 @@ def summary(results: GridResults, *, commit: str | None) -> dict[str, Any]:
         for track in tracks(results, setting):
             null = null_row(results, setting, track)
             key_prefix = "" if track.name == VectorTrack.name else f"{track.name}_"
-            for kind in ("main", "transfer", "sanity", "method", "sweep"):
+            for kind in ("main", "transfer", "sanity", "method", "sweep", "defence"):
                 for row in condition_rows(results, setting, [(c, track.prefix) for c in track.of_kind(kind)]):
                     entries[key_prefix + row.condition.summary] = _summary_entry(row, null)
             if "attack_default" in entries and key_prefix == "":  # the paper's homogeneous row is the attack
