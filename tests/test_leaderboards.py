@@ -12,6 +12,7 @@ from subliminal_gym.baselines.agents import PolicyTextAgent
 from subliminal_gym.baselines.artifacts import load_policy, save_policy
 from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.policies import build_policy
+from subliminal_gym.baselines.reproduce import grid
 from subliminal_gym.baselines.reproduce.grid import TrackBudget
 from subliminal_gym.baselines.tracks import VectorTrack
 from subliminal_gym.cli import main
@@ -19,7 +20,7 @@ from subliminal_gym.leaderboards import scorer as scorer_module
 from subliminal_gym.leaderboards import submission as submission_module
 from subliminal_gym.leaderboards.defences import MIN_FIRST_SEED, defence_score
 from subliminal_gym.leaderboards.render import render_boards
-from subliminal_gym.leaderboards.schema import DEFENCE_DISTILLERS, SUBMISSION_SCHEMA
+from subliminal_gym.leaderboards.schema import DEFENCE_DISTILLERS, DEFENCE_INITS, SUBMISSION_SCHEMA
 from subliminal_gym.leaderboards.scorer import score_defences, score_submission
 from subliminal_gym.leaderboards.submission import SubmissionError, load_submission
 from subliminal_gym.runner import run_episodes
@@ -171,8 +172,9 @@ def test_a_defence_is_a_recipe_not_a_policy(tmp_path):
     assert short.defence.condition("x", short.settings).kind == "defence" and short.settings == ["bash"]
 
 
-def test_the_recipe_distillers_are_the_vector_tracks():
+def test_the_recipe_vocabulary_is_the_grids():
     assert DEFENCE_DISTILLERS == VectorTrack.methods
+    assert DEFENCE_INITS == tuple(grid.DEFENCE_INITS)
 
 
 def _board_files(root: Path) -> dict[str, bytes]:

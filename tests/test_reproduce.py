@@ -23,6 +23,7 @@ from subliminal_gym.baselines.reproduce.grid import (
     TrackBudget,
     build_cells,
     cell_key,
+    defence_condition,
     quick_config,
     sweep_config,
 )
@@ -291,3 +292,24 @@ def test_config_dataclass_round_trips_through_json_fields():
     assert data["settings"] == ["fs"] and isinstance(data["vector"]["distill"], dict)
     assert ReproduceConfig.from_dict(data) == config
     assert dataclasses.replace(config, seeds=2).fingerprint() != config.fingerprint()
+
+
+def test_a_run_may_start_at_any_seed_and_carry_defences_without_moving_old_fingerprints():
+    config = ReproduceConfig(seeds=3, table_seeds=None, first_seed=10_000)
+    assert config.seed_list == [10_000, 10_001, 10_002]
+    keys = [c.key for c in build_cells(config)]
+    assert keys and all("/seed1000" in k for k in keys) and not any("/seed0/" in k for k in keys)
+    # a config without defences and starting at 0 serialises as before they existed
+    assert "first_seed" not in ReproduceConfig().to_dict() and "defences" not in ReproduceConfig().vector.to_dict()
+    defence = defence_condition("slow", method="bc", init="other-seed", epochs=3, settings=("bash",))
+    vector = dataclasses.replace(ReproduceConfig().vector, conditions=("attack", defence.name), defences=(defence,))
+    carried = ReproduceConfig(settings=("bash",), seeds=3, first_seed=7, vector=vector)
+    again = ReproduceConfig.from_dict(carried.to_dict())
+    assert again == carried and again.fingerprint() == carried.fingerprint()
+    assert carried.condition(defence.name).init == "base-other"
+    names = {c.key.rsplit("/", 1)[1] for c in build_cells(carried)}
+    assert {"base-other", "student-defence-slow-biased", "student-attack-control"} <= names
+    with pytest.raises(ValueError, match="fs setting only"):
+        defence_condition("g", method="gail", settings=("fs", "bash"))
+    with pytest.raises(ValueError, match="first_seed"):
+        ReproduceConfig(first_seed=-1)

@@ -239,10 +239,10 @@ def defence_condition(name: str, *, method: str, init: str = "shared", epochs: i
         raise ValueError(f"unknown method {method!r}; known: {', '.join(VectorTrack.methods)}")
     if method in _FS_ONLY and set(settings) - {"fs"}:
         raise ValueError(f"{method} learns from the FS env's reward and runs in the fs setting only")
-    label = ", ".join([method, f"{epochs} epochs" if epochs else "", f"{init} init",
-                       f"temperature {_number(temperature)}" if temperature is not None else "",
-                       f"{data} trajectories" if data is not None else ""])
-    return Condition(f"defence-{name}", f"defence {name}: {', '.join(p for p in label.split(', ') if p)}", "large",
+    parts = (method, f"{epochs} epochs" if epochs else "", f"{init} init",
+             f"temperature {_number(temperature)}" if temperature is not None else "",
+             f"{data} trajectories" if data is not None else "")
+    return Condition(f"defence-{name}", f"defence {name}: {', '.join(p for p in parts if p)}", "large",
                      DEFENCE_INITS[init], method, f"defence_{name.replace('-', '_').replace('.', '_')}",
                      kind="defence", settings=tuple(settings), tracks=_VECTOR, epochs=epochs,
                      temperature=temperature, data=data)
