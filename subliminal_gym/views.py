@@ -402,7 +402,8 @@ class _Reading:
             if fixed is None:
                 fixed = self._fixed[static] = self._task_relations(static)
             mentions, values, words = static.mentions, static.values, static.words
-            rank = max((ranks.get(m, 0.0) for m in mentions), default=0.0) if ranks else 0.0
+            # ranks are >= 0, so a slot whose mentions have none is 0 (the common case, tested in C)
+            rank = 0.0 if ranks.keys().isdisjoint(mentions) else max(ranks.get(m, 0.0) for m in mentions)
             rows.append([
                 float(not found_now.isdisjoint(mentions)),
                 float(not found_before.isdisjoint(mentions)),
@@ -543,9 +544,8 @@ class SlotEncoder:
             slots[:n] = np.stack([static.row for static in statics])
             task_words, taken = self._task_words, self._taken
             slots[:n, -3:] = [
-                (len(static.words & task_words) / len(static.words) if static.words else 0.0,
-                 len(static.words & obs_words) / len(static.words) if static.words else 0.0,
-                 float(text in taken))
+                (len(words & task_words) / len(words), len(words & obs_words) / len(words), float(text in taken))
+                if (words := static.words) else (0.0, 0.0, float(text in taken))
                 for text, static in zip(texts, statics, strict=True)]
             if layout.relations:
                 slots[:n, first : first + len(RELATION_FEATURES)] = reading.relations(statics)

@@ -37,8 +37,10 @@ def add_commands(commands: Any) -> None:
                     "results.csv and figure.{png,svg} into --out. Interrupted runs resume from the finished cells "
                     "when the same command is given again.")
     reproduce.add_argument("--quick", action="store_true",
-                           help="a reduced grid that still shows every row (1 seed, 100 probe episodes, smaller "
-                                "training budgets): a few minutes")
+                           help="the instrument's rows only (the default attack, its null and positive control, "
+                                "the cross-init row and the scripted sanity check), 1 seed, 100 probe episodes, "
+                                "smaller training budgets: about 3 minutes on 2 cores; one seed gives no "
+                                "seed-level interval or verdict")
     reproduce.add_argument("--sweep", action="store_true",
                            help="the sensitivity sweep instead of the grid: the default attack and its null with "
                                 "each knob (distillation epochs, kept data, teacher temperature, teacher bias, "
