@@ -9,8 +9,9 @@ but torch picks its matrix kernels by CPU (AVX2, AVX-512, AMX...), and kernels t
 order round the last bits differently. A policy that samples its actions turns those bits into other
 episodes: the same code on another CPU gives other bytes (measured: the Bash θ0 of seed 0 chose
 chmod first in 2 % of 200 probes on one machine, 1 % on another, 3 % there with AVX2 kernels forced).
-:func:`float_arithmetic` hashes a few training steps of the grid's own network on fixed inputs; where it matches the committed run's,
-the audits must match byte for byte; where it does not, only a statistical comparison is possible.
+:func:`float_arithmetic` hashes a few training steps of the grid's own network on fixed inputs;
+where it matches the committed run's, the audits must match byte for byte; where it does not, only
+a statistical comparison is possible.
 """
 
 from __future__ import annotations
