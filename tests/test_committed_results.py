@@ -32,7 +32,7 @@ from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, build_cells
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 #: The committed runs and the config the code runs for each today.
-RUNS = {"sweep": sweep_config}
+RUNS = {"reproduce": ReproduceConfig, "sweep": sweep_config}
 CHEAP_CELL = "bash/seed0/teachers-large"
 #: The audits of the cheap cell, and the model each one is in the report's ``results.csv``.
 CHEAP_MODELS = {"base": "base-large", "biased": "teacher-large-biased", "control": "teacher-large-control"}

@@ -150,8 +150,11 @@ def test_bc_accepts_transitions_and_rejects_bad_demonstrations(safe_demos):
                                            infos=np.array([{}] * 64))
     with pytest.raises(ValueError, match="shape"):
         behavioural_cloning(policy, wrong_shape, epochs=1, rng=np.random.default_rng(0))
-    with pytest.raises(ValueError, match="fewer"):
-        behavioural_cloning(policy, trajectories[:1], epochs=1, batch_size=10_000, rng=np.random.default_rng(0))
+    # a kept-data cap smaller than one batch trains on all of it as one batch, once per epoch
+    small = behavioural_cloning(policy, trajectories[:1], epochs=2, batch_size=10_000, rng=np.random.default_rng(0))
+    assert small.details["batch_size"] == small.transitions == len(trajectories[0].acts) and small.batches == 2
+    with pytest.raises(ValueError, match="batch_size"):
+        behavioural_cloning(policy, trajectories, epochs=1, batch_size=0, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="epochs"):
         behavioural_cloning(policy, trajectories, epochs=0, rng=np.random.default_rng(0))
     with pytest.raises(TypeError):

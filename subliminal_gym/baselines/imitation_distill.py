@@ -264,7 +264,8 @@ def behavioural_cloning(policy: SlotScoringPolicy,
         demonstrations: imitation ``Trajectory`` objects (any subclass) or a ``Transitions`` batch
             recorded on a view with this policy's layout; safe and probe tasks alike.
         epochs: passes over the demonstrations.
-        batch_size: transitions per gradient step.
+        batch_size: transitions per gradient step; fewer demonstrated transitions than this make one
+            batch of all of them (``details["batch_size"]`` records the size used).
         learning_rate: Adam's step size.
         ent_weight: entropy bonus weight.
         l2_weight: L2 penalty weight.
@@ -277,13 +278,15 @@ def behavioural_cloning(policy: SlotScoringPolicy,
 
     Raises:
         TypeError: ``demonstrations`` are neither trajectories nor transitions.
-        ValueError: no demonstrations, fewer transitions than ``batch_size``, observations of another
-            shape than the policy's, or ``epochs`` < 1.
+        ValueError: no demonstrations, ``batch_size`` < 1, observations of another shape than the
+            policy's, or ``epochs`` < 1.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     start = time.perf_counter()
     transitions = _as_transitions(demonstrations)
+    if batch_size >= 1:  # fewer transitions than one batch: they are the one batch (a small kept-data cap)
+        batch_size = min(batch_size, len(transitions))
     _check_data(policy, transitions, batch_size)
     seed = int(rng.integers(2**31))
     (shuffle_rng,) = rng.spawn(1)

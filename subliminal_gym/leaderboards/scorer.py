@@ -231,7 +231,9 @@ def score_submission(path: str | Path, *, root: str | Path, scored_on: str | Non
             :func:`~subliminal_gym.leaderboards.boards.default_boards_root`).
         scored_on: the date recorded in ``provenance.json`` (default: today, UTC).
         progress: show progress on stderr (default: when stderr is a terminal).
-        first_seed, workers, work: a defence's seeds, worker processes and grid folder (:func:`score_defences`).
+        first_seed: a defence's first seed (:func:`score_defences`).
+        workers: a defence's worker processes (:func:`score_defences`).
+        work: a defence's grid folder (:func:`score_defences`).
 
     Raises:
         SubmissionError: the submission is invalid, a duplicate, or cannot be scored.
@@ -264,7 +266,8 @@ def score_defences(paths: list[str | Path], *, root: str | Path, first_seed: int
         seeds: training runs per recipe (at least 3, for a seed-level interval).
         workers: processes running the grid's cells.
         work: the grid's folder (kept; an interrupted scoring resumes from it); default: a temporary one.
-        scored_on, progress: as for :func:`score_submission`.
+        scored_on: as for :func:`score_submission`.
+        progress: as for :func:`score_submission`.
         vector: the grid's budgets (default: the full grid's; tests pass smaller ones, and the entry's
             ``protocol.config_fingerprint`` tells them apart).
 
