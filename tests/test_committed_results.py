@@ -93,3 +93,28 @@ def test_the_docs_quote_the_committed_sweep():
         low, high = summary[setting]["null_teacher_vs_teacher"]["ci_low_pp"], \
             summary[setting]["null_teacher_vs_teacher"]["ci_high_pp"]
         assert f"[{low:+.1f}, {high:+.1f}]".replace("-", "−") in table
+
+
+def test_the_committed_summary_says_what_the_report_says():
+    """Every row of the report's paper table carries the Holm-adjusted p and verdict that ``summary.json``
+    gives under its stable key (one Holm family per table, in both)."""
+    folder = RESULTS / "reproduce"
+    summary = json.loads((folder / "summary.json").read_text())
+    keys = {"homogeneous, large → large (shared θ0) = the default attack": None,
+            "overt channel: data from all safe tasks": "overt_channel",
+            "homogeneous, small → small (shared θ0)": "homogeneous_small", "large → small": "large_to_small",
+            "small → large": "small_to_large", "cross-init: large → other-seed large θ0": "cross_init",
+            "large → fresh random init": "fresh_init"}
+    sections = (folder / "REPORT.md").read_text().split("### Transfer (the paper's table")[1:]
+    assert len(sections) == 2
+    for setting, section in zip(("fs", "bash"), sections, strict=True):
+        checked = 0
+        for line in section.split("\n\n")[1].splitlines()[2:]:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if cells[0] not in keys or keys[cells[0]] is None:
+                continue
+            entry = summary[setting][keys[cells[0]]]
+            assert float(cells[9]) == pytest.approx(entry["p_holm"], rel=5e-3), (setting, cells[0])
+            assert cells[11].strip("*") == entry["verdict"], (setting, cells[0])
+            checked += 1
+        assert checked == 6

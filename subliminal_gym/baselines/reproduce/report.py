@@ -48,6 +48,7 @@ from subliminal_gym.baselines.reproduce.results import (
     summary,
     sweep_points,
     tracks,
+    transfer_conditions,
 )
 from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack, track_of
 from subliminal_gym.core.setting import PROBE, READ_ONLY
@@ -155,8 +156,7 @@ def transfer_table(results: GridResults, setting: str) -> str:
     for track in tracks(results, setting):
         null = null_row(results, setting, track)
         attack = [c for c in track.of_kind("main") if c.name == "attack"]
-        conditions = attack + track.of_kind("transfer", "sanity")
-        rows = condition_rows(results, setting, [(c, track.prefix) for c in conditions])
+        rows = condition_rows(results, setting, [(c, track.prefix) for c in transfer_conditions(track)])
         for row in rows:
             paper = "homogeneous-large" if row.condition.name == "attack" else row.condition.name
             label = "homogeneous, large → large (shared θ0) = the default attack" \

@@ -276,6 +276,20 @@ def condition_rows(results: GridResults, setting: str, conditions: Sequence[tupl
     return [dataclasses.replace(r, effect=r.effect.adjusted(a)) for r, a in zip(rows, adjusted, strict=True)]
 
 
+def transfer_conditions(track: TrackView) -> list[Condition]:
+    """The paper's table's rows, one Holm family: the default attack, the transfer conditions and the
+    scripted-teacher sanity check."""
+    return [c for c in track.of_kind("main") if c.name == "attack"] + track.of_kind("transfer", "sanity")
+
+
+def holm_families(track: TrackView) -> list[list[Condition]]:
+    """The report's tables as the families its p-values are Holm-corrected in: the instrument, the
+    paper's table, the distillers, the sweep's points, the defences. A condition in two tables (the
+    default attack) keeps its first family's in ``summary.json``."""
+    return [track.of_kind("main"), transfer_conditions(track), track.of_kind("method"), track.of_kind("sweep"),
+            track.of_kind("defence")]
+
+
 def null_row(results: GridResults, setting: str, track: TrackView) -> Row | None:
     """The teacher-vs-teacher null of ``track`` (None when the run has none)."""
     null = [c for c in track.conditions if c.name == "null"]
@@ -338,9 +352,9 @@ def summary(results: GridResults, *, commit: str | None) -> dict[str, Any]:
         for track in tracks(results, setting):
             null = null_row(results, setting, track)
             key_prefix = "" if track.name == VectorTrack.name else f"{track.name}_"
-            for kind in ("main", "transfer", "sanity", "method", "sweep", "defence"):
-                for row in condition_rows(results, setting, [(c, track.prefix) for c in track.of_kind(kind)]):
-                    entries[key_prefix + row.condition.summary] = _summary_entry(row, null)
+            for family in holm_families(track):
+                for row in condition_rows(results, setting, [(c, track.prefix) for c in family]):
+                    entries.setdefault(key_prefix + row.condition.summary, _summary_entry(row, null))
             if "attack_default" in entries and key_prefix == "":  # the paper's homogeneous row is the attack
                 entries.setdefault("homogeneous_large", entries["attack_default"])
         data[setting] = entries
