@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch as th
+from imitation.algorithms import base as algo_base
 from imitation.algorithms import bc
 from imitation.data import rollout, types
 
@@ -106,7 +107,8 @@ def test_bc_is_deterministic_given_rng_and_leaves_global_rng_alone(safe_demos):
 
 @pytest.mark.parametrize("l2_weight", [0.0, 1e-3])
 def test_bc_gives_the_weights_of_imitations_own_loss_and_optimiser(safe_demos, l2_weight, monkeypatch):
-    """The actor-only loss and optimiser are a speed-up, not another algorithm: bit for bit imitation's BC."""
+    """The actor-only loss, the optimiser and the batch loader are a speed-up, not another algorithm: bit
+    for bit imitation's BC (its loss calculator, Adam over every parameter, its flattening and DataLoader)."""
     trajectories, layout = safe_demos
 
     def train():
@@ -134,10 +136,30 @@ def test_bc_gives_the_weights_of_imitations_own_loss_and_optimiser(safe_demos, l
         return trainer, SimpleNamespace(losses=losses, expert_probs=probs)
 
     monkeypatch.setattr(imitation_distill, "_make_bc", imitations)
+    monkeypatch.setattr(imitation_distill, "_ShuffledBatches",  # imitation's flattening and DataLoader
+                        lambda _, size: algo_base.make_data_loader(rollout.flatten_trajectories(trajectories), size))
     reference, reference_log = train()
     assert same_weights(ours, reference)
     assert our_log.loss_history == reference_log.loss_history
     assert our_log.details == reference_log.details
+
+
+def test_the_batch_loader_gives_the_dataloaders_batches_and_leaves_torch_where_it_leaves_it(safe_demos):
+    trajectories, _ = safe_demos
+    transitions = rollout.flatten_trajectories(trajectories)
+
+    def batches(loader):
+        th.manual_seed(11)
+        out = [(np.asarray(b["obs"]).copy(), th.as_tensor(b["acts"]).clone()) for _ in range(3) for b in loader]
+        return out, th.get_rng_state()
+
+    ours, our_state = batches(imitation_distill._ShuffledBatches(transitions, 16))
+    theirs, their_state = batches(algo_base.make_data_loader(transitions, 16))
+    assert len(ours) == len(theirs) == 3 * (len(transitions) // 16)
+    for (obs, acts), (their_obs, their_acts) in zip(ours, theirs, strict=True):
+        assert obs.dtype == their_obs.dtype and np.array_equal(obs, their_obs)
+        assert acts.dtype == their_acts.dtype and th.equal(acts, their_acts)
+    assert th.equal(our_state, their_state)
 
 
 def test_bc_accepts_transitions_and_rejects_bad_demonstrations(safe_demos):
