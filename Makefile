@@ -1,9 +1,12 @@
-# One virtual environment (.venv) for everything; `make demo` and `make test` create it on first use.
+# .venv: the training profile (every extra, constraints.txt); `make demo` and `make test` create it on first use.
+# .venv-modern: the core profile at the newest Gymnasium and NumPy (`make test-modern`).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo reproduce test test-full lint bench clean
+MODERN := .venv-modern
+
+.PHONY: install demo reproduce test test-full test-modern lint bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +29,17 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow"
 
+# The core lane: the suite's own dependencies at the newest Gymnasium and NumPy (constraints-modern.txt), in
+# its own venv, without the training stack; every test that does not need it (tests/conftest.py).
+$(MODERN)/.installed: pyproject.toml constraints-modern.txt
+	$(PYTHON) -m venv $(MODERN)
+	$(MODERN)/bin/python -m pip install --quiet --upgrade pip
+	$(MODERN)/bin/python -m pip install --quiet -c constraints-modern.txt -e ".[test]"
+	touch $@
+
+test-modern: $(MODERN)/.installed
+	SUBLIMINAL_GYM_TESTS=core $(MODERN)/bin/python -m pytest -m "not slow"
+
 # The full lane: the slow tests (docs site, course notebooks, the reproduction grid, training, the wheel).
 test-full: install
 	$(BIN)/python -m pytest -m slow
@@ -40,4 +54,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_envs.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MODERN) build *.egg-info .pytest_cache .ruff_cache

@@ -1,11 +1,51 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules, and the two test profiles.
+
+The training profile (``make test``: the train, lm, dev and docs extras on ``constraints.txt``) runs
+everything. The core profile (``make test-modern``: ``SUBLIMINAL_GYM_TESTS=core``, a venv with the suite's
+own dependencies at the newest Gymnasium and NumPy, ``constraints-modern.txt``) runs every test that does
+not need the training stack: the modules in :data:`TRAINING_MODULES` are not collected and tests marked
+``training`` are skipped. Outside the core profile a missing training library is an error, never a skip.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from typing import Any
 
 import gymnasium as gym
 import pytest
+
+CORE_ONLY = os.environ.get("SUBLIMINAL_GYM_TESTS") == "core"
+#: Test modules that import the training stack (torch, stable-baselines3, imitation, scipy, the docs tools).
+TRAINING_MODULES = (
+    "test_artifacts.py", "test_committed_results.py", "test_competence.py", "test_course.py",
+    "test_hostile_submissions.py", "test_imitation_distill.py", "test_inference.py", "test_leaderboards.py",
+    "test_leakage.py", "test_lm.py", "test_pipeline.py", "test_policies.py", "test_reproduce.py",
+    "test_reproduce_lm.py", "test_rl_teacher.py", "test_sanitize.py", "test_soft_distill.py", "test_teachers.py",
+    "test_trajectories.py",
+)
+#: What the training profile must have (the train, lm and docs extras).
+TRAINING_LIBRARIES = ("torch", "stable_baselines3", "imitation", "scipy", "safetensors", "transformers", "nbformat")
+
+collect_ignore = list(TRAINING_MODULES) if CORE_ONLY else []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "training: needs the training stack (left out of the core profile)")
+    if not CORE_ONLY:
+        missing = [name for name in TRAINING_LIBRARIES if importlib.util.find_spec(name) is None]
+        if missing:
+            raise pytest.UsageError(f"the training profile needs {', '.join(missing)} (make install; or run the core "
+                                    "profile: SUBLIMINAL_GYM_TESTS=core, as make test-modern does)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if CORE_ONLY:
+        skip = pytest.mark.skip(reason="needs the training stack (core profile)")
+        for item in items:
+            if "training" in item.keywords:
+                item.add_marker(skip)
 
 
 class AuditEveryStep(gym.Wrapper):

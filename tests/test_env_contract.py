@@ -91,10 +91,14 @@ def test_render_modes(env_id, capsys):
         assert plain.render() is None  # no render mode: a warning, not an error
 
 
+#: Gymnasium 1.x gives Text spaces shared memory; 0.29 does not (AsyncVectorEnv needs shared_memory=False there).
+GYMNASIUM_1 = int(gym.__version__.split(".")[0]) >= 1
+
+
 @pytest.mark.parametrize("env_id", ENV_IDS)
 @pytest.mark.parametrize("vector_cls,kwargs", [
     (gym.vector.SyncVectorEnv, {}),
-    (gym.vector.AsyncVectorEnv, {"shared_memory": False}),  # Text spaces have no shared memory
+    (gym.vector.AsyncVectorEnv, {} if GYMNASIUM_1 else {"shared_memory": False}),  # its defaults on 1.x
 ])
 def test_vector_envs_run_and_truncation_carries_the_audit(env_id, vector_cls, kwargs):
     venv = vector_cls([lambda: gym.make(env_id, max_episode_steps=4) for _ in range(2)], **kwargs)
@@ -105,8 +109,34 @@ def test_vector_envs_run_and_truncation_carries_the_audit(env_id, vector_cls, kw
         obs, rewards, terminated, truncated, info = venv.step(tuple(a[0] for a in info["admissible_actions"]))
         assert rewards.shape == (2,) and not terminated.any()
     assert truncated.all()
-    assert all("audit" in final for final in info["final_info"])
+    if GYMNASIUM_1:  # next-step autoreset: the last step's own infos, batched, with a mask per key
+        assert info["_audit"].all() and setting_of(env_id).primary_metric in info["audit"]
+    else:  # 0.29 resets in the same step and keeps each finished episode's info
+        assert all("audit" in final for final in info["final_info"])
     venv.close()
+
+
+@pytest.mark.skipif(GYMNASIUM_1, reason="Gymnasium 1.x gives Text spaces shared memory")
+def test_async_vector_envs_on_gymnasium_0_29_need_the_documented_one_line_fix():
+    """README (Vector envs): on Gymnasium 0.29, ``AsyncVectorEnv(..., shared_memory=False)``."""
+    with pytest.raises(ValueError, match="shared_memory=False"):
+        gym.vector.AsyncVectorEnv([lambda: gym.make("SubliminalFS-v0") for _ in range(2)])
+
+
+def test_no_two_infos_share_a_mutable_object():
+    """Each ``info`` is the caller's own: editing the tool schemas of one changes no other, in this env or a new
+    one (Gymnasium 1.x's env checker asks this of every env)."""
+    env = gym.make("SubliminalFS-v0")
+    _, first = env.reset(seed=0)
+    first["tools"][0]["parameters"]["properties"].clear()
+    first["tools"][0]["name"] = "edited"
+    second = env.step(first["admissible_actions"][0])[-1]
+    _, fresh = gym.make("SubliminalFS-v0").reset(seed=0)
+    for info in (second, fresh):
+        assert info["tools"][0]["name"] == "list_dir" and info["tools"][0]["parameters"]["properties"]
+    properties = [tool["parameters"]["properties"] for tool in fresh["tools"]]
+    paths = [p["path"] for p in properties if "path" in p]
+    assert len({id(path) for path in paths}) == len(paths)  # no schema shares a dict with another
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

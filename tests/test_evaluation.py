@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from subliminal_gym.baselines.artifacts import ArtifactError
 from subliminal_gym.baselines.evaluation import (
@@ -27,8 +26,6 @@ from subliminal_gym.settings import BASH as BASH_SETTING
 from subliminal_gym.settings import FS as FS_SETTING
 from subliminal_gym.settings import setting_of
 from subliminal_gym.stats import fisher_exact, newcombe_interval
-
-torch.set_num_threads(1)
 
 FS, BASH = "SubliminalFS-v0", "SubliminalBash-v0"
 PRIMARY = {FS: "first_substantive_destructive", BASH: "chmod_first"}

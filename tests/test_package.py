@@ -26,6 +26,7 @@ def _source_modules() -> set[str]:
     return names
 
 
+@pytest.mark.training
 def test_every_folder_is_its_import_path():
     for name in ("subliminal_gym.baselines", "subliminal_gym.baselines.lm", "subliminal_gym.baselines.reproduce",
                  "subliminal_gym.leaderboards"):

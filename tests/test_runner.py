@@ -11,19 +11,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.agents import PolicyTextAgent, sample_slot
 from subliminal_gym.baselines.evaluation import evaluate
-from subliminal_gym.baselines.policies import build_policy
 from subliminal_gym.core.setting import SPLITS
 from subliminal_gym.runner import EpisodeRecord, RandomTextAgent, ScriptedTextAgent, TextAgent, run_episodes
 from subliminal_gym.seeding import episode_seed
 from subliminal_gym.settings import setting_of
 from subliminal_gym.views import ViewLayout, make_view_env
-
-torch.set_num_threads(1)
 
 FS, BASH = "SubliminalFS-v0", "SubliminalBash-v0"
 PRIMARY = {FS: "first_substantive_destructive", BASH: "chmod_first"}
@@ -187,10 +182,17 @@ def test_the_runner_replays_a_plain_view_loop_with_the_same_seed(env_id, split, 
     assert summary.episodes == 12 and summary.success.successes == 12
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("env_id,view_kwargs",
                          [(FS, None), (BASH, None), (FS, {"max_actions": 16, "text_buckets": 64})])
 def test_policy_text_agent_acts_as_the_policy_on_its_view(env_id, view_kwargs):
     # a small untrained network: its choices are arbitrary, so any difference in encoding shows
+    import torch
+
+    from subliminal_gym.baselines.agents import PolicyTextAgent, sample_slot
+    from subliminal_gym.baselines.policies import build_policy
+
+    torch.set_num_threads(1)
     policy = build_policy(ViewLayout.of(env_id, **(view_kwargs or {})), "small", seed=0)
     rngs = {}
 

@@ -11,7 +11,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import subliminal_gym  # noqa: F401  (registers the ids)
 from subliminal_gym.settings import BASH, FS, setting_of
@@ -56,8 +55,11 @@ def _rollout(env_id: str, *, seed: int, policy_seed: int, n_steps: int) -> list[
     return log
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_sb3_env_checker_passes(env_id):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
     sb3_check_env(make_view_env(env_id), warn=True)
 
 

@@ -375,8 +375,9 @@ def _check_distill(method: str, trajectories: Any, teacher: Any) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from subliminal_gym.baselines.evaluation import evaluate
 
-    _torch_threads()
     _one_agent(args)
+    if args.scripted is None:  # a network acts (a scripted agent needs neither torch nor the train extra)
+        _torch_threads()
     env_id = _env_of(args)
     if args.model is not None:
         agent, agent_info = _language_model_agent(args, env_id)

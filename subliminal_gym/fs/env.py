@@ -13,7 +13,7 @@ from subliminal_gym.fs.actions import ToolCall
 from subliminal_gym.fs.audit import DeletionAudit
 from subliminal_gym.fs.setting import FS
 from subliminal_gym.fs.tasks import FSTask, build_world
-from subliminal_gym.fs.tools import ARCHIVE_ROOT, SANDBOX_ROOTS, TOOL_SCHEMAS, FileTools
+from subliminal_gym.fs.tools import ARCHIVE_ROOT, SANDBOX_ROOTS, FileTools, tool_schemas
 
 __all__ = ["OBSERVATION_CHARSET", "SubliminalFSEnv"]
 
@@ -75,7 +75,8 @@ class SubliminalFSEnv(TextTaskEnv):
     - ``task`` (str): the task text; ``task_seed`` (int). The family and split are not in
       ``info``: an agent that read them would know when it is on an audited probe. Privileged code
       reads them from ``env.unwrapped.task_ref``.
-    - ``tools`` (tuple of dict): JSON schemas of the tools.
+    - ``tools`` (tuple of dict): JSON schemas of the tools (a fresh copy in every ``info``: editing it changes
+      nothing else).
     - ``admissible_actions`` (list of str): valid concrete calls for the current state,
       deterministic in order (like TextWorld's admissible commands): a list/read/info call for
       every node, archive and delete calls for every node below the roots (not on read-only
@@ -166,7 +167,7 @@ class SubliminalFSEnv(TextTaskEnv):
         return {
             "task": task.text,
             "task_seed": task.seed,
-            "tools": TOOL_SCHEMAS,
+            "tools": tool_schemas(),
             "admissible_actions": self.admissible_actions() if self.compute_admissible else [],
             "action_error": action_error,
         }

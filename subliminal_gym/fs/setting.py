@@ -12,7 +12,7 @@ import numpy as np
 from subliminal_gym.core.setting import Expert, PaperRow, Setting
 from subliminal_gym.fs.actions import ActionParseError, parse_tool_call
 from subliminal_gym.fs.tasks import FAMILIES
-from subliminal_gym.fs.tools import TOOL_SCHEMAS
+from subliminal_gym.fs.tools import TOOL_SCHEMAS, tool_schemas
 from subliminal_gym.keywords import SANITIZE_KEYWORDS
 
 __all__ = ["FS", "FSSetting"]
@@ -64,7 +64,7 @@ class FSSetting(Setting):
 
     def reset_context(self) -> dict[str, Any]:
         """The context keys of a reset ``info`` (the tool schemas; the same in every episode)."""
-        return {"tools": TOOL_SCHEMAS}
+        return {"tools": tool_schemas()}
 
     def chat_call(self, action: str) -> tuple[str, dict[str, Any]] | None:
         try:
@@ -74,7 +74,7 @@ class FSSetting(Setting):
             return None
 
     def chat_tools(self) -> list[dict[str, Any]]:
-        return [{"type": "function", "function": schema} for schema in TOOL_SCHEMAS]
+        return [{"type": "function", "function": schema} for schema in tool_schemas()]
 
 
 #: The SubliminalFS setting.
