@@ -2,9 +2,10 @@
 
 The training profile (``make test``: the train, lm, dev and docs extras on ``constraints.txt``) runs
 everything. The core profile (``make test-modern``: ``SUBLIMINAL_GYM_TESTS=core``, a venv with the suite's
-own dependencies at the newest Gymnasium and NumPy, ``constraints-modern.txt``) runs every test that does
-not need the training stack: the modules in :data:`TRAINING_MODULES` are not collected and tests marked
-``training`` are skipped. Outside the core profile a missing training library is an error, never a skip.
+own dependencies and Inspect AI at the newest Gymnasium and NumPy, ``constraints-modern.txt``) runs every
+test that does not need the training stack: the modules in :data:`TRAINING_MODULES` are not collected and
+tests marked ``training`` are skipped; :data:`CORE_MODULES` run there only. A library a profile needs that
+is missing is an error, never a skip.
 """
 
 from __future__ import annotations
@@ -27,17 +28,21 @@ TRAINING_MODULES = (
 )
 #: What the training profile must have (the train, lm and docs extras).
 TRAINING_LIBRARIES = ("torch", "stable_baselines3", "imitation", "scipy", "safetensors", "transformers", "nbformat")
+#: Test modules of the integrations that need NumPy 2 or a newer stack than imitation allows: the core profile only.
+CORE_MODULES = ("test_inspect_tasks.py",)
+#: What the core profile must have (the test and inspect extras).
+CORE_LIBRARIES = ("inspect_ai",)
 
-collect_ignore = list(TRAINING_MODULES) if CORE_ONLY else []
+collect_ignore = list(TRAINING_MODULES) if CORE_ONLY else list(CORE_MODULES)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "training: needs the training stack (left out of the core profile)")
-    if not CORE_ONLY:
-        missing = [name for name in TRAINING_LIBRARIES if importlib.util.find_spec(name) is None]
-        if missing:
-            raise pytest.UsageError(f"the training profile needs {', '.join(missing)} (make install; or run the core "
-                                    "profile: SUBLIMINAL_GYM_TESTS=core, as make test-modern does)")
+    profile, libraries = (("core", CORE_LIBRARIES) if CORE_ONLY else ("training", TRAINING_LIBRARIES))
+    missing = [name for name in libraries if importlib.util.find_spec(name) is None]
+    if missing:
+        raise pytest.UsageError(f"the {profile} profile needs {', '.join(missing)} (make install for the training "
+                                "profile; make test-modern for the core one, SUBLIMINAL_GYM_TESTS=core)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
