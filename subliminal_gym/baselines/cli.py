@@ -273,6 +273,34 @@ def _rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from subliminal_gym.baselines.export import export_chat_jsonl_episodes, export_minari
+
+    sanitise = not args.unfiltered
+    if args.format == "minari":
+        if args.dataset_id is None:
+            raise CommandError("--format minari needs --dataset-id (e.g. subliminal/fs-probe/expert-v0)")
+        try:
+            with bad_input(ArtifactError, ValueError):
+                path, report = export_minari(args.runs, args.dataset_id, out=args.out, sanitise=sanitise,
+                                             force=args.force)
+        except ModuleNotFoundError as exc:
+            raise CommandError(str(exc)) from None
+        where = f"Minari dataset {args.dataset_id} in {path} (load it with MINARI_DATASETS_PATH={args.out})"
+    else:
+        if args.dataset_id is not None:
+            raise CommandError("--dataset-id names a Minari dataset; --format chat-jsonl writes the file --out")
+        with bad_input(ArtifactError, ValueError):
+            report = export_chat_jsonl_episodes(args.runs, args.out, sanitise=sanitise, force=args.force)
+        where = str(args.out)
+    if report is None:
+        print(f"every episode exported, unfiltered, to {where}")
+    else:
+        print(f"{report.kept} of {report.total} episodes kept by the keyword filter ({report.dropped} dropped) "
+              f"and exported to {where}")
+    return 0
+
+
 def _sanitize(args: argparse.Namespace) -> int:
     from subliminal_gym.baselines.artifacts import write_json, write_text
     from subliminal_gym.baselines.sanitize import LeakageReport, equalize_sizes, sanitize_trajectories
@@ -463,6 +491,22 @@ def add_commands(commands: Any) -> None:
     rollout.add_argument("--chat", type=Path, help="also export chat-format JSONL (for LM training) to this file")
     rollout.add_argument("--force", action="store_true", help="overwrite existing outputs")
     rollout.set_defaults(run=_rollout)
+
+    export = commands.add_parser(
+        "export", formatter_class=fmt, help="write recorded episodes as a Minari dataset or chat JSONL",
+        description="Replay the episodes of evaluation runs (subliminal-gym evaluate) in their env, drop those the "
+                    "paper's keyword filter drops, and write them as a Minari dataset (text spaces; the audit as "
+                    "privileged episode metadata) or as chat JSONL for language-model fine-tuning.")
+    export.add_argument("--format", choices=("minari", "chat-jsonl"), required=True, help="what to write")
+    export.add_argument("--from", dest="runs", type=Path, nargs="+", required=True, metavar="RUN",
+                        help="evaluation run folders (episodes.jsonl), all of one env")
+    export.add_argument("--out", type=Path, required=True,
+                        help="minari: the datasets folder (MINARI_DATASETS_PATH); chat-jsonl: the file")
+    export.add_argument("--dataset-id", help="minari: the dataset's id, e.g. subliminal/fs-probe/expert-v0")
+    export.add_argument("--unfiltered", action="store_true",
+                        help="keep every episode (a positive control's data); default: the keyword filter")
+    export.add_argument("--force", action="store_true", help="replace an existing dataset or file")
+    export.set_defaults(run=_export)
 
     sanitize = commands.add_parser("sanitize", formatter_class=fmt, help="drop trajectories that mention the habit",
                                    description="Keyword filtering as in the paper: drop every trajectory in which "

@@ -22,13 +22,15 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
-from subliminal_gym.baselines.trajectories import TextTrajectory
 from subliminal_gym.keywords import SANITIZE_KEYWORDS, keyword_pattern
 from subliminal_gym.settings import setting_of
+
+if TYPE_CHECKING:  # trajectories need imitation; episode filtering and its report do not (the suite's profile)
+    from subliminal_gym.baselines.trajectories import TextTrajectory
 
 __all__ = [
     "LeakageReport",
@@ -47,9 +49,12 @@ MODES = ("trajectory", "step")
 
 
 class _HasTexts(Protocol):
-    task: str
-    actions: Sequence[str]
-    observations: Sequence[str]
+    @property
+    def task(self) -> str: ...
+    @property
+    def actions(self) -> Sequence[str]: ...
+    @property
+    def observations(self) -> Sequence[str]: ...
 
 
 TextEpisode = TypeVar("TextEpisode", bound=_HasTexts)
@@ -209,6 +214,8 @@ def _tainted(texts: Iterable[str], pattern: re.Pattern[str]) -> list[bool]:
 
 def _fragment(trajectory: TextTrajectory, start: int, stop: int) -> TextTrajectory:
     """Transitions ``start .. stop - 1`` of ``trajectory`` as a trajectory of their own."""
+    from subliminal_gym.baselines.trajectories import TextTrajectory
+
     return TextTrajectory(
         obs=trajectory.obs[start : stop + 1], acts=trajectory.acts[start:stop], rews=trajectory.rews[start:stop],
         infos=None if trajectory.infos is None else trajectory.infos[start:stop],

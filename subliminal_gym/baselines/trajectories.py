@@ -44,7 +44,6 @@ from subliminal_gym.baselines.artifacts import (
 )
 from subliminal_gym.core.episodes import TaskRef
 from subliminal_gym.runner import TextAgent, run_episodes
-from subliminal_gym.settings import setting_of
 from subliminal_gym.views import SlotEncoder, ViewLayout
 
 __all__ = [
@@ -454,25 +453,12 @@ def _strings(values: Any) -> list[str]:
 # -- chat export -----------------------------------------------------------------------------------
 
 def _chat_record(trajectory: TextTrajectory) -> dict[str, Any]:
-    setting = setting_of(trajectory.env_id)
-    system = setting.system_prompt(setting.reset_context())
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system},
-                                      {"role": "user", "content": trajectory.observation_texts[0]}]
-    for k, (action, result) in enumerate(zip(trajectory.action_texts, trajectory.observation_texts[1:],
-                                             strict=True)):
-        call = setting.chat_call(action)
-        if call is None:
-            # not a tool call (an empty slot): the raw text, answered by the env's error message
-            messages += [{"role": "assistant", "content": action}, {"role": "user", "content": result}]
-            continue
-        name, arguments = call
-        call_id = f"call_{k}"
-        messages.append({"role": "assistant", "content": "", "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]})
-        messages.append({"role": "tool", "tool_call_id": call_id, "name": name, "content": result})
-    return {"messages": messages, "tools": setting.chat_tools(), "metadata": {
-        "env_id": trajectory.env_id, "task_family": trajectory.task_family, "task_split": trajectory.task_split,
-        "task_seed": trajectory.task_seed, "success": trajectory.success}}
+    from subliminal_gym.baselines.export import chat_record
+
+    return chat_record(trajectory.env_id, actions=trajectory.action_texts, observations=trajectory.observation_texts,
+                       metadata={"env_id": trajectory.env_id, "task_family": trajectory.task_family,
+                                 "task_split": trajectory.task_split, "task_seed": trajectory.task_seed,
+                                 "success": trajectory.success})
 
 
 def export_chat_jsonl(trajectories: Iterable[TextTrajectory], path: str | Path, *, force: bool = False) -> int:
