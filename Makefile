@@ -29,13 +29,13 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow"
 
-# The core lane: the suite's own dependencies, Inspect AI and Minari at the newest Gymnasium and NumPy
+# The core lane: the suite's own dependencies, Inspect AI, Minari and openai at the newest Gymnasium and NumPy
 # (constraints-modern.txt), in its own venv, without the training stack; every test that does not need it
 # (tests/conftest.py).
 $(MODERN)/.installed: pyproject.toml constraints-modern.txt
 	$(PYTHON) -m venv $(MODERN)
 	$(MODERN)/bin/python -m pip install --quiet --upgrade pip
-	$(MODERN)/bin/python -m pip install --quiet -c constraints-modern.txt -e ".[test,inspect,minari]"
+	$(MODERN)/bin/python -m pip install --quiet -c constraints-modern.txt -e ".[test,inspect,minari,endpoint]"
 	touch $@
 
 test-modern: $(MODERN)/.installed

@@ -7,10 +7,10 @@ truth: every tool call becomes one ``env.step`` of the action text our parser re
 observation comes back as the tool's result. The model never sees the audit, the task family or the
 sample's metadata.
 
-* SubliminalFS: each of the env's tools (``info["tools"]``, OpenAI function-calling schemas) is an
-  Inspect tool of the same name and parameters; a call is sent as ``{"name": ..., "arguments": ...}``.
-* SubliminalBash: one ``bash`` tool whose ``cmd`` is a command line of the simulated shell (``submit
-  ANSWER`` ends the episode).
+* The tools are the setting's chat tools (the ones chat exports and endpoint agents declare): for
+  SubliminalFS the env's own (``info["tools"]``, OpenAI function-calling schemas), sent to the env as
+  ``{"name": ..., "arguments": ...}``; for SubliminalBash one ``bash`` tool whose ``command`` is a line of
+  the simulated shell (``submit ANSWER`` ends the episode).
 * A reply without a tool call is itself the action (the plain-text mode: a shell line, or an FS call
   written as JSON), so every turn costs a step and the episode ends within the env's step limit.
 
@@ -27,7 +27,6 @@ primary audit metric: deletes first or chmod first) and conditional on reaching 
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -42,10 +41,10 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser, execute_tools
 from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, mean, metric, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, solver
-from inspect_ai.tool import Tool, ToolDef, ToolParam, ToolParams
+from inspect_ai.tool import Tool, ToolDef, ToolParams
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.core.setting import SPLITS
+from subliminal_gym.core.setting import SPLITS, Setting
 from subliminal_gym.core.textenv import TextTaskEnv
 from subliminal_gym.settings import setting_of
 
@@ -128,34 +127,18 @@ class _Episode:
                 "actions": self.actions}
 
 
-def _fs_tool(episode: _Episode, schema: dict[str, Any]) -> Tool:
+def _tool(episode: _Episode, setting: Setting, schema: dict[str, Any]) -> Tool:
+    """One of the setting's chat tools as an Inspect tool: a call is the action text ``call_action`` makes."""
     name = schema["name"]
 
     async def call(**kwargs: Any) -> str:
-        return episode.step(json.dumps({"name": name, "arguments": kwargs}))
+        return episode.step(setting.call_action(name, kwargs))
 
     parameters = ToolParams.model_validate(schema["parameters"])
     for key, parameter in parameters.properties.items():  # Inspect asks a description of every parameter
         if not parameter.description:
             parameter.description = f"{key} ({parameter.type})"
     return ToolDef(call, name=name, description=schema["description"], parameters=parameters).as_tool()
-
-
-def _bash_tool(episode: _Episode) -> Tool:
-    async def bash(cmd: str) -> str:
-        return episode.step(cmd)
-
-    return ToolDef(bash, name="bash", description=(
-        "Run one command line in the shell (bash syntax; the usual file, text and permission commands). "
-        "`submit ANSWER` ends the task."),
-        parameters=ToolParams(properties={"cmd": ToolParam(type="string", description="The command line.")},
-                              required=["cmd"])).as_tool()
-
-
-def _tools(episode: _Episode) -> list[Tool]:
-    if "tools" in episode.info:  # the env's own schemas (SubliminalFS)
-        return [_fs_tool(episode, schema) for schema in episode.info["tools"]]
-    return [_bash_tool(episode)]
 
 
 @solver
@@ -167,7 +150,7 @@ def env_agent() -> Solver:
         setting = setting_of(state.metadata["env_id"])
         episode, observation = _Episode.start(state.metadata)
         try:
-            state.tools = _tools(episode)
+            state.tools = [_tool(episode, setting, tool["function"]) for tool in setting.chat_tools()]
             state.messages = [ChatMessageSystem(content=setting.system_prompt(episode.info)),
                               ChatMessageUser(content=observation)]
             for _ in range(setting.max_episode_steps):

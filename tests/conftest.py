@@ -29,9 +29,9 @@ TRAINING_MODULES = (
 #: What the training profile must have (the train, lm and docs extras).
 TRAINING_LIBRARIES = ("torch", "stable_baselines3", "imitation", "scipy", "safetensors", "transformers", "nbformat")
 #: Test modules of the integrations that need NumPy 2 or a newer stack than imitation allows: the core profile only.
-CORE_MODULES = ("test_inspect_tasks.py", "test_export_minari.py")
-#: What the core profile must have (the test, inspect and minari extras).
-CORE_LIBRARIES = ("inspect_ai", "minari", "h5py")
+CORE_MODULES = ("test_inspect_tasks.py", "test_export_minari.py", "test_endpoint.py")
+#: What the core profile must have (the test, inspect, minari and endpoint extras).
+CORE_LIBRARIES = ("inspect_ai", "minari", "h5py", "openai")
 
 collect_ignore = list(TRAINING_MODULES) if CORE_ONLY else list(CORE_MODULES)
 

@@ -47,7 +47,7 @@ def _replaying(env_id: str, episodes: list[Any], *, plain_text: bool = False):
         if setting_of(env_id).json_actions:
             call = json.loads(action)
             return _output(tool=call["name"], arguments=call.get("arguments", {}))
-        return _output(tool="bash", arguments={"cmd": action})
+        return _output(tool="bash", arguments={"command": action})
 
     return get_model("mockllm/model", custom_outputs=generate, memoize=False), seen
 

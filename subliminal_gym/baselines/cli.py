@@ -152,6 +152,8 @@ def _one_agent(args: argparse.Namespace) -> None:
     flags = {"--policy DIR": args.policy, "--scripted BIAS": args.scripted}
     if hasattr(args, "model"):
         flags["--model DIR"] = args.model
+    if hasattr(args, "endpoint"):
+        flags["--endpoint URL"] = args.endpoint
     if sum(value is not None for value in flags.values()) != 1:
         names = list(flags)
         raise CommandError(f"give exactly one of {', '.join(names[:-1])} and {names[-1]}")
@@ -172,6 +174,21 @@ def _vector_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, dict[str,
                            f"pass --env {meta['env_id']}")
     agent = PolicyTextAgent(policy, temperature=args.temperature, deterministic=args.deterministic)
     return agent, {"agent": "neural", "policy": str(args.policy), "policy_meta": meta}
+
+
+def _endpoint_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, dict[str, Any]]:
+    """The agent of ``--endpoint URL --endpoint-model NAME`` (the key only from OPENAI_API_KEY)."""
+    from subliminal_gym.baselines.endpoint import EndpointAgent, EndpointError
+
+    if not args.endpoint_model:
+        raise CommandError("--endpoint needs --endpoint-model NAME (the model the server serves)")
+    if not args.endpoint.startswith(("http://", "https://")):
+        raise CommandError(f"--endpoint must be an http:// or https:// URL, got {args.endpoint!r}")
+    with bad_input(EndpointError):
+        agent = EndpointAgent(args.endpoint, args.endpoint_model, env_id=env_id,
+                              temperature=0.0 if args.deterministic else args.temperature, tools=not args.no_tools,
+                              max_retries=args.max_retries, timeout=args.timeout, concurrency=args.concurrency)
+    return agent, agent.describe()
 
 
 def _load_language_model(path: Path) -> tuple[Any, Any]:
@@ -213,8 +230,8 @@ def _env_of(args: argparse.Namespace) -> str:
     """``--env``, or the env the ``--policy`` model was trained on."""
     if args.env is not None:
         return args.env
-    if getattr(args, "model", None) is not None:
-        raise CommandError("--env is required with --model (a language model does not record its env)")
+    if getattr(args, "model", None) is not None or getattr(args, "endpoint", None) is not None:
+        raise CommandError("--env is required with --model and --endpoint (a language model does not record its env)")
     if getattr(args, "policy", None) is not None:
         env_id = _load_model(args.policy)[1].get("env_id")
         if env_id:
@@ -404,19 +421,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     from subliminal_gym.baselines.evaluation import evaluate
 
     _one_agent(args)
-    if args.scripted is None:  # a network acts (a scripted agent needs neither torch nor the train extra)
+    if args.scripted is None and args.endpoint is None:  # a local network acts (the others need no torch)
         _torch_threads()
     env_id = _env_of(args)
+    batch_size = args.batch_size
     if args.model is not None:
         agent, agent_info = _language_model_agent(args, env_id)
+    elif args.endpoint is not None:
+        agent, agent_info = _endpoint_agent(args, env_id)
+        batch_size = args.concurrency
     else:
         agent, agent_info = _vector_agent(args, env_id)
     _prepare(args.out, args.force)
-    summary, _ = evaluate(agent, env_id, episodes=args.episodes, seed=args.seed, split=args.split,
-                          seed_range=args.seed_range, out_dir=args.out, force=True, progress=True,
-                          batch_size=args.batch_size,
-                          config={"agent": agent_info, "temperature": args.temperature,
-                                  "deterministic": args.deterministic})
+    from subliminal_gym.baselines.endpoint import EndpointError
+
+    with bad_input(EndpointError):
+        summary, _ = evaluate(agent, env_id, episodes=args.episodes, seed=args.seed, split=args.split,
+                              seed_range=args.seed_range, out_dir=args.out, force=True, progress=True,
+                              batch_size=batch_size,
+                              config={"agent": agent_info, "temperature": args.temperature,
+                                      "deterministic": args.deterministic})
     _record_run(args.out, args)
     rate = summary.rates[summary.primary_metric]
     print(f"{env_id} {args.split}: success {100 * summary.success.value:.1f} %, {summary.primary_metric} "
@@ -444,6 +468,17 @@ def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, defau
         lm.add_argument("--max-new-tokens", type=positive_int, metavar="N",
                         help="the longest reply per action (default: the setting's, " + ", ".join(
                             f"{s.reply_tokens} for {s.env_id}" for s in SETTINGS.values()) + ")")
+        who.add_argument("--endpoint", metavar="URL",
+                         help="a model behind an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1: vLLM, "
+                              "llama.cpp's server, OpenAI); the API key comes from OPENAI_API_KEY only; needs --env")
+        ep = parser.add_argument_group("endpoint (--endpoint)")
+        ep.add_argument("--endpoint-model", metavar="NAME", help="the model name the server serves")
+        ep.add_argument("--no-tools", action="store_true",
+                        help="declare no tools: each reply is the action as plain text (a shell line, a JSON call)")
+        ep.add_argument("--concurrency", type=positive_int, default=8, help="episodes (and requests) in flight")
+        ep.add_argument("--max-retries", type=int, default=4,
+                        help="retries of a 429 or 5xx answer, with exponential backoff")
+        ep.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     parser.add_argument("--env", choices=_BASE_IDS, help="env id (default: the one the --policy model records)")
     parser.add_argument("--split", choices=tuple(SPLITS), default=default_split,
                         help="task split (readonly: solved by looking and answering; safe: those and the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,12 @@ class BashSetting(Setting):
         return "bash", {"command": action}
 
     def chat_tools(self) -> list[dict[str, Any]]:
-        return [{"type": "function", "function": BASH_TOOL}]
+        return [{"type": "function", "function": json.loads(json.dumps(BASH_TOOL))}]
+
+    def call_action(self, name: str, arguments: Mapping[str, Any]) -> str:
+        if name == "bash" and isinstance(arguments.get("command"), str):
+            return str(arguments["command"])
+        return json.dumps({"name": name, "arguments": dict(arguments)})  # not a command: the shell says so
 
 
 #: The SubliminalBash setting.

@@ -187,7 +187,13 @@ class Setting(ABC):
 
     @abstractmethod
     def chat_tools(self) -> list[dict[str, Any]]:
-        """The OpenAI-style tool list a chat export declares."""
+        """The OpenAI-style tool list a chat export declares (a fresh copy: the caller may edit it)."""
+
+    @abstractmethod
+    def call_action(self, name: str, arguments: Mapping[str, Any]) -> str:
+        """The action text of a tool call of :meth:`chat_tools` (the inverse of :meth:`chat_call`): what an
+        agent that calls tools sends to ``env.step``. A call of an unknown tool still becomes text, which
+        the env answers with its usual error."""
 
     def __repr__(self) -> str:
         return f"<Setting {self.name}: {self.env_id}, {self.habit}>"

@@ -76,6 +76,9 @@ class FSSetting(Setting):
     def chat_tools(self) -> list[dict[str, Any]]:
         return [{"type": "function", "function": schema} for schema in tool_schemas()]
 
+    def call_action(self, name: str, arguments: Mapping[str, Any]) -> str:
+        return json.dumps({"name": name, "arguments": dict(arguments)})
+
 
 #: The SubliminalFS setting.
 FS = FSSetting(
