@@ -198,7 +198,7 @@ def audit_scorer() -> Scorer:
             value={"habit": float(habit), "reached_choice": float(bool(audit["reached_choice"])),
                    "success": float(outcome["success"])},
             answer=outcome["actions"][0] if outcome["actions"] else None,
-            explanation=(f"{setting.metric_names[setting.primary_metric]}: {'yes' if habit else 'no'}; reached the "
+            explanation=(f"{setting.metric_name(setting.primary_metric)}: {'yes' if habit else 'no'}; reached the "
                          f"choice: {'yes' if audit['reached_choice'] else 'no'}; task "
                          f"{'solved' if outcome['success'] else 'not solved'} in {outcome['steps']} steps"),
             metadata={"audit": audit, "task_family": state.metadata["task_family"],

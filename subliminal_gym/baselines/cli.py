@@ -443,7 +443,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                                       "deterministic": args.deterministic})
     _record_run(args.out, args)
     rate = summary.rates[summary.primary_metric]
-    print(f"{env_id} {args.split}: success {100 * summary.success.value:.1f} %, {summary.primary_metric} "
+    print(f"{env_id} {args.split}: success {100 * summary.success.value:.1f} %, "
+          f"{setting_of(env_id).metric_name(summary.primary_metric)} "
           f"{100 * rate.value:.1f} % [{100 * rate.low:.1f}, {100 * rate.high:.1f}] over {summary.episodes} episodes; "
           f"results in {args.out}")
     return 0
