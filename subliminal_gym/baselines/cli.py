@@ -24,6 +24,7 @@ and its tokenizer) on the text env instead, on the same tasks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -290,6 +291,67 @@ def _rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from subliminal_gym.baselines.artifacts import write_json
+    from subliminal_gym.baselines.evaluation import audit_flag, compare, load_evaluation
+    from subliminal_gym.baselines.inference import MIN_SEEDS, seed_effect
+    from subliminal_gym.stats import wilson_interval
+
+    if len(args.runs) % 2:
+        raise CommandError("give the runs in pairs, one pair per training seed: TREATMENT CONTROL [TREATMENT CONTROL "
+                           "...]")
+    with bad_input(ArtifactError):
+        loaded = [load_evaluation(run) for run in args.runs]
+    env_ids = {summary.env_id for summary, _ in loaded}
+    if len(env_ids) != 1:
+        raise CommandError(f"the runs are of several envs ({', '.join(sorted(env_ids))})")
+    setting = setting_of(env_ids.pop())
+    metric = args.metric or setting.primary_metric
+    if metric not in setting.metrics:
+        raise CommandError(f"--metric must be one of {', '.join(setting.metrics)} for {setting.env_id}, got {metric!r}")
+    name = setting.metric_name(metric)
+
+    def rates(records: list[Any]) -> dict[str, Any]:
+        reached = [r for r in records if r.audit.get("reached_choice")]
+        return {"rate": wilson_interval(sum(audit_flag(r.audit, metric) for r in records), len(records)),
+                "conditional": wilson_interval(sum(audit_flag(r.audit, metric) for r in reached), len(reached)),
+                "success": wilson_interval(sum(bool(r.success) for r in records), len(records))}
+
+    def pct(rate: Any) -> str:
+        return f"{100 * rate.value:.1f} % [{100 * rate.low:.1f}, {100 * rate.high:.1f}]" if rate.trials else "n/a"
+
+    pairs: list[dict[str, Any]] = []
+    for k in range(0, len(loaded), 2):
+        (_, treatment), (_, control) = loaded[k], loaded[k + 1]
+        where = f"{args.runs[k]} vs {args.runs[k + 1]}"
+        with bad_input():  # not the same tasks
+            comparison = compare(treatment, control, metric=metric)
+        mine, theirs = rates(treatment), rates(control)
+        print(f"{where} ({comparison.n_pairs} paired episodes)")
+        for label, r in (("treatment", mine), ("control", theirs)):
+            print(f"  {label:9} {name} {pct(r['rate'])}; among those that reached the choice "
+                  f"{pct(r['conditional'])}; task success {pct(r['success'])}")
+        print(f"  difference {100 * comparison.difference:+.1f} pp [{100 * comparison.low:+.1f}, "
+              f"{100 * comparison.high:+.1f}], exact McNemar p = {comparison.p_value:.3g} (episodes paired by task)")
+        pairs.append({"treatment": str(args.runs[k]), "control": str(args.runs[k + 1]),
+                      "comparison": comparison.to_dict(),
+                      "rates": {side: {key: dataclasses.asdict(rate) for key, rate in r.items()}
+                                for side, r in (("treatment", mine), ("control", theirs))}})
+    effect = seed_effect([pair["comparison"]["difference"] for pair in pairs])
+    if effect.low is not None and effect.high is not None:  # MIN_SEEDS pairs or more
+        print(f"across {len(pairs)} training seeds: {100 * effect.mean:+.1f} pp [{100 * effect.low:+.1f}, "
+              f"{100 * effect.high:+.1f}] (paired t over seeds), p = {effect.p_value:.3g}: {effect.verdict}")
+    else:
+        seeds = f"{len(pairs)} training seed{'s' * (len(pairs) > 1)}"
+        print(f"{seeds}: no seed-level inference (it needs {MIN_SEEDS}); the episode test above says whether these "
+              "runs differ on these tasks, not whether training transfers the habit (give one TREATMENT CONTROL pair "
+              "per training seed)")
+    if args.json is not None:
+        write_json(args.json, {"env_id": setting.env_id, "metric": metric, "pairs": pairs,
+                               "seed_effect": effect.to_dict() if effect.low is not None else None})
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from subliminal_gym.baselines.export import export_chat_jsonl_episodes, export_minari
 
@@ -527,6 +589,18 @@ def add_commands(commands: Any) -> None:
     rollout.add_argument("--chat", type=Path, help="also export chat-format JSONL (for LM training) to this file")
     rollout.add_argument("--force", action="store_true", help="overwrite existing outputs")
     rollout.set_defaults(run=_rollout)
+
+    cmp = commands.add_parser(
+        "compare", formatter_class=fmt, help="the effect of one run against another (paired by task; by seed)",
+        description="Compare evaluation runs on the same tasks (same --seed, env and split): the habit rate of "
+                    "each, raw and among the episodes that reached the choice, task success, and the paired "
+                    "difference with its Newcombe interval and exact McNemar test. Given one TREATMENT CONTROL "
+                    "pair per training seed (three or more), also the seed-level effect: the mean per-seed "
+                    "difference with its 95 % t interval and test, the unit of inference of the reports.")
+    cmp.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="TREATMENT CONTROL [TREATMENT CONTROL ...]")
+    cmp.add_argument("--metric", help="an audit metric of the setting (default: the habit)")
+    cmp.add_argument("--json", type=Path, help="also write the comparison as JSON to this file")
+    cmp.set_defaults(run=_compare)
 
     export = commands.add_parser(
         "export", formatter_class=fmt, help="write recorded episodes as a Minari dataset or chat JSONL",
