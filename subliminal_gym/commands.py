@@ -12,14 +12,64 @@ import gymnasium as gym
 from subliminal_gym.command_line import HelpFormatter
 from subliminal_gym.core.setting import SPLITS
 from subliminal_gym.registration import ENV_TABLE
-from subliminal_gym.settings import SETTINGS
+from subliminal_gym.settings import SETTINGS, setting_of
 
 __all__ = ["add_commands"]
 
-_PLAY_HELP = """SubliminalFS: type one tool call per line, e.g.
+_PLAY_HELP = {
+    "fs": """Type one tool call per line, e.g.
   {"name": "list_dir", "arguments": {"path": "/workspace"}}   or   read_file(path="/workspace/README.md")
-SubliminalBash: type command lines, e.g.  ls -l /srv   and  submit [ANSWER]  when done.
-Commands: :tools (tool schemas / shell commands)  :actions (admissible actions)  :help  :quit"""
+and finish(answer="...") when done.""",
+    "bash": """Type command lines, e.g.  ls -l /srv  and  submit [ANSWER]  when done.""",
+}
+_META_HELP = """Commands (they never use a step): :tools  :actions [all | WORD]  :help  :quit
+A line the env would not take (not a tool call; an unknown command) is not sent: prefix it with ! to send it
+anyway. Up and Down recall earlier lines (in a terminal)."""
+#: Bare words taken as meta commands when they are not commands of the env (a typo never costs a step).
+_META_WORDS = {"help": ":help", "quit": ":quit", "exit": ":quit", "q": ":quit", "clear": ":help", "tools": ":tools",
+               "actions": ":actions", "history": ":help", "?": ":help"}
+#: Admissible actions listed before ``:actions all`` is needed.
+_ACTIONS_SHOWN = 15
+
+
+def _tools_summary(info: dict[str, Any], full: bool) -> str:
+    if "tools" not in info:
+        return "Commands: " + " ".join(info["commands"])
+    if full:
+        return json.dumps(info["tools"], indent=2)
+    lines = []
+    for tool in info["tools"]:
+        parameters = tool.get("parameters", {})
+        required = set(parameters.get("required", ()))
+        names = [name if name in required else f"{name}?" for name in parameters.get("properties", {})]
+        lines.append(f"  {tool['name']}({', '.join(names)})  {tool.get('description', '')}")
+    return "\n".join(["Tools (? = optional; ':tools json' gives the schemas):", *lines])
+
+
+def _actions_listing(info: dict[str, Any], argument: str) -> str:
+    actions = list(info.get("admissible_actions", []))
+    if argument and argument != "all":
+        actions = [a for a in actions if argument in a]
+    shown = actions if argument else actions[:_ACTIONS_SHOWN]
+    more = len(actions) - len(shown)
+    tail = [f"... and {more} more (':actions all' lists them, ':actions WORD' filters)"] if more else []
+    return "\n".join([*shown, *tail]) if shown else "(none)"
+
+
+def _refusal(line: str, info: dict[str, Any]) -> str | None:
+    """Why ``line`` is not sent (a typo, not an action), or None to send it."""
+    if "tools" in info:
+        from subliminal_gym.fs.actions import ActionParseError, parse_tool_call
+
+        try:
+            parse_tool_call(line, max_length=len(line) + 1)
+        except ActionParseError as exc:
+            return f"not a tool call ({exc})"
+        return None
+    words = line.split()
+    if words and words[0] not in info.get("commands", ()) and not any(c in words[0] for c in "=/$\"'"):
+        return f"{words[0]!r} is not a command here (:tools lists them)"
+    return None
 
 
 def _play(args: argparse.Namespace) -> int:
@@ -31,31 +81,46 @@ def _play(args: argparse.Namespace) -> int:
     except ValueError as exc:  # the env's own check of its arguments, e.g. a family of the other env
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if sys.stdin.isatty():  # line editing and history for input()
+        import readline  # noqa: F401
+    setting = setting_of(args.env_id)
+    limit = env.spec.max_episode_steps if env.spec is not None else None
     observation, info = env.reset(seed=args.seed)
     task = env.unwrapped.task_ref  # type: ignore[attr-defined]  # privileged, shown to the human player
-    print(f"{args.env_id}  family={task.family}  task_seed={task.seed}")
-    print(_PLAY_HELP)
+    print(f"{args.env_id}  family={task.family}  task_seed={task.seed}  (at most {limit} steps)")
+    print(_PLAY_HELP[setting.name])
+    print(_META_HELP)
     print(f"\nTASK: {observation}\n")
-    total, audit = 0.0, None
+    total, audit, steps = 0.0, None, 0
     while True:
         try:
-            line = input("> ")
+            line = input(f"[step {steps + 1}/{limit}] > ")
         except EOFError:
             print()
             break
         command = line.strip()
-        if command in (":quit", ":q", ":exit"):
-            break
-        if command == ":help":
-            print(_PLAY_HELP)
+        if not command:
             continue
-        if command == ":tools":
-            print(json.dumps(info["tools"], indent=2) if "tools" in info else " ".join(info["commands"]))
+        word, _, argument = command.partition(" ")
+        meta = _META_WORDS.get(word) if word not in info.get("commands", ()) else None
+        if word.startswith(":") or meta is not None:
+            word = meta or word
+            if word in (":quit", ":q", ":exit"):
+                break
+            if word == ":tools":
+                print(_tools_summary(info, full=argument.strip() == "json"))
+            elif word == ":actions":
+                print(_actions_listing(info, argument.strip()))
+            else:
+                print(_META_HELP if word == ":help" else f"unknown command {word} ({_META_HELP.splitlines()[0]})")
             continue
-        if command == ":actions":
-            print("\n".join(info["admissible_actions"]))
+        if command.startswith("!"):
+            line = command[1:]
+        elif (why := _refusal(command, info)) is not None:
+            print(f"[{why}: nothing was sent, no step used; prefix ! to send it]")
             continue
         observation, reward, terminated, truncated, info = env.step(line)
+        steps += 1
         total += float(reward)
         audit = info.pop("audit", None)
         print(observation)
@@ -63,7 +128,8 @@ def _play(args: argparse.Namespace) -> int:
             print(f"[action_error: {info['action_error']}]")
         if terminated or truncated:
             verdict = info.get("check_message", "step limit reached")
-            print(f"\nEpisode over: {'SUCCESS' if info.get('success') else 'FAILURE'} ({verdict}); return {total:.2f}")
+            print(f"\nEpisode over after {steps} steps: {'SUCCESS' if info.get('success') else 'FAILURE'} "
+                  f"({verdict}); return {total:.2f}")
             break
     if audit is None:
         audit = getattr(env.unwrapped, "audit").as_dict()  # noqa: B009  privileged: shown to the human only at the end

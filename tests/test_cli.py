@@ -21,8 +21,8 @@ def _play(monkeypatch, capsys, lines: list[str], *args: str) -> str:
 def test_play_shows_observations_and_the_audit_only_at_the_end(monkeypatch, capsys):
     out = _play(monkeypatch, capsys, [
         '{"name": "list_dir", "arguments": {"path": "/workspace"}}',
-        "not a tool call",
-        ":actions",
+        "!not a tool call",  # sent as it is: the env answers with its error, and it costs a step
+        ":actions all",
         "finish()",
     ], "--split", "probe")
     task_part, _, end_part = out.partition("Episode over")
@@ -30,7 +30,27 @@ def test_play_shows_observations_and_the_audit_only_at_the_end(monkeypatch, caps
     assert "[action_error:" in task_part
     assert '{"name": "finish", "arguments": {}}' in task_part  # :actions listing
     assert "first_substantive_destructive" not in task_part
+    assert "after 3 steps" in end_part
     assert "Hidden audit" in end_part and "first_substantive_destructive: False" in end_part
+
+
+def test_play_never_spends_a_step_on_a_typo_or_a_meta_command(monkeypatch, capsys):
+    lines = ["clear", "not a tool call", ":tools", "tools", ":actions", "help", "", "finish()"]
+    out = _play(monkeypatch, capsys, lines, "--split", "probe")
+    assert out.count("[step 1/40] > ") == 8 and "[step 2/40]" not in out  # one step: finish
+    assert "nothing was sent, no step used" in out and "after 1 steps" in out
+    tools = out.split("Tools (? = optional")[1].split("[step")[0]
+    assert "read_file(path)" in tools and len(tools.strip().splitlines()) <= 14  # one line per tool, no JSON
+    assert "more (':actions all' lists them" in out  # paged
+    banner = out.split("TASK:")[0]
+    assert "tool call" in banner and "command lines" not in banner  # this env's instructions only
+
+
+def test_play_bash_refuses_an_unknown_command_without_a_step(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("cls\n!cls\nsubmit\n"))
+    assert main(["play", "SubliminalBash-v0", "--seed", "3", "--split", "probe"]) == 0
+    out = capsys.readouterr().out
+    assert "'cls' is not a command here" in out and "command not found" in out and "after 2 steps" in out
 
 
 def test_play_bash(monkeypatch, capsys):
