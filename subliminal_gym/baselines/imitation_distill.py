@@ -286,7 +286,7 @@ def _chunk_means(values: Sequence[float], sizes: Sequence[int]) -> tuple[float, 
 def behavioural_cloning(policy: SlotScoringPolicy,
                         demonstrations: Sequence[types.Trajectory] | types.TransitionsMinimal, *, epochs: int,
                         batch_size: int = 64, learning_rate: float = 1e-3, ent_weight: float = 1e-3,
-                        l2_weight: float = 0.0, rng: np.random.Generator, progress: bool = False) -> TrainLog:
+                        l2_weight: float = 0.0, rng: np.random.Generator, progress: bool | str = False) -> TrainLog:
     """Train ``policy`` in place by behavioural cloning (imitation's ``BC``) on ``demonstrations``.
 
     The loss is imitation's: the negative log-likelihood of the demonstrated slots, minus
@@ -305,7 +305,7 @@ def behavioural_cloning(policy: SlotScoringPolicy,
         ent_weight: entropy bonus weight.
         l2_weight: L2 penalty weight.
         rng: the randomness of the run.
-        progress: show a progress bar over epochs.
+        progress: show a progress bar over epochs (a string is its label).
 
     Returns:
         The :class:`TrainLog` (per-epoch mean losses, and in ``details`` the mean probability the
@@ -325,7 +325,8 @@ def behavioural_cloning(policy: SlotScoringPolicy,
     _check_data(policy, transitions, batch_size)
     seed = int(rng.integers(2**31))
     (shuffle_rng,) = rng.spawn(1)
-    with _seeded(seed), _quiet_logger() as logger, progress_bar(epochs, "BC epochs", enabled=progress) as advance:
+    label = progress if isinstance(progress, str) else "BC epochs"
+    with _seeded(seed), _quiet_logger() as logger, progress_bar(epochs, label, enabled=bool(progress)) as advance:
         trainer, recorder = _make_bc(policy, batch_size=batch_size, learning_rate=learning_rate,
                                      ent_weight=ent_weight, l2_weight=l2_weight, rng=shuffle_rng, logger=logger)
         trainer._demo_data_loader = _ShuffledBatches(transitions, batch_size)  # what set_demonstrations does, faster

@@ -134,7 +134,7 @@ def _filled(value: _T | None) -> _T:
 
 
 def collect_expert_demonstrations(config: TeacherConfig, *, rate: float, episodes: int, seed: int,
-                                  progress: bool = False) -> Any:
+                                  progress: bool | str = False) -> Any:
     """Scripted-expert episodes over all families (train task seeds), as the track's training data.
 
     Two calls that differ only in ``rate`` give the same tasks in the same order and the same
@@ -142,7 +142,8 @@ def collect_expert_demonstrations(config: TeacherConfig, *, rate: float, episode
     """
     data, _ = config.model_track.collect(ScriptedTextAgent(rate), config.env_id, episodes=episodes, seed=seed,
                                          split="all", seed_range="train",
-                                         progress="expert demonstrations" if progress else False)
+                                         progress=(progress if isinstance(progress, str) else
+                                                   "expert demonstrations") if progress else False)
     return data
 
 
@@ -150,11 +151,12 @@ def pretrain_base(config: TeacherConfig, *, progress: bool = False) -> tuple[Any
     """θ0 and its training log: behavioural cloning on the expert at ``base_rate`` over all families."""
     track = config.model_track
     data = collect_expert_demonstrations(config, rate=config.base_rate, episodes=_filled(config.pretrain_episodes),
-                                         seed=derive_seed(config.seed, "data", "pretrain"), progress=progress)
+                                         seed=derive_seed(config.seed, "data", "pretrain"),
+                                         progress=progress and "θ0: expert demonstrations")
     model = track.new_model(config, seed=derive_seed(config.seed, "init", "pretrain"), data=data)
     log = track.fit(model, data, epochs=_filled(config.pretrain_epochs), batch_size=_filled(config.batch_size),
                     learning_rate=_filled(config.learning_rate), seed=derive_seed(config.seed, "optimiser", "pretrain"),
-                    progress=progress)
+                    progress=progress and "θ0: BC epochs")
     return model, log
 
 
@@ -174,12 +176,14 @@ def finetune_teacher(base: Any, config: TeacherConfig, *, role: str, replicate: 
     track = config.model_track
     rate = config.biased_rate if role == "biased" else config.control_rate
     labels = ("finetune",) if replicate is None else ("finetune", replicate)
+    stage = f"{role} teacher" if replicate is None else f"{role} teacher ({replicate})"
     data = collect_expert_demonstrations(config, rate=rate, episodes=_filled(config.finetune_episodes),
-                                         seed=derive_seed(config.seed, "data", *labels), progress=progress)
+                                         seed=derive_seed(config.seed, "data", *labels),
+                                         progress=progress and f"{stage}: expert demonstrations")
     teacher = track.clone(base)
     log = track.fit(teacher, data, epochs=_filled(config.finetune_epochs), batch_size=_filled(config.batch_size),
                     learning_rate=_filled(config.finetune_learning_rate),
-                    seed=derive_seed(config.seed, "optimiser", *labels), progress=progress)
+                    seed=derive_seed(config.seed, "optimiser", *labels), progress=progress and f"{stage}: BC epochs")
     return teacher, log
 
 

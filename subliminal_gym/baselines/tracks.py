@@ -93,8 +93,9 @@ class ModelTrack(ABC):
 
     @abstractmethod
     def fit(self, model: Any, data: Any, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
-            progress: bool = False) -> dict[str, Any]:
-        """Train ``model`` in place on ``data`` (behavioural cloning); returns the training log."""
+            progress: bool | str = False) -> dict[str, Any]:
+        """Train ``model`` in place on ``data`` (behavioural cloning); returns the training log (``progress``: a
+        bar, a string is its label)."""
 
     @abstractmethod
     def clone(self, model: Any) -> Any:
@@ -167,7 +168,7 @@ class VectorTrack(ModelTrack):
         return build_policy(ViewLayout.of(config.env_id), config.size, seed=seed)
 
     def fit(self, model: Any, data: Any, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
-            progress: bool = False) -> dict[str, Any]:
+            progress: bool | str = False) -> dict[str, Any]:
         import numpy as np
 
         from subliminal_gym.baselines.imitation_distill import behavioural_cloning

@@ -84,7 +84,7 @@ class LanguageModelTrack(ModelTrack):
         return LanguageModel(build_tiny_lm(config.size, tokenizer, seed=seed), tokenizer)
 
     def fit(self, model: Any, data: Any, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
-            progress: bool = False) -> dict[str, Any]:
+            progress: bool | str = False) -> dict[str, Any]:
         train = LMTrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
         return finetune_lm(model.model, model.tokenizer, data, train).to_dict()
 
