@@ -235,3 +235,13 @@ def test_code_blocks_of_a_page_run(page: Path, tmp_path: Path, monkeypatch: pyte
                     status = main(argv)
                 command = shlex.join(argv)
                 assert status == 0, f"{block.where}: subliminal-gym {command} exited {status}\n{out.getvalue()}"
+
+
+def test_wide_tables_are_not_squeezed_into_the_themes_text_column(site: Path) -> None:
+    """The reports' tables (a dozen columns) need the width: every page loads the stylesheet that lifts the
+    theme's 800 px cap and lets table cells wrap."""
+    css = (site / "css" / "wide.css").read_text()
+    assert "max-width: 1400px" in css and "white-space: normal" in css
+    for page in ("index.html", "reproduce/index.html", "leaderboards/index.html"):
+        html = (site / page).read_text()
+        assert 'href="../css/wide.css"' in html or 'href="css/wide.css"' in html, page
