@@ -39,7 +39,7 @@ def add_commands(commands: Any) -> None:
     reproduce.add_argument("--quick", action="store_true",
                            help="the instrument's rows only (the default attack, its null and positive control, "
                                 "the cross-init row and the scripted sanity check), 1 seed, 100 probe episodes, "
-                                "smaller training budgets: about 3 minutes on 2 cores; one seed gives no "
+                                "smaller training budgets: about 1.5 minutes on 2 idle cores; one seed gives no "
                                 "seed-level interval or verdict")
     reproduce.add_argument("--sweep", action="store_true",
                            help="the sensitivity sweep instead of the grid: the default attack and its null with "
