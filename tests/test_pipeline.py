@@ -130,7 +130,7 @@ def test_cli_pipeline_end_to_end(tmp_path, capsys):
     summary = json.loads((t / "eval" / "summary.json").read_text())
     assert summary["episodes"] == 10 and summary["split"] == "probe" and summary["seed_range"] == "test"
     out = capsys.readouterr().out
-    assert "chmod_first" in out
+    assert "chmod first" in out  # the habit by its display name, as the tables say
 
 
 def test_cli_errors_are_one_line_and_nothing_is_overwritten(tmp_path, capsys):
