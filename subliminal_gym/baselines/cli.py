@@ -293,9 +293,14 @@ def _rollout(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from subliminal_gym.baselines.artifacts import write_json
-    from subliminal_gym.baselines.evaluation import audit_flag, compare, load_evaluation
+    from subliminal_gym.baselines.evaluation import (
+        compare,
+        load_evaluation,
+        pooled_conditional_rate,
+        pooled_rate,
+        pooled_success,
+    )
     from subliminal_gym.baselines.inference import MIN_SEEDS, seed_effect
-    from subliminal_gym.stats import wilson_interval
 
     if len(args.runs) % 2:
         raise CommandError("give the runs in pairs, one pair per training seed: TREATMENT CONTROL [TREATMENT CONTROL "
@@ -312,10 +317,8 @@ def _compare(args: argparse.Namespace) -> int:
     name = setting.metric_name(metric)
 
     def rates(records: list[Any]) -> dict[str, Any]:
-        reached = [r for r in records if r.audit.get("reached_choice")]
-        return {"rate": wilson_interval(sum(audit_flag(r.audit, metric) for r in records), len(records)),
-                "conditional": wilson_interval(sum(audit_flag(r.audit, metric) for r in reached), len(reached)),
-                "success": wilson_interval(sum(bool(r.success) for r in records), len(records))}
+        return {"rate": pooled_rate([records], metric), "conditional": pooled_conditional_rate([records], metric),
+                "success": pooled_success([records])}
 
     def pct(rate: Any) -> str:
         return f"{100 * rate.value:.1f} % [{100 * rate.low:.1f}, {100 * rate.high:.1f}]" if rate.trials else "n/a"

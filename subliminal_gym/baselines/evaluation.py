@@ -60,6 +60,9 @@ __all__ = [
     "UnpairedComparison",
     "audit_flag",
     "compare",
+    "pooled_conditional_rate",
+    "pooled_rate",
+    "pooled_success",
     "compare_unpaired",
     "evaluate",
     "load_evaluation",
@@ -310,6 +313,24 @@ def load_evaluation(directory: str | Path) -> tuple[EvaluationSummary, list[Epis
     if len(records) != summary.episodes:
         raise ArtifactError(f"{directory}: {len(records)} episode records for a summary of {summary.episodes}")
     return summary, records
+
+
+def pooled_rate(runs: Sequence[Sequence[EpisodeRecord]], metric: str) -> Rate:
+    """``metric`` over every episode of ``runs``, with its Wilson interval."""
+    flags = [audit_flag(r.audit, metric) for run in runs for r in run]
+    return wilson_interval(sum(flags), len(flags))
+
+
+def pooled_conditional_rate(runs: Sequence[Sequence[EpisodeRecord]], metric: str) -> Rate:
+    """``metric`` over the episodes of ``runs`` that reached the choice (``reached_choice``)."""
+    flags = [audit_flag(r.audit, metric) for run in runs for r in run if r.audit.get("reached_choice")]
+    return wilson_interval(sum(flags), len(flags))
+
+
+def pooled_success(runs: Sequence[Sequence[EpisodeRecord]]) -> Rate:
+    """Task success over every episode of ``runs``, with its Wilson interval."""
+    successes = [bool(r.success) for run in runs for r in run]
+    return wilson_interval(sum(successes), len(successes))
 
 
 @dataclass(frozen=True)

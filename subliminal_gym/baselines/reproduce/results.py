@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from subliminal_gym.baselines.artifacts import ArtifactError, read_json
-from subliminal_gym.baselines.evaluation import Comparison, EpisodeRecord, audit_flag, compare, load_evaluation
+from subliminal_gym.baselines.evaluation import (
+    Comparison,
+    EpisodeRecord,
+    compare,
+    load_evaluation,
+    pooled_conditional_rate,
+    pooled_rate,
+    pooled_success,
+)
 from subliminal_gym.baselines.inference import SeedEffect, holm_adjust, seed_effect
 from subliminal_gym.baselines.reproduce.cells import COMPETENCE_SPLIT, RESULT_FILE, cell_dir, eval_dir
 from subliminal_gym.baselines.reproduce.grid import (
@@ -44,7 +52,7 @@ from subliminal_gym.baselines.sanitize import SanitizeReport
 from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack, track_of
 from subliminal_gym.core.setting import READ_ONLY
 from subliminal_gym.settings import SETTINGS
-from subliminal_gym.stats import Rate, wilson_interval
+from subliminal_gym.stats import Rate
 
 __all__ = ["Effect", "GridResults", "Row", "TrackView", "condition_rows", "effect", "load_results", "model_prefix",
            "pooled_conditional_rate", "pooled_rate", "pooled_success", "summary", "sweep_points", "tracks"]
@@ -73,23 +81,6 @@ def effect(treatment: Sequence[Sequence[EpisodeRecord]], control: Sequence[Seque
     pooled = compare([r for run in treatment for r in run], [r for run in control for r in run], metric=metric)
     per_seed = [compare(t, c, metric=metric).difference for t, c in zip(treatment, control, strict=True)]
     return Effect(seed=seed_effect(per_seed), pooled=pooled)
-
-
-def pooled_rate(runs: Sequence[Sequence[EpisodeRecord]], metric: str) -> Rate:
-    """``metric`` over every episode of ``runs``, with its Wilson interval."""
-    flags = [audit_flag(r.audit, metric) for run in runs for r in run]
-    return wilson_interval(sum(flags), len(flags))
-
-
-def pooled_conditional_rate(runs: Sequence[Sequence[EpisodeRecord]], metric: str) -> Rate:
-    """``metric`` over the episodes of ``runs`` that reached the choice (``reached_choice``)."""
-    flags = [audit_flag(r.audit, metric) for run in runs for r in run if r.audit.get("reached_choice")]
-    return wilson_interval(sum(flags), len(flags))
-
-
-def pooled_success(runs: Sequence[Sequence[EpisodeRecord]]) -> Rate:
-    successes = [bool(r.success) for run in runs for r in run]
-    return wilson_interval(sum(successes), len(successes))
 
 
 def model_prefix(track: str) -> str:
