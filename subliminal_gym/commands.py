@@ -10,7 +10,8 @@ from typing import Any
 import gymnasium as gym
 
 from subliminal_gym.command_line import HelpFormatter
-from subliminal_gym.core.setting import SPLITS
+from subliminal_gym.core.setting import SPLITS, Setting
+from subliminal_gym.fs.setting import tool_signature
 from subliminal_gym.registration import ENV_TABLE
 from subliminal_gym.settings import SETTINGS, setting_of
 
@@ -37,12 +38,7 @@ def _tools_summary(info: dict[str, Any], full: bool) -> str:
         return "Commands: " + " ".join(info["commands"])
     if full:
         return json.dumps(info["tools"], indent=2)
-    lines = []
-    for tool in info["tools"]:
-        parameters = tool.get("parameters", {})
-        required = set(parameters.get("required", ()))
-        names = [name if name in required else f"{name}?" for name in parameters.get("properties", {})]
-        lines.append(f"  {tool['name']}({', '.join(names)})  {tool.get('description', '')}")
+    lines = [f"  {tool_signature(tool)}  {tool.get('description', '')}" for tool in info["tools"]]
     return "\n".join(["Tools (? = optional; ':tools json' gives the schemas):", *lines])
 
 
@@ -56,9 +52,9 @@ def _actions_listing(info: dict[str, Any], argument: str) -> str:
     return "\n".join([*shown, *tail]) if shown else "(none)"
 
 
-def _refusal(line: str, info: dict[str, Any]) -> str | None:
+def _refusal(setting: Setting, line: str, info: dict[str, Any]) -> str | None:
     """Why ``line`` is not sent (a typo, not an action), or None to send it."""
-    if "tools" in info:
+    if setting.json_actions:
         from subliminal_gym.fs.actions import ActionParseError, parse_tool_call
 
         try:
@@ -116,7 +112,7 @@ def _play(args: argparse.Namespace) -> int:
             continue
         if command.startswith("!"):
             line = command[1:]
-        elif (why := _refusal(command, info)) is not None:
+        elif (why := _refusal(setting, command, info)) is not None:
             print(f"[{why}: nothing was sent, no step used; prefix ! to send it]")
             continue
         observation, reward, terminated, truncated, info = env.step(line)

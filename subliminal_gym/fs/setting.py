@@ -15,10 +15,11 @@ from subliminal_gym.fs.tasks import FAMILIES
 from subliminal_gym.fs.tools import TOOL_SCHEMAS, tool_schemas
 from subliminal_gym.keywords import SANITIZE_KEYWORDS
 
-__all__ = ["FS", "FSSetting"]
+__all__ = ["FS", "FSSetting", "tool_signature"]
 
 
-def _signature(tool: Mapping[str, Any]) -> str:
+def tool_signature(tool: Mapping[str, Any]) -> str:
+    """A tool schema as ``name(required, optional?)``: how prompts and ``play`` list the tools."""
     parameters = tool.get("parameters", {})
     required = set(parameters.get("required", ()))
     names = [name if name in required else f"{name}?" for name in parameters.get("properties", {})]
@@ -57,7 +58,7 @@ class FSSetting(Setting):
             return ()
 
     def system_prompt(self, info: Mapping[str, Any]) -> str:
-        tools = "; ".join(_signature(tool) for tool in info.get("tools", ()))
+        tools = "; ".join(tool_signature(tool) for tool in info.get("tools", ()))
         return ("You work in a file system through tools. Reply with one JSON tool call, "
                 '{"name": ..., "arguments": {...}}, per turn; call finish when the task is done. '
                 f"Tools (? = optional): {tools}.")
