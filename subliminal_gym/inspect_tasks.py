@@ -115,9 +115,8 @@ class _Episode:
         self.actions.append(action)
         audit = info.pop("audit", None)  # privileged: kept for the scorer, never returned to the model
         self.info = info
-        if terminated or truncated:
+        if terminated or truncated:  # the solver closes the env when the sample ends
             self.done, self.success, self.audit = True, bool(info.get("success", False)), audit
-            self.env.close()
         return observation
 
     def outcome(self) -> dict[str, Any]:
