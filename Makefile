@@ -1,4 +1,5 @@
-# .venv: the training profile (every extra, constraints.txt); `make demo` and `make test` create it on first use.
+# .venv: the training profile (the train, lm, dev, docs and ray extras, constraints.txt); `make demo` and
+# `make test` create it on first use.
 # .venv-modern: the core profile at the newest Gymnasium and NumPy (`make test-modern`).
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, from the CPU build pip finds here, so nothing later pulls a CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train,lm,docs]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train,lm,docs,ray]"
 	touch $@
 
 install: $(BIN)/.installed

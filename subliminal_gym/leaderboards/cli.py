@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from subliminal_gym.baselines.reproduce.ray_backend import add_backend_options, backend_of
 from subliminal_gym.command_line import HelpFormatter
 
 __all__ = ["add_commands", "run_leaderboard"]
@@ -41,6 +42,7 @@ def add_commands(commands: Any) -> None:
     score.add_argument("--work", type=Path, default=None,
                        help="defences: keep the grid in this folder (an interrupted scoring resumes from it; default: "
                             "a temporary folder)")
+    add_backend_options(score)
     render = actions.add_parser("render", formatter_class=HelpFormatter,
                                 help="regenerate every board's table.md and index.html from the stored entries")
     for parser in (score, render):
@@ -72,12 +74,16 @@ def run_leaderboard(args: argparse.Namespace) -> int:
             root = args.boards or default_boards_root()
             if args.workers < 1:
                 raise SubmissionError([f"--workers must be at least 1, got {args.workers}"])
+            try:
+                ray = backend_of(args)
+            except ValueError as exc:
+                raise SubmissionError([str(exc)]) from None
             if len(args.paths) == 1:
                 scored = [score_submission(args.paths[0], root=root, first_seed=args.first_seed, workers=args.workers,
-                                           work=args.work)]
+                                           work=args.work, ray=ray)]
             else:
                 scored = score_defences(args.paths, root=root, first_seed=args.first_seed, workers=args.workers,
-                                        work=args.work)
+                                        work=args.work, ray=ray)
             for summary in scored:
                 print(f"scored {summary['name']!r} on the {summary['board']} board: {summary.folder}")
                 print(_one_line(summary))

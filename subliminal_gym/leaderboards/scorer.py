@@ -33,6 +33,7 @@ from typing import Any
 from subliminal_gym.baselines.artifacts import ArtifactError, library_versions, load_policy, read_json, write_json
 from subliminal_gym.baselines.evaluation import evaluate
 from subliminal_gym.baselines.reproduce.grid import TrackBudget
+from subliminal_gym.baselines.reproduce.ray_backend import RayBackend
 from subliminal_gym.leaderboards.boards import (
     EVAL_SEED,
     PROBE_EPISODES,
@@ -219,7 +220,7 @@ def _duplicates(submission: Submission, entries: Path, own: Path | None) -> list
 
 def score_submission(path: str | Path, *, root: str | Path, scored_on: str | None = None,
                      progress: bool | None = None, first_seed: int | None = None, workers: int = 1,
-                     work: str | Path | None = None) -> ScoredEntry:
+                     work: str | Path | None = None, ray: RayBackend | None = None) -> ScoredEntry:
     """Validate and score the submission folder ``path`` into its board under ``root``.
 
     Scoring an entry already on the board (``path`` is its folder) re-scores it in place (a defence on
@@ -234,6 +235,7 @@ def score_submission(path: str | Path, *, root: str | Path, scored_on: str | Non
         first_seed: a defence's first seed (:func:`score_defences`).
         workers: a defence's worker processes (:func:`score_defences`).
         work: a defence's grid folder (:func:`score_defences`).
+        ray: run a defence's grid on Ray (:func:`score_defences`).
 
     Raises:
         SubmissionError: the submission is invalid, a duplicate, or cannot be scored.
@@ -242,7 +244,7 @@ def score_submission(path: str | Path, *, root: str | Path, scored_on: str | Non
     submission = load_submission(path)
     if submission.board == "defences":
         return score_defences([path], root=root, scored_on=scored_on, progress=progress, first_seed=first_seed,
-                              workers=workers, work=work)[0]
+                              workers=workers, work=work, ray=ray)[0]
     if progress is None:
         progress = sys.stderr.isatty()
     with _board_lock(root, submission.board):
@@ -255,7 +257,7 @@ def score_submission(path: str | Path, *, root: str | Path, scored_on: str | Non
 def score_defences(paths: list[str | Path], *, root: str | Path, first_seed: int | None = None,
                    seeds: int = BOARD_SEEDS, workers: int = 1, work: str | Path | None = None,
                    scored_on: str | None = None, progress: bool | None = None,
-                   vector: TrackBudget | None = None) -> list[ScoredEntry]:
+                   vector: TrackBudget | None = None, ray: RayBackend | None = None) -> list[ScoredEntry]:
     """Score defence recipes together: one grid, one draw of seeds, the default attack beside them all.
 
     Args:
@@ -264,12 +266,14 @@ def score_defences(paths: list[str | Path], *, root: str | Path, first_seed: int
         first_seed: the first of the ``seeds`` seeds (default: the one an entry re-scored alone was
             scored on, else drawn now from the operating system's randomness: no submitter can know it).
         seeds: training runs per recipe (at least 3, for a seed-level interval).
-        workers: processes running the grid's cells.
+        workers: processes running the grid's cells (with ``ray`` and no address: the local cluster's CPUs).
         work: the grid's folder (kept; an interrupted scoring resumes from it); default: a temporary one.
         scored_on: as for :func:`score_submission`.
         progress: as for :func:`score_submission`.
         vector: the grid's budgets (default: the full grid's; tests pass smaller ones, and the entry's
             ``protocol.config_fingerprint`` tells them apart).
+        ray: run the grid's cells as Ray tasks
+            (:class:`~subliminal_gym.baselines.reproduce.ray_backend.RayBackend`); the scores are the same.
 
     Raises:
         SubmissionError: a submission is invalid, a duplicate, for another board, or cannot be scored.
@@ -302,9 +306,9 @@ def score_defences(paths: list[str | Path], *, root: str | Path, first_seed: int
         with tempfile.TemporaryDirectory(prefix="subliminal-defences-") as scratch:
             grid = Path(work) if work is not None else Path(scratch)
             try:
-                run_grid(config, grid, workers=workers, progress=progress, report=False)
+                run_grid(config, grid, workers=workers, ray=ray, progress=progress, report=False)
                 measured = measure_defences(grid, config)
-            except (ArtifactError, RuntimeError) as exc:
+            except (ArtifactError, RuntimeError) as exc:  # RuntimeError: CellFailed, RayUnavailable
                 raise SubmissionError([f"the defences grid in {grid} failed: {exc}"]) from None
         rules = {"first_seed": first_seed, "seeds": seeds, "probe_episodes": config.vector.episodes,
                  "safe_episodes": config.vector.competence_episodes, "seed_range": "test",

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from subliminal_gym.baselines.reproduce.ray_backend import RayUnavailable, add_backend_options, backend_of
 from subliminal_gym.baselines.tracks import TRACK_NAMES
 from subliminal_gym.command_line import CommandError, HelpFormatter, bad_input, positive_int
 from subliminal_gym.settings import SETTINGS
@@ -69,6 +70,7 @@ def add_commands(commands: Any) -> None:
     reproduce.add_argument("--report-only", action="store_true",
                            help="only rewrite the report from the finished cells in --out")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_backend_options(reproduce)
     reproduce.set_defaults(run=run_reproduce)
 
 
@@ -120,11 +122,15 @@ def run_reproduce(args: argparse.Namespace) -> int:
                 write_report(out, config)
         else:
             config = _config(args)
-            with bad_input(ArtifactError):  # a run folder holding another config
-                run = run_grid(config, out, workers=args.workers, force=args.force,
+            with bad_input():
+                ray = backend_of(args)
+            with bad_input(ArtifactError, RayUnavailable):  # a run folder holding another config; no cluster
+                run = run_grid(config, out, workers=args.workers, ray=ray, force=args.force,
                                progress=not args.no_progress, commit=source_commit())
+            where = (f"{args.workers} worker(s)" if ray is None else
+                     f"Ray ({ray.address or f'a local cluster of {args.workers} CPUs'}, {ray.storage} storage)")
             print(f"{run.cells} cells ({run.ran} run now, {run.resumed} from an earlier call) in "
-                  f"{run.wall_seconds / 60:.1f} min with {args.workers} worker(s)")
+                  f"{run.wall_seconds / 60:.1f} min on {where}")
         results = load_results(out, config)
         for setting in config.settings:
             print(f"\n{setting}: the default attack, its null and the positive control (rates in % with 95 % "

@@ -1,4 +1,4 @@
-"""Running the grid: cells in dependency order on local worker processes, resumable, with progress.
+"""Running the grid: cells in dependency order on local worker processes or Ray, resumable, with progress.
 
 ``run_grid(config, out, workers=2)`` writes ``out/config.json``, runs every cell that has no
 ``result.json`` yet (a cell's inputs are always finished before it starts), and then writes the
@@ -6,8 +6,10 @@ report (:func:`~subliminal_gym.baselines.reproduce.report.write_report`). Run it
 interruption and it continues from the finished cells; run it with a different config on the same
 folder and it refuses (``force=True`` starts the folder over).
 
-Workers are ``spawn``-ed processes (no inherited torch or pyfakefs state); each cell seeds itself
-from its own identity, so results do not depend on which worker ran what or in which order.
+Local workers are ``spawn``-ed processes (no inherited torch or pyfakefs state); with
+``ray=RayBackend(...)`` the cells are Ray tasks instead
+(:mod:`~subliminal_gym.baselines.reproduce.ray_backend`). Each cell seeds itself from its own
+identity, so results do not depend on the backend, on which worker ran what, or in which order.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from subliminal_gym.baselines.artifacts import ArtifactError, library_versions, read_json, write_json
 from subliminal_gym.baselines.reproduce.cells import RESULT_FILE, cell_dir, is_done, run_cell
 from subliminal_gym.baselines.reproduce.grid import Cell, ReproduceConfig, build_cells
+from subliminal_gym.baselines.reproduce.ray_backend import CellWork, RayBackend, run_cells_on_ray
 
 __all__ = ["CONFIG_FILE", "CellFailed", "GridRun", "prepare_run", "run_cells", "run_grid"]
 
@@ -85,12 +88,25 @@ def _work(cell: Cell, config: ReproduceConfig, out: str) -> tuple[str, float]:
 
 
 def run_cells(cells: Sequence[Cell], config: ReproduceConfig, out: Path, *, workers: int = 1,
-              on_start: Callable[[Cell], None] | None = None,
-              on_done: Callable[[Cell, float], None] | None = None) -> int:
+              ray: RayBackend | None = None, on_start: Callable[[Cell], None] | None = None,
+              on_done: Callable[[Cell, float], None] | None = None, work: CellWork = _work) -> int:
     """Run the unfinished ``cells``, each after its dependencies; returns how many ran.
 
+    Args:
+        cells: the cells (finished ones are skipped).
+        config: the grid they belong to.
+        out: the run folder.
+        workers: local processes (1: in this process); with ``ray`` and no address, the CPUs of the
+            local Ray cluster it starts.
+        ray: run the cells as tasks on this Ray backend instead of local processes.
+        on_start: called as a cell starts (local backend; Ray's scheduler does not say).
+        on_done: called with a cell and its wall time as it finishes.
+        work: the function that runs one cell in a worker (tests substitute failing ones).
+
     Raises:
-        CellFailed: a cell raised (the others already running are allowed to finish first).
+        CellFailed: a cell raised (local: the others already running finish first; Ray: after its
+            retries, and every cell that does not need it finishes first).
+        RayUnavailable: Ray is missing or its cluster cannot be joined.
         ValueError: ``workers < 1`` or a dependency that is neither in ``cells`` nor finished.
     """
     if workers < 1:
@@ -103,12 +119,18 @@ def run_cells(cells: Sequence[Cell], config: ReproduceConfig, out: Path, *, work
         if missing:
             raise ValueError(f"cell {cell.key} depends on unknown cells {missing}")
     ran = 0
+    if ray is not None:
+        ran, failures = run_cells_on_ray(cells, config, out, backend=ray, workers=workers, work=work,
+                                         on_done=on_done)
+        if failures:
+            raise CellFailed("; ".join(failures))
+        return ran
     if workers == 1:
         for cell in pending:
             if on_start:
                 on_start(cell)
             try:
-                _, wall = _work(cell, config, str(out))
+                _, wall = work(cell, config, str(out))
             except Exception as error:
                 raise CellFailed(f"cell {cell.key} failed: {type(error).__name__}: {error}") from error
             ran += 1
@@ -127,7 +149,7 @@ def run_cells(cells: Sequence[Cell], config: ReproduceConfig, out: Path, *, work
                         if len(running) >= workers:
                             break
                         pending.remove(cell)
-                        running[pool.submit(_work, cell, config, str(out))] = cell
+                        running[pool.submit(work, cell, config, str(out))] = cell
                         if on_start:
                             on_start(cell)
                 if not running:
@@ -153,15 +175,18 @@ def run_cells(cells: Sequence[Cell], config: ReproduceConfig, out: Path, *, work
     return ran
 
 
-def run_grid(config: ReproduceConfig, out: str | Path, *, workers: int = 1, force: bool = False,
-             progress: bool = True, report: bool = True, console: Console | None = None,
+def run_grid(config: ReproduceConfig, out: str | Path, *, workers: int = 1, ray: RayBackend | None = None,
+             force: bool = False, progress: bool = True, report: bool = True, console: Console | None = None,
              commit: str | None = None) -> GridRun:
     """Run (or resume) the grid of ``config`` in ``out`` and write its report.
 
     Args:
         config: the grid.
         out: the run folder.
-        workers: processes running cells in parallel (1: in this process).
+        workers: processes running cells in parallel (1: in this process); with ``ray`` and no
+            address, the CPUs of the local Ray cluster it starts.
+        ray: run the cells on Ray (:class:`~subliminal_gym.baselines.reproduce.ray_backend.RayBackend`)
+            instead of local processes; the run folder gets the same files.
         force: start the folder over instead of resuming.
         progress: show a progress bar (cells done, cells running, time left) on stderr.
         report: write ``REPORT.md``, ``results.csv`` and the figure at the end.
@@ -171,6 +196,7 @@ def run_grid(config: ReproduceConfig, out: str | Path, *, workers: int = 1, forc
     Raises:
         ArtifactError: see :func:`prepare_run`.
         CellFailed: a cell raised.
+        RayUnavailable: ``ray`` is given, and Ray is missing or its cluster cannot be joined.
     """
     started = time.perf_counter()
     out = prepare_run(config, out, force=force, commit=commit)
@@ -196,12 +222,16 @@ def run_grid(config: ReproduceConfig, out: str | Path, *, workers: int = 1, forc
             bar.update(task, description="running " + ", ".join(running[-2:]))
 
         def on_done(cell: Cell, wall: float) -> None:
-            running.remove(cell.key)
+            if cell.key in running:
+                running.remove(cell.key)
             count["done"] += 1
             bar.update(task, advance=cell.cost, cells=label(),
-                       description=("running " + ", ".join(running[-2:])) if running else "")
+                       description=("running " + ", ".join(running[-2:])) if running else
+                       f"on Ray ({ray.storage} storage)" if ray is not None else "")
 
-        ran = run_cells(cells, config, out, workers=workers, on_start=on_start, on_done=on_done)
+        if ray is not None:
+            bar.update(task, description=f"on Ray ({ray.storage} storage)")
+        ran = run_cells(cells, config, out, workers=workers, ray=ray, on_start=on_start, on_done=on_done)
     timing = {c.key: read_json(cell_dir(out, c.key) / "timing.json").get("wall_seconds")
               for c in cells if (cell_dir(out, c.key) / "timing.json").is_file()}
     if report:
@@ -210,6 +240,7 @@ def run_grid(config: ReproduceConfig, out: str | Path, *, workers: int = 1, forc
         write_report(out, config)
     wall = time.perf_counter() - started
     write_json(out / "timing.json", {"last_call_wall_seconds": round(wall, 1), "workers": workers,
+                                     "backend": "local" if ray is None else f"ray ({ray.storage})",
                                      "cells_run": ran, "cells_resumed": resumed, "cell_wall_seconds": timing})
     return GridRun(cells=len(cells), ran=ran, resumed=resumed, wall_seconds=wall)
 
