@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -204,3 +205,16 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_an_address_where_nothing_listens_is_one_error_line(tmp_path, capsys):
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    code = main(["reproduce", "--quick", "--setting", "fs", "--backend", "ray", "--address", f"127.0.0.1:{port}",
+                 "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and time.monotonic() - started < 30
+    assert err[-1].startswith(f"error: cannot join the Ray cluster at 127.0.0.1:{port}: nothing answers there")
+    assert not any(is_done(tmp_path / "run", c.key) for c in build_cells(small_grid()))

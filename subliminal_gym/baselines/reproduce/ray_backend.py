@@ -171,6 +171,8 @@ def _connect(backend: RayBackend, workers: int) -> bool:
         return False
     # the package is imported from each node's own environment (install the same version everywhere)
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if backend.address is not None:
+        _check_reachable(backend.address)
     try:
         if backend.address is None:
             # a cluster only this run uses (and stops): Ray's notice that it turned token auth on is noise here
@@ -189,6 +191,25 @@ def _connect(backend: RayBackend, workers: int) -> bool:
                 if "auth" in str(exc).lower() or "Failed to connect" in str(exc) else "")
         raise RayUnavailable(f"cannot join the Ray cluster at {where}: {str(exc).splitlines()[0]}{hint}") from None
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once where nothing listens at a ``host:port`` address (Ray itself retries for minutes).
+
+    Raises:
+        RayUnavailable: the host is unknown or refuses the connection within 10 seconds.
+    """
+    if address == "auto" or "://" in address or ":" not in address:
+        return  # Ray resolves these itself
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=10):
+            return
+    except ValueError:
+        raise RayUnavailable(f"--address {address!r}: expected host:port, ray://host:port or auto") from None
+    except OSError as exc:
+        raise RayUnavailable(f"cannot join the Ray cluster at {address}: nothing answers there "
+                             f"({exc.strerror or exc})") from None
 
 
 def _describe(error: BaseException) -> str:
