@@ -20,7 +20,11 @@ share of replies that did not parse as an action (they are sent to the env as th
 answers with an error). Machines are shared and noisy: compare the ratios, and run it twice.
 
     python benchmarks/bench_lm.py [--env fs|bash|both] [--size small|large|both] [--batch-sizes 1 8 32]
-                                  [--episodes 32] [--model PATH] [--quick]
+                                  [--episodes 32] [--model PATH] [--decoding sample|ranked] [--quick]
+
+With ``--decoding ranked`` the agent scores the admissible actions instead of generating; the tokens
+counted are those of the candidate replies scored, and the batch size changes only how many envs
+step together (each episode's candidates are scored in one forward pass of their own).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from subliminal_gym.baselines.lm import (
     load_lm,
 )
 from subliminal_gym.baselines.lm.episodes import episode_tokenizer, expert_episodes
+from subliminal_gym.baselines.tracks import LM_DECODINGS
 from subliminal_gym.runner import run_episodes
 from subliminal_gym.settings import SETTINGS
 
@@ -57,7 +62,8 @@ class Measurement:
     batch_size: int
     seconds: float
     model_seconds: float
-    """Time inside ``LMAgent.generate`` (tokenising, prefill, decoding); the rest is env and prompt work."""
+    """Time inside ``LMAgent.generate`` or ``LMAgent.scores`` (tokenising, prefill, decoding or scoring); the
+    rest is env and prompt work."""
     episodes: int
     steps: int
     actions: int
@@ -78,6 +84,13 @@ class TimedLMAgent(LMAgent):
         start = time.perf_counter()
         try:
             return super().generate(prompts, generators, caches)
+        finally:
+            self.generate_seconds += time.perf_counter() - start
+
+    def scores(self, prompt: str, candidates: Sequence[str]) -> torch.Tensor:
+        start = time.perf_counter()
+        try:
+            return super().scores(prompt, candidates)
         finally:
             self.generate_seconds += time.perf_counter() - start
 
@@ -110,7 +123,7 @@ def measure(model: Any, tokenizer: Any, setting: str, batch_size: int, args: arg
     total = 0.0
     while best is None or total < args.min_seconds:
         agent = TimedLMAgent(model, tokenizer, setting=setting, temperature=args.temperature,
-                             reuse_cache=not args.no_cache_reuse)
+                             reuse_cache=not args.no_cache_reuse, decoding=args.decoding)
         start = time.perf_counter()
         records = run_episodes(agent, ENV_IDS[setting], episodes=args.episodes, seed=args.seed, split="all",
                                seed_range="test", batch_size=batch_size,
@@ -120,7 +133,7 @@ def measure(model: Any, tokenizer: Any, setting: str, batch_size: int, args: arg
         stats = agent.stats
         run = Measurement(batch_size=batch_size, seconds=seconds, model_seconds=agent.generate_seconds,
                           episodes=len(records), steps=sum(r.steps for r in records), actions=stats.actions,
-                          generated_tokens=stats.generated_tokens, unparsable=stats.unparsable,
+                          generated_tokens=stats.generated_tokens + stats.scored_tokens, unparsable=stats.unparsable,
                           tasks=tuple((r.task_family, r.task_seed) for r in records))
         if best is not None and (run.steps, run.generated_tokens) != (best.steps, best.generated_tokens):
             raise RuntimeError(f"batch {batch_size}: a repeat did different work ({run.steps} steps, "
@@ -170,7 +183,8 @@ def bench(setting: str, size: str | None, args: argparse.Namespace) -> None:
         results.append(measure(model, tokenizer, setting, batch_size, args))
     if any(m.tasks != results[0].tasks for m in results):
         raise RuntimeError("the batch sizes ran different tasks; the comparison would be meaningless")
-    print(f"{args.episodes} episodes (seed {args.seed}, at most {args.max_steps} steps), temperature "
+    print(f"{args.episodes} episodes (seed {args.seed}, at most {args.max_steps} steps), {args.decoding} decoding "
+          f"(tokens: {'generated' if args.decoding == 'sample' else 'of candidate replies scored'}), temperature "
           f"{args.temperature:g}, {torch.get_num_threads()} torch thread(s); best of the runs within "
           f"{args.min_seconds:g} s per batch size")
     report(results)
@@ -187,6 +201,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=32, help="episodes per batch size (same tasks for each)")
     parser.add_argument("--max-steps", type=int, default=16, help="episodes are cut after this many steps")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0: greedy)")
+    parser.add_argument("--decoding", choices=LM_DECODINGS, default="sample",
+                        help="sample replies, or rank the admissible actions (LMAgent(decoding=...))")
     parser.add_argument("--seed", type=int, default=0, help="seed of the measured episodes' tasks and sampling")
     parser.add_argument("--train-episodes", type=int, default=150, help="scripted-expert episodes to train on")
     parser.add_argument("--epochs", type=int, default=4, help="training epochs")

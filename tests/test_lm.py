@@ -34,7 +34,7 @@ from subliminal_gym.baselines.lm import (
     train_tokenizer,
 )
 from subliminal_gym.baselines.lm.episodes import expert_episodes, load_episodes, save_episodes
-from subliminal_gym.baselines.lm.prompt import plain_transcript
+from subliminal_gym.baselines.lm.prompt import plain_transcript, reply_text
 from subliminal_gym.baselines.lm.track import PRETRAIN_LEARNING_RATES
 from subliminal_gym.baselines.sanitize import sanitize_episodes
 from subliminal_gym.baselines.teachers import TeacherConfig
@@ -230,6 +230,70 @@ def test_lm_agent_rejects_bad_arguments(model, tokenizer):
         LMAgent(model, tokenizer, setting="python")
     with pytest.raises(ValueError, match="temperature"):
         LMAgent(model, tokenizer, setting="fs", temperature=-0.5)
+    with pytest.raises(ValueError, match="decoding must be one of sample, ranked"):
+        LMAgent(model, tokenizer, setting="fs", decoding="beam")
+
+
+# -- 3b. ranked decoding ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_id", [FS, BASH])
+def test_ranked_scores_are_the_models_choice_restricted_to_the_candidates(env_id, model, tokenizer):
+    env = gym.make(env_id, split="probe")
+    observation, info = env.reset(seed=4)
+    agent = LMAgent(model, tokenizer, setting=env_id, decoding="ranked")
+    agent.start(0, observation, info, seed=0)
+    prompt = agent.prompt(agent._episodes[0])
+    candidates = info["admissible_actions"]
+    scores = agent.scores(prompt, candidates)
+    assert scores.exp().sum().item() == pytest.approx(1.0, abs=1e-4)  # a distribution over the candidates
+    # the reference: token by token, the whole sequence through the model without a cache, the model's
+    # probabilities renormalised over the tokens some candidate with the same prefix continues with
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    replies = [tokenizer(reply_text(tokenizer, c), add_special_tokens=False)["input_ids"] for c in candidates]
+    for index in (0, len(candidates) // 2, len(candidates) - 1):
+        reply, expected = replies[index], 0.0
+        assert tokenizer.decode(reply).startswith(candidates[index]) and "<|end|>" in tokenizer.decode(reply)
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt_ids + reply])).logits[0].float()
+        for j, token in enumerate(reply):
+            log_probs = torch.log_softmax(logits[len(prompt_ids) - 1 + j], dim=-1)
+            branch = sorted({r[j] for r in replies if len(r) > j and r[:j] == reply[:j]})
+            expected += (log_probs[token] - log_probs[branch].logsumexp(0)).item()
+        assert scores[index].item() == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_ranked_decoding_takes_only_admissible_actions_and_is_seeded(model, tokenizer, temperature):
+    def run() -> list[str]:
+        env = gym.make(BASH, split="probe")
+        observation, info = env.reset(seed=11)
+        agent = LMAgent(model, tokenizer, setting="bash", decoding="ranked", temperature=temperature)
+        agent.start(0, observation, info, seed=5)
+        actions = []
+        for _ in range(6):
+            action = agent.act_batch([observation], [info], [0])[0]
+            assert action in info["admissible_actions"]
+            actions.append(action)
+            observation, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        return actions
+
+    assert run() == run()
+    if temperature == 0.0:  # greedy: the best-scored candidate
+        env = gym.make(BASH, split="probe")
+        observation, info = env.reset(seed=11)
+        agent = LMAgent(model, tokenizer, setting="bash", decoding="ranked", temperature=0.0)
+        agent.start(0, observation, info, seed=5)
+        scores = agent.scores(agent.prompt(agent._episodes[0]), info["admissible_actions"])
+        assert agent.act_batch([observation], [info], [0])[0] == info["admissible_actions"][int(scores.argmax())]
+
+
+def test_ranked_decoding_needs_the_admissible_actions(model, tokenizer):
+    agent = LMAgent(model, tokenizer, setting="fs", decoding="ranked")
+    with pytest.raises(ValueError, match="ranked decoding needs info\\['admissible_actions'\\]"):
+        run_episodes(agent, FS, episodes=1, seed=0, env_kwargs={"admissible_actions": False})
 
 
 # -- 4. the chat template and the prompt budget -----------------------------------------------------
@@ -622,3 +686,68 @@ def test_a_tiny_lm_trained_on_expert_episodes_beats_a_random_agent():
     # fisher_exact is two-sided; with wins > floor that is stricter than the one-sided test
     p = fisher_exact(wins, n - wins, floor, n - floor)
     assert wins > floor and p < 0.05, (wins, floor, p)
+
+
+# -- 13. a chat template that takes tools -------------------------------------------------------------
+
+#: A function-calling template in the shape of Qwen2.5's: the tools in the system turn, tool calls and
+#: tool responses as tagged JSON.
+TOOLS_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}<|system|>{{ m['content'] }}"
+    "{% if tools %}\n<tools>{% for t in tools %}{{ t | tojson }}\n{% endfor %}</tools>{% endif %}\n"
+    "{% elif m['role'] == 'user' %}<|user|>{{ m['content'] }}\n"
+    "{% elif m['role'] == 'tool' %}<|user|><tool_response>{{ m['content'] }}</tool_response>\n"
+    "{% elif m.tool_calls %}<|assistant|>{% for c in m.tool_calls %}<tool_call>"
+    "{{ {'name': c.function.name, 'arguments': c.function.arguments} | tojson }}</tool_call>{% endfor %}<|end|>\n"
+    "{% else %}<|assistant|>{{ m['content'] }}<|end|>\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+@pytest.fixture
+def tools_tokenizer(tokenizer):
+    tools = copy.deepcopy(tokenizer)
+    tools.chat_template = TOOLS_TEMPLATE
+    return tools
+
+
+@pytest.mark.parametrize(("env_id", "action", "call"), [
+    (BASH, "ls -l /srv", '<tool_call>{"name": "bash", "arguments": {"command": "ls -l /srv"}}</tool_call>'),
+    (FS, '{"name": "list_dir", "arguments": {"path": "/workspace"}}',
+     '<tool_call>{"name": "list_dir", "arguments": {"path": "/workspace"}}</tool_call>'),
+])
+def test_a_template_that_takes_tools_gets_the_settings_tools_and_tool_call_turns(env_id, action, call, model,
+                                                                                 tools_tokenizer, tokenizer):
+    setting = setting_of(env_id)
+    env = gym.make(env_id, split="probe")
+    observation, info = env.reset(seed=2)
+    agent = LMAgent(model, tools_tokenizer, setting=env_id, max_prompt_tokens=100_000)  # the schemas are long
+    assert agent.tools == setting.chat_tools()
+    agent.start(0, observation, info, seed=0)
+    episode = agent._episodes[0]
+    episode.actions.append(action)
+    episode.observations.append("drwxr-xr-x ...")
+    prompt = agent.prompt(episode)
+    assert "<tools>" in prompt and json.dumps(setting.chat_tools()[0]) in prompt  # declared by the template
+    assert call + "<|end|>\n<|user|><tool_response>drwxr-xr-x ...</tool_response>" in prompt
+    assert prompt.endswith("<|assistant|>")
+    # a reply is read as a tool call, and becomes the setting's action
+    assert agent._parsed(call) == action and agent._parsed("no call here") == "no call here"
+    # ranked decoding scores replies in the same form
+    assert reply_text(tools_tokenizer, action, setting=setting, tools=agent.tools) == call + "<|end|>\n"
+    ranked = LMAgent(model, tools_tokenizer, setting=env_id, decoding="ranked", temperature=0.0)
+    ranked.start(0, observation, info, seed=0)
+    assert ranked.act_batch([observation], [info], [0])[0] in info["admissible_actions"]
+    # training encodes the episode in the form the model is prompted in
+    lm_episode = LMEpisode(setting=setting.name, info=setting.reset_context(), task=info["task"], actions=[action],
+                           observations=["ok"])
+    ids, labels = encode_episode(tools_tokenizer, lm_episode, max_length=100_000)
+    assert tools_tokenizer.decode([i for i, label in zip(ids, labels, strict=True) if label != -100]) == \
+        call + "<|end|>\n"
+    # the plain form on request, and with a template that does not take tools
+    plain = LMAgent(model, tools_tokenizer, setting=env_id, tools=False, max_prompt_tokens=100_000).prompt(episode)
+    assert "<tools>" not in plain and "<tool_call>" not in plain and f"<|assistant|>{action}<|end|>" in plain
+    assert LMAgent(model, tokenizer, setting=env_id).tools is None
+    with pytest.raises(ValueError, match="tools=True needs a chat template that takes tools"):
+        LMAgent(model, tokenizer, setting=env_id, tools=True)

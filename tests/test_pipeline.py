@@ -15,6 +15,7 @@ from subliminal_gym.baselines.students import STUDENT_INITS
 from subliminal_gym.baselines.trajectories import collect_trajectories, load_trajectories
 from subliminal_gym.cli import main
 from subliminal_gym.runner import ScriptedTextAgent
+from subliminal_gym.settings import setting_of
 
 
 def _scripted(bias):
@@ -208,6 +209,14 @@ def test_cli_evaluates_a_language_model_on_the_same_tasks(tmp_path, tiny_lm, cap
     scripted = [json.loads(line) for line in (tmp_path / "scripted" / "episodes.jsonl").read_text().splitlines()]
     assert [(r["task_family"], r["task_seed"]) for r in lm_records] == \
         [(r["task_family"], r["task_seed"]) for r in scripted]
+    # ranked decoding: every action one of the state's admissible ones, recorded in the summary
+    assert _run("evaluate", "--model", str(tiny_lm), "--env", "SubliminalBash-v0", "--episodes", "2",
+                "--decoding", "ranked", "--out", str(tmp_path / "ranked")) == 0
+    ranked = json.loads((tmp_path / "ranked" / "summary.json").read_text())["config"]["agent"]["agent"]
+    assert ranked["decoding"] == "ranked" and agent["decoding"] == "sample"
+    records = [json.loads(line) for line in (tmp_path / "ranked" / "episodes.jsonl").read_text().splitlines()]
+    actions = [a for r in records for a in r["actions"]]  # whole commands, where sampling wrote one token each
+    assert all(setting_of("bash").parse_action(a) == a for a in actions) and any(" " in a for a in actions)
 
 
 def test_cli_language_model_errors_are_one_line(tmp_path, tiny_lm, capsys):

@@ -34,7 +34,7 @@ from subliminal_gym.baselines.artifacts import ArtifactError
 from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.students import STUDENT_INITS
 from subliminal_gym.baselines.teachers import TeacherConfig
-from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack
+from subliminal_gym.baselines.tracks import LM_DECODINGS, TRACK_NAMES, VectorTrack
 from subliminal_gym.command_line import (
     CommandError,
     HelpFormatter,
@@ -221,8 +221,9 @@ def _language_model_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, d
     model, tokenizer = _load_language_model(args.model)
     temperature = 0.0 if args.deterministic else args.temperature
     agent = LMAgent(model, tokenizer, setting=env_id, temperature=temperature,
-                    max_new_tokens=args.max_new_tokens)
-    return agent, {"agent": "language_model", "model": str(args.model), "temperature": agent.temperature,
+                    max_new_tokens=args.max_new_tokens, decoding=args.decoding)
+    return agent, {"agent": "language_model", "model": str(args.model), "decoding": agent.decoding,
+                   "temperature": agent.temperature,
                    "batch_size": args.batch_size, "max_new_tokens": agent.max_new_tokens,
                    "max_prompt_tokens": agent.max_prompt_tokens, "max_observation_chars": agent.max_observation_chars}
 
@@ -531,6 +532,9 @@ def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, defau
         lm = parser.add_argument_group("language model (--model)")
         lm.add_argument("--batch-size", type=positive_int, default=16,
                         help="envs run side by side, one batched decode per step")
+        lm.add_argument("--decoding", choices=LM_DECODINGS, default="sample",
+                        help="sample: generate a reply and parse it; ranked: choose among the env's admissible "
+                             "actions by the model's mean log-likelihood of each (always a valid action)")
         lm.add_argument("--max-new-tokens", type=positive_int, metavar="N",
                         help="the longest reply per action (default: the setting's, " + ", ".join(
                             f"{s.reply_tokens} for {s.env_id}" for s in SETTINGS.values()) + ")")

@@ -33,10 +33,13 @@ if TYPE_CHECKING:
     from subliminal_gym.baselines.sanitize import SanitizeReport
     from subliminal_gym.baselines.teachers import TeacherConfig
 
-__all__ = ["TRACK_NAMES", "ModelTrack", "ScriptedTeacher", "VectorTrack", "track_of"]
+__all__ = ["LM_DECODINGS", "TRACK_NAMES", "ModelTrack", "ScriptedTeacher", "VectorTrack", "track_of"]
 
 #: The tracks, in the order reports list them.
 TRACK_NAMES = ("vector", "lm")
+#: How a language-model agent chooses its action (:class:`~subliminal_gym.baselines.lm.LMAgent`): ``sample``
+#: a reply and parse it, or rank the env's admissible actions by the model's likelihood (``ranked``).
+LM_DECODINGS = ("sample", "ranked")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ layer asks instead of re-deciding "fs or bash".
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["FAMILY_KINDS", "PROBE", "READ_ONLY", "SPLITS", "VARIANT_SPLITS", "Expert", "PaperRow", "Setting",
-           "split_families"]
+           "first_tool_call", "split_families"]
 
 #: The kind of task a family is (its class's ``split``): ``readonly`` tasks are solved by reading,
 #: listing, searching and answering, and offer nothing else; ``safe`` tasks may also write, move and
@@ -195,5 +196,31 @@ class Setting(ABC):
         agent that calls tools sends to ``env.step``. A call of an unknown tool still becomes text, which
         the env answers with its usual error."""
 
+    def parse_tool_reply(self, text: str) -> str | None:
+        """The action of a reply written as a tool call (a model whose chat template declares the tools:
+        the first JSON object with a string ``name``, inside a ``<tool_call>`` wrapper or not), through
+        :meth:`call_action`; None when the reply holds none."""
+        call = first_tool_call(text)
+        if call is None:
+            return None
+        name, arguments = call
+        return self.call_action(name, arguments if isinstance(arguments, dict) else {})
+
     def __repr__(self) -> str:
         return f"<Setting {self.name}: {self.env_id}, {self.habit}>"
+
+
+def first_tool_call(text: str) -> tuple[str, Any] | None:
+    """``(name, arguments)`` of the first JSON object in ``text`` with a string ``name`` (prose or a
+    ``<tool_call>`` wrapper around it is fine; ``arguments`` as written, ``{}`` when absent)."""
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            return value["name"], value.get("arguments", {})
+        start = text.find("{", start + 1)
+    return None

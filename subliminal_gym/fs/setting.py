@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from subliminal_gym.core.setting import Expert, PaperRow, Setting
+from subliminal_gym.core.setting import Expert, PaperRow, Setting, first_tool_call
 from subliminal_gym.fs.actions import ActionParseError, parse_tool_call
 from subliminal_gym.fs.tasks import FAMILIES
 from subliminal_gym.fs.tools import TOOL_SCHEMAS, tool_schemas
@@ -38,18 +38,10 @@ class FSSetting(Setting):
     def parse_action(self, text: str) -> str | None:
         """The first JSON object with a string ``name``, re-serialised as ``json.dumps`` writes it (the
         format of the suite's own tool calls); a ``<tool_call>`` wrapper or prose around it is fine."""
-        decoder = json.JSONDecoder()
-        start = text.find("{")
-        while start != -1:
-            try:
-                value, _ = decoder.raw_decode(text, start)
-            except ValueError:
-                value = None
-            if isinstance(value, dict) and isinstance(value.get("name"), str):
-                arguments = value.get("arguments", {})
-                return json.dumps({"name": value["name"], "arguments": arguments}, ensure_ascii=False)
-            start = text.find("{", start + 1)
-        return None
+        call = first_tool_call(text)
+        if call is None:
+            return None
+        return json.dumps({"name": call[0], "arguments": call[1]}, ensure_ascii=False)
 
     def action_verbs(self, action: str) -> tuple[str, ...]:
         try:

@@ -1,11 +1,24 @@
-"""A transformers causal LM as a text agent: prompt, sample, parse, for a batch of envs at once.
+"""A transformers causal LM as a text agent: prompt, then sample a reply or rank the admissible actions.
 
 :class:`LMAgent` keeps each slot's episode (its context, task, actions and observations), renders
-the prompt (:mod:`~subliminal_gym.baselines.lm.prompt`), and generates every running slot's reply
-in one batched decode with a key/value cache. Sampling uses one ``torch.Generator`` per slot seeded
-from the episode's seed, so a run is deterministic, and an episode's samples do not depend on what
-else is in its batch except through the floating-point effect of padding. ``temperature=0`` is
-greedy decoding.
+the prompt (:mod:`~subliminal_gym.baselines.lm.prompt`), and chooses an action in one of two
+decoding modes (:data:`DECODINGS`):
+
+- ``sample`` (free generation): every running slot's reply is generated in one batched decode with
+  a key/value cache, then parsed; a reply that does not parse is sent as it is (the env answers
+  with an error).
+- ``ranked``: the env's ``info["admissible_actions"]`` are ranked by the likelihood the model gives
+  each one's reply (:func:`~subliminal_gym.baselines.lm.prompt.reply_text`: the action and the
+  end-of-turn text) after the prompt, as text-game agents rank admissible commands, with the model
+  restricted to the candidates (renormalised at every token where candidates branch;
+  :meth:`LMAgent.scores`). The prompt is encoded once and every candidate continues from its keys
+  and values. ``temperature=0`` takes the most likely candidate; temperature 1 samples the model's
+  own choice among them. Every action is valid by construction, so ranking measures what the model
+  prefers among the moves the state allows.
+
+Sampling uses one ``torch.Generator`` per slot seeded from the episode's seed, so a run is
+deterministic, and an episode's samples do not depend on what else is in its batch except through
+the floating-point effect of padding. ``temperature=0`` is greedy decoding.
 """
 
 from __future__ import annotations
@@ -16,14 +29,20 @@ from typing import Any
 
 import torch as th
 
-from subliminal_gym.baselines.lm.prompt import episode_messages, render_prompt
+from subliminal_gym.baselines.lm.prompt import declared_tools, episode_messages, render_prompt, reply_text
+from subliminal_gym.baselines.tracks import LM_DECODINGS
 from subliminal_gym.core.setting import Setting
 from subliminal_gym.runner import TextAgent
 from subliminal_gym.settings import setting_of
 
-__all__ = ["GenerationStats", "LMAgent"]
+__all__ = ["DECODINGS", "GenerationStats", "LMAgent"]
+
+#: How an :class:`LMAgent` chooses its action: free generation, or ranking the admissible actions.
+DECODINGS = LM_DECODINGS
 
 _MAX_RAW_ACTION = 2_000
+#: Replies of candidate actions kept tokenised between steps (paths repeat within and across episodes).
+_REPLY_CACHE = 4096
 
 
 @dataclass
@@ -35,6 +54,8 @@ class GenerationStats:
     prompt_tokens: int = 0
     """Prompt tokens encoded (those found in an episode's key/value cache are not counted)."""
     generated_tokens: int = 0
+    scored_tokens: int = 0
+    """Tokens of candidate replies scored (ranked decoding)."""
     unparsable: int = 0
 
 
@@ -80,17 +101,32 @@ class LMAgent(TextAgent):
         reuse_cache: keep each episode's keys and values between its steps, so that only the new
             turns are encoded (the prompt of step k+1 extends the prompt of step k). Needs a model
             whose cache has the usual per-layer (batch, heads, positions, dim) layout.
+        decoding: ``sample`` (generate a reply and parse it) or ``ranked`` (choose among
+            ``info["admissible_actions"]`` by the model's likelihood; the env must compute them, as
+            it does by default).
+        tools: declare the setting's tools through the chat template and write the episode as tool
+            calls (default: when the template takes tools,
+            :func:`~subliminal_gym.baselines.lm.prompt.declared_tools`); a reply is then read as a
+            tool call. ``False`` keeps the plain form (tools described in the system message).
 
     Raises:
-        ValueError: an unknown setting or a negative temperature.
+        ValueError: an unknown setting or decoding, or a negative temperature.
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, setting: Setting | str, temperature: float = 1.0,
                  max_new_tokens: int | None = None, max_prompt_tokens: int | None = None,
-                 max_observation_chars: int = 600, reuse_cache: bool = True) -> None:
+                 max_observation_chars: int = 600, reuse_cache: bool = True, decoding: str = "sample",
+                 tools: bool | None = None) -> None:
         setting = setting_of(setting)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+        self.decoding = decoding
+        self.tools = declared_tools(tokenizer, setting) if tools is not False else None
+        if tools and self.tools is None:
+            raise ValueError("tools=True needs a chat template that takes tools (this tokenizer's does not)")
+        self._replies: dict[str, list[int]] = {}
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.setting = setting
@@ -120,26 +156,33 @@ class LMAgent(TextAgent):
             if episode.actions:  # the observation answers the previous action
                 episode.observations.append(observation)
         prompts = [self.prompt(episode) for episode in episodes]
-        replies = self.generate(prompts, [episode.generator for episode in episodes],
-                                [episode.cache for episode in episodes])
-        actions = []
-        for episode, reply in zip(episodes, replies, strict=True):
-            action = self.setting.parse_action(reply)
-            if action is None:
-                self.stats.unparsable += 1
-                action = reply[:_MAX_RAW_ACTION]  # the env answers with its error observation
+        if self.decoding == "ranked":
+            actions = [self.rank(prompt, _admissible(info), episode.generator)
+                       for prompt, info, episode in zip(prompts, infos, episodes, strict=True)]
+        else:
+            replies = self.generate(prompts, [episode.generator for episode in episodes],
+                                    [episode.cache for episode in episodes])
+            actions = [self._parsed(reply) for reply in replies]
+        for episode, action in zip(episodes, actions, strict=True):
             episode.actions.append(action)
-            actions.append(action)
         self.stats.actions += len(actions)
         return actions
+
+    def _parsed(self, reply: str) -> str:
+        action = self.setting.parse_action(reply) if self.tools is None else self.setting.parse_tool_reply(reply)
+        if action is None:
+            self.stats.unparsable += 1
+            return reply[:_MAX_RAW_ACTION]  # the env answers with its error observation
+        return action
 
     # -- pieces, public for tests and benchmarks ---------------------------------------------------
 
     def prompt(self, episode: _Episode) -> str:
         """The model input for ``episode``'s next action."""
         messages = episode_messages(self.setting, episode.info, episode.task, episode.actions, episode.observations,
-                                    max_observation_chars=self.max_observation_chars)
-        return render_prompt(self.tokenizer, messages, max_tokens=self.max_prompt_tokens)
+                                    max_observation_chars=self.max_observation_chars,
+                                    tool_calls=self.tools is not None)
+        return render_prompt(self.tokenizer, messages, max_tokens=self.max_prompt_tokens, tools=self.tools)
 
     @th.no_grad()
     def generate(self, prompts: Sequence[str], generators: Sequence[th.Generator | None],
@@ -216,6 +259,88 @@ class LMAgent(TextAgent):
         self.stats.generated_tokens += sum(len(ids) for ids in out)
         return [tokenizer.decode(ids, skip_special_tokens=True) for ids in out]
 
+    @th.no_grad()
+    def scores(self, prompt: str, candidates: Sequence[str]) -> th.Tensor:
+        """The log-probability of each candidate action under the model restricted to the candidates.
+
+        Each candidate's reply is scored token by token, and at every token the model's probabilities
+        are renormalised over the tokens that continue some candidate with the same prefix (decoding
+        constrained to the candidates). A token that no other candidate branches at contributes
+        nothing, so a long reply is not penalised for its length, and the exponentials of the scores
+        of distinct candidates sum to 1: temperature 1 samples the model's own choice among them.
+
+        The prompt is encoded once; the candidates' replies (cut at ``max_new_tokens`` tokens) go
+        through the model together, each continuing from the prompt's keys and values.
+        """
+        tokenizer = self.tokenizer
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] or [tokenizer.eos_token_id]
+        replies = [self._reply_ids(action) for action in candidates]
+        result = self.model(input_ids=th.tensor([prompt_ids]), use_cache=True)
+        n, width = len(replies), max(len(ids) for ids in replies)
+        grid = th.full((n, width), tokenizer.pad_token_id, dtype=th.long)
+        valid = th.zeros(n, width, dtype=th.bool)
+        for i, ids in enumerate(replies):
+            grid[i, :len(ids)] = th.tensor(ids, dtype=th.long)
+            valid[i, :len(ids)] = True
+        log_probs = th.log_softmax(result.logits[0, -1].float(), dim=-1).expand(n, 1, -1)
+        if width > 1:
+            # right padding: a candidate's tokens never attend to the padding after them, so no mask is needed
+            legacy = result.past_key_values
+            legacy = legacy.to_legacy_cache() if hasattr(legacy, "to_legacy_cache") else legacy
+            from transformers import DynamicCache
+
+            past = DynamicCache.from_legacy_cache(tuple(  # type: ignore[arg-type]  # one pair per layer
+                (k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:])) for k, v in legacy))
+            positions = th.arange(len(prompt_ids), len(prompt_ids) + width - 1)[None].expand(n, -1)
+            logits = self.model(input_ids=grid[:, :-1], past_key_values=past, position_ids=positions,
+                                use_cache=False).logits.float()
+            log_probs = th.cat([log_probs, th.log_softmax(logits, dim=-1)], dim=1)
+        # which tokens continue some candidate at each (candidate, position): the children of its prefix
+        children: dict[tuple[int, ...], set[int]] = {}
+        for ids in replies:
+            for j, token in enumerate(ids):
+                children.setdefault(tuple(ids[:j]), set()).add(token)
+        rows: list[int] = []
+        columns: list[int] = []
+        tokens: list[int] = []
+        for i, ids in enumerate(replies):
+            for j in range(len(ids)):
+                branch = children[tuple(ids[:j])]
+                rows += [i] * len(branch)
+                columns += [j] * len(branch)
+                tokens += branch
+        allowed = th.zeros(log_probs.shape, dtype=th.bool)
+        allowed[rows, columns, tokens] = True
+        chosen = log_probs.gather(2, grid[..., None])[..., 0]
+        total = log_probs.masked_fill(~allowed, float("-inf")).logsumexp(dim=-1)
+        score = th.where(valid, chosen - total, th.zeros(())).sum(dim=1)
+        self.stats.calls += 1
+        self.stats.prompt_tokens += len(prompt_ids)
+        self.stats.scored_tokens += int(valid.sum())
+        return score
+
+    def rank(self, prompt: str, candidates: Sequence[str], generator: th.Generator | None) -> str:
+        """The action ranked decoding takes among ``candidates`` (duplicates count once): the best of
+        :meth:`scores` at temperature 0, else a sample with probabilities proportional to
+        ``exp(score / temperature)``."""
+        unique = list(dict.fromkeys(candidates))
+        scores = self.scores(prompt, unique)
+        if self.temperature == 0.0:
+            return unique[int(scores.argmax())]
+        probs = th.softmax(scores / self.temperature, dim=0)
+        return unique[int(th.multinomial(probs, 1, generator=generator)[0])]
+
+    def _reply_ids(self, action: str) -> list[int]:
+        ids = self._replies.get(action)
+        if ids is None:
+            text = reply_text(self.tokenizer, action, setting=self.setting, tools=self.tools)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            ids = ids[:self.max_new_tokens] or [self.tokenizer.eos_token_id]
+            if len(self._replies) >= _REPLY_CACHE:
+                self._replies.clear()
+            self._replies[action] = ids
+        return ids
+
     def _stack_cache(self, caches: Sequence[_KVCache | None], reuse: Sequence[int], width: int) -> Any:
         """The batch's past keys and values: each row's reused prefix, left-padded to ``width``."""
         from transformers import DynamicCache
@@ -251,7 +376,7 @@ class LMAgent(TextAgent):
         its end marker first."""
         if token >= len(self._braces):
             return False
-        if self.setting.json_actions:
+        if self.setting.json_actions or self.tools is not None:  # a JSON action or a tool call
             opened = depth[row] > 0 or self._braces[token] > 0
             depth[row] += self._braces[token]
             return opened and depth[row] <= 0
@@ -269,6 +394,19 @@ class LMAgent(TextAgent):
             if not done[i]:
                 chosen[i] = th.multinomial(probs[i], 1, generator=generator)[0]
         return chosen
+
+
+def _admissible(info: dict[str, Any]) -> list[str]:
+    """The candidates of ranked decoding.
+
+    Raises:
+        ValueError: the env did not compute ``admissible_actions``.
+    """
+    candidates = info.get("admissible_actions")
+    if not candidates:
+        raise ValueError("ranked decoding needs info['admissible_actions'] at every step (make the env with "
+                         "admissible_actions=True, its default)")
+    return [str(action) for action in candidates]
 
 
 def _honest(setting: Setting, info: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from subliminal_gym.baselines.lm.prompt import assistant_spans, episode_messages
+from subliminal_gym.baselines.lm.prompt import assistant_spans, declared_tools, episode_messages
 from subliminal_gym.baselines.policies import flush_denormals
 from subliminal_gym.runner import EpisodeRecord
 
@@ -94,9 +94,10 @@ class LMTrainLog:
 def encode_episode(tokenizer: Any, episode: LMEpisode, *, max_length: int = 1024,
                    max_observation_chars: int = 600) -> tuple[list[int], list[int]]:
     """Token ids and labels (``-100`` outside the assistant replies) of one episode."""
+    tools = declared_tools(tokenizer, episode.setting)  # trained in the form it is prompted in
     messages = episode_messages(episode.setting, episode.info, episode.task, episode.actions, episode.observations,
-                                max_observation_chars=max_observation_chars)
-    text, spans = assistant_spans(tokenizer, messages)
+                                max_observation_chars=max_observation_chars, tool_calls=tools is not None)
+    text, spans = assistant_spans(tokenizer, messages, tools=tools)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = encoded["input_ids"]
     labels = [_IGNORE] * len(ids)

@@ -1,0 +1,76 @@
+"""Competence of a tiny LM by decoding mode: free generation against ranking the admissible actions.
+
+Trains the small tiny LM the way ``bench_lm.py`` does (scripted-expert episodes, habit rate 0.05,
+train seed range, its own BPE tokenizer), then runs it as an
+:class:`~subliminal_gym.baselines.lm.LMAgent` on the same test-range probe and safe tasks in each
+decoding mode (``sample``: generate and parse; ``ranked``: choose among ``info["admissible_actions"]``)
+at temperature 1 and greedily, and prints the success rate (with its 95 % Wilson interval), the
+habit rate, the mean episode length and the wall time of each. One model, one training seed: this
+compares decodings of the same weights, it is not a seed-level result.
+
+    python benchmarks/bench_lm_decoding.py [--env fs|bash|both] [--train-episodes 150] [--epochs 4]
+                                           [--episodes 30] [--size small|large] [--decodings sample ranked]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import subliminal_gym  # noqa: F401  (registers the ids)
+from subliminal_gym.baselines.lm import LMAgent, LMTrainConfig, build_tiny_lm, finetune_lm
+from subliminal_gym.baselines.lm.episodes import episode_tokenizer, expert_episodes
+from subliminal_gym.baselines.tracks import LM_DECODINGS
+from subliminal_gym.runner import run_episodes
+from subliminal_gym.settings import SETTINGS
+from subliminal_gym.stats import wilson_interval
+
+LEARNING_RATES = {"small": 1e-2, "large": 3e-3}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", choices=("fs", "bash", "both"), default="both")
+    parser.add_argument("--size", choices=tuple(LEARNING_RATES), default="small")
+    parser.add_argument("--train-episodes", type=int, default=150)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--episodes", type=int, default=30, help="test-range episodes per split and mode")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--decodings", nargs="+", choices=LM_DECODINGS, default=list(LM_DECODINGS))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for name in (("fs", "bash") if args.env == "both" else (args.env,)):
+        setting = SETTINGS[name]
+        started = time.perf_counter()
+        episodes = expert_episodes(setting.env_id, rate=0.05, episodes=args.train_episodes, seed=1)
+        tokenizer = episode_tokenizer(episodes)
+        model = build_tiny_lm(args.size, tokenizer, seed=0)
+        log = finetune_lm(model, tokenizer, episodes, LMTrainConfig(epochs=args.epochs, batch_size=4,
+                                                                   learning_rate=LEARNING_RATES[args.size]))
+        print(f"\n{setting.env_id}: {args.size} LM trained on {args.train_episodes} expert episodes, {args.epochs} "
+              f"epochs, in {time.perf_counter() - started:.0f} s (loss {log.loss_first_epoch:.2f} -> "
+              f"{log.loss_last_epoch:.2f}); {args.episodes} test-range episodes per row\n")
+        habit_name = setting.metric_name(setting.primary_metric)
+        print(f"{'decoding':8} {'temp':>4} {'split':5} {'success %':>22} {habit_name:>14} {'steps/ep':>8} "
+              f"{'seconds':>7}")
+        for decoding in args.decodings:
+            for temperature in (1.0, 0.0):
+                for split in ("probe", "safe"):
+                    started = time.perf_counter()
+                    agent = LMAgent(model, tokenizer, setting=name, temperature=temperature, decoding=decoding)
+                    records = run_episodes(agent, setting.env_id, episodes=args.episodes, seed=0, split=split,
+                                           seed_range="test", batch_size=args.batch_size)
+                    wins = sum(r.success for r in records)
+                    rate = wilson_interval(wins, len(records))
+                    low, high = rate.low, rate.high
+                    habit = sum(bool(r.audit.get(setting.primary_metric)) for r in records) / len(records)
+                    print(f"{decoding:8} {temperature:>4g} {split:5} "
+                          f"{100 * wins / len(records):>6.1f} [{100 * low:4.1f}, {100 * high:5.1f}] "
+                          f"{100 * habit:>13.1f}% {sum(r.steps for r in records) / len(records):>8.1f} "
+                          f"{time.perf_counter() - started:>7.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
