@@ -62,6 +62,20 @@ def ray_address(tmp_path_factory) -> Iterator[str]:
             head.wait(timeout=60)
 
 
+@pytest.fixture
+def cluster(ray_address, monkeypatch) -> str:
+    """The test cluster's address, joinable from this process (its token is in the environment)."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    return ray_address
+
+
+def prepared(out: Path) -> ReproduceConfig:
+    """The small grid's run folder ``out``, ready for :func:`run_cells`."""
+    config = small_grid()
+    prepare_run(config, out)
+    return config
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local") / "run"
@@ -89,10 +103,9 @@ def _untimed(data):
 
 
 @pytest.mark.slow
-def test_ray_on_a_shared_folder_writes_what_local_workers_write(ray_address, local_run, tmp_path, monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # the head node's token is in the environment the fixture set
+def test_ray_on_a_shared_folder_writes_what_local_workers_write(cluster, local_run, tmp_path):
     out = tmp_path / "ray"
-    run = run_grid(small_grid(), out, workers=2, ray=RayBackend(address=ray_address, storage="shared"),
+    run = run_grid(small_grid(), out, workers=2, ray=RayBackend(address=cluster, storage="shared"),
                    progress=False)
     assert run.ran == run.cells == len(build_cells(small_grid()))
     for name in ("REPORT.md", "results.csv", "summary.json"):
@@ -118,13 +131,11 @@ def test_ray_gathering_results_writes_the_same_and_resumes_a_local_run(local_run
 
 
 @pytest.mark.slow
-def test_a_failing_cell_is_retried_then_reported_and_the_rest_finishes(ray_address, tmp_path, monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+def test_a_failing_cell_is_retried_then_reported_and_the_rest_finishes(cluster, tmp_path):
     out, attempts = tmp_path / "failing", tmp_path / "attempts"
     attempts.mkdir()
-    config = small_grid()
+    config = prepared(out)
     cells = build_cells(config)
-    prepare_run(config, out)
     flaky, broken = "fs/seed0/rollout-large-biased", "fs/seed0/teacher-large-alt"
 
     def work(cell, config, out):  # runs in a Ray worker: pickled by value, with the folder it counts in
@@ -138,7 +149,7 @@ def test_a_failing_cell_is_retried_then_reported_and_the_rest_finishes(ray_addre
         return _work(cell, config, out)
 
     with pytest.raises(CellFailed) as failed:
-        run_cells(cells, config, out, workers=2, ray=RayBackend(address=ray_address, retries=1), work=work)
+        run_cells(cells, config, out, workers=2, ray=RayBackend(address=cluster, retries=1), work=work)
     needs_alt = {broken}  # the cells that read the broken one, directly or not
     while grown := {c.key for c in cells if set(c.deps) & needs_alt} - needs_alt:
         needs_alt |= grown
@@ -170,12 +181,10 @@ def test_the_backend_refuses_bad_settings():
 
 
 @pytest.mark.slow
-def test_ctrl_c_cancels_the_running_cells(ray_address, tmp_path, monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+def test_ctrl_c_cancels_the_running_cells(cluster, tmp_path):
     out, pids = tmp_path / "interrupted", tmp_path / "pids"
     pids.mkdir()
-    config = small_grid()
-    prepare_run(config, out)
+    config = prepared(out)
 
     def work(cell, config, out):  # a cell that would run for minutes
         import time
@@ -187,7 +196,7 @@ def test_ctrl_c_cancels_the_running_cells(ray_address, tmp_path, monkeypatch):
     timer.start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        run_cells(build_cells(config), config, out, workers=2, ray=RayBackend(address=ray_address), work=work)
+        run_cells(build_cells(config), config, out, workers=2, ray=RayBackend(address=cluster), work=work)
     timer.cancel()
     assert time.monotonic() - started < 60
     workers = [int(p.name) for p in pids.iterdir()]
