@@ -4,6 +4,7 @@ view loop does, the audit kept from the agent, kept observations, misuse and hos
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -303,3 +304,21 @@ def test_garbage_actions_get_error_observations_and_episodes_still_end(env_id, g
     assert len(errors) == len(agent.infos) - 3  # every step refused (the 3 first infos are the resets')
     prefix = "Error:" if env_id == FS else "bash:"
     assert all(o.startswith(prefix) for r in records for o in r.observations[1:])
+
+
+def test_long_work_says_up_front_how_long_it_will_take(monkeypatch, capsys):
+    from subliminal_gym import progress
+
+    clock = itertools.chain([0.0, 60.0], itertools.repeat(61.0))  # the 10th of 200 episodes ends a minute in
+    monkeypatch.setattr(progress, "_clock", lambda: next(clock))
+    with progress.progress_bar(200, "SubliminalBash-v0 (probe/test)") as advance:
+        for _ in range(10):
+            advance()
+    err = capsys.readouterr().err
+    assert "SubliminalBash-v0 (probe/test): 10/200 in 60 s; about 19 min more at this pace (0.17 per second)" in err
+    assert err.count("more at this pace") == 1  # said once
+    # quick work says nothing; neither does work of unknown length
+    assert progress.estimate_line("x", 10, 200, 2.0) is None
+    with progress.progress_bar(None, "open-ended") as advance:
+        advance()
+    assert "at this pace" not in capsys.readouterr().err

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Sequence
@@ -268,8 +267,7 @@ def run_cells_on_ray(cells: Sequence[Cell], config: ReproduceConfig, out: Path, 
                 except Exception as error:  # the cell's own exception, wrapped by Ray, or a lost node
                     errors[key] = _describe(error)
                     continue
-                if finished.files is not None:
-                    shutil.rmtree(cell_dir(out, key), ignore_errors=True)
+                if finished.files is not None:  # over what an unfinished earlier attempt left, as local workers do
                     _unpack(cell_dir(out, key), finished.files)
                 ran += 1
                 if on_done:
