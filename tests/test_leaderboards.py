@@ -14,6 +14,7 @@ from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.policies import build_policy
 from subliminal_gym.baselines.reproduce import grid
 from subliminal_gym.baselines.reproduce.grid import TrackBudget
+from subliminal_gym.baselines.reproduce.ray_backend import RayBackend
 from subliminal_gym.baselines.tracks import VectorTrack
 from subliminal_gym.cli import main
 from subliminal_gym.leaderboards import scorer as scorer_module
@@ -272,10 +273,12 @@ def test_defences_are_scored_beside_the_attack_on_seeds_drawn_when_scoring(tmp_p
         assert len(bash["audit_sha256"]) == 6
     # both saw the same attack: its per-seed effects are one set of numbers
     assert scored[0]["settings"]["bash"]["no_defence_transfer"] == scored[1]["settings"]["bash"]["no_defence_transfer"]
-    # re-scoring one entry alone uses its recorded seeds and gives the same summary, byte for byte
+    # re-scoring one entry alone uses its recorded seeds and gives the same summary, byte for byte, also
+    # when its grid runs on Ray (a local cluster of 2 CPUs the scorer starts and stops)
     entry = boards / "defences" / "entries" / "early-logit"
     before = (entry / "summary.json").read_bytes()
-    score_defences([entry], root=boards, seeds=3, vector=TINY_GRID, scored_on="2026-12-06")
+    score_defences([entry], root=boards, seeds=3, vector=TINY_GRID, scored_on="2026-12-06", workers=2,
+                   ray=RayBackend())
     assert (entry / "summary.json").read_bytes() == before
     # the same recipe under another name is a duplicate; the board is left as it was
     with pytest.raises(SubmissionError, match="recipe is identical"):
