@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from subliminal_gym.baselines.lm import (
     finetune_lm,
     load_lm,
     parse_action,
+    place_lm,
     render_prompt,
     save_lm,
     system_message,
@@ -686,6 +688,29 @@ def test_a_tiny_lm_trained_on_expert_episodes_beats_a_random_agent():
     # fisher_exact is two-sided; with wins > floor that is stricter than the one-sided test
     p = fisher_exact(wins, n - wins, floor, n - floor)
     assert wins > floor and p < 0.05, (wins, floor, p)
+
+
+# -- 12b. devices and weight types -------------------------------------------------------------------
+
+
+def test_place_lm_moves_the_weights_and_the_agent_and_trainer_follow(model, tokenizer, corpus):
+    placed = place_lm(copy.deepcopy(model), device="cpu", dtype="bfloat16")
+    assert {p.dtype for p in placed.parameters()} == {torch.bfloat16}
+    for decoding in ("sample", "ranked"):
+        agent = LMAgent(placed, tokenizer, setting="bash", decoding=decoding, max_new_tokens=8)
+        assert agent.device == torch.device("cpu")
+        records = run_episodes(agent, BASH, episodes=2, seed=0, batch_size=2, env_kwargs={"max_episode_steps": 3})
+        assert len(records) == 2 and all(r.steps >= 1 for r in records)
+    log = finetune_lm(placed, tokenizer, corpus[:4], LMTrainConfig(epochs=1, learning_rate=1e-3, seed=0))
+    assert math.isfinite(log.loss_last_epoch)
+    assert place_lm(placed, device="auto", dtype="float32").dtype == torch.float32
+    with pytest.raises(ValueError, match="device must be one of auto, cpu, cuda, mps"):
+        place_lm(placed, device="tpu")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        place_lm(placed, device="cpu", dtype="int8")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            place_lm(placed, device="cuda")
 
 
 # -- 13. a chat template that takes tools -------------------------------------------------------------

@@ -198,6 +198,7 @@ def test_cli_evaluates_a_language_model_on_the_same_tasks(tmp_path, tiny_lm, cap
     assert summary["episodes"] == 2 and summary["split"] == "probe" and summary["seed_range"] == "test"
     assert agent["agent"] == "language_model" and agent["model"] == str(tiny_lm)
     assert agent["max_new_tokens"] == 1 and agent["batch_size"] == 2 and agent["temperature"] == 1.0
+    assert agent["dtype"] == "float32" and agent["device"] in ("cpu", "cuda:0", "mps:0")  # --device auto
     lm_records = [json.loads(line) for line in (tmp_path / "lm" / "episodes.jsonl").read_text().splitlines()]
     assert len(lm_records) == 2 and all(len(r["actions"]) == r["steps"] for r in lm_records)
     assert json.loads((tmp_path / "lm" / "run.json").read_text())["arguments"]["model"] == str(tiny_lm)
@@ -211,9 +212,11 @@ def test_cli_evaluates_a_language_model_on_the_same_tasks(tmp_path, tiny_lm, cap
         [(r["task_family"], r["task_seed"]) for r in scripted]
     # ranked decoding: every action one of the state's admissible ones, recorded in the summary
     assert _run("evaluate", "--model", str(tiny_lm), "--env", "SubliminalBash-v0", "--episodes", "2",
-                "--decoding", "ranked", "--out", str(tmp_path / "ranked")) == 0
+                "--decoding", "ranked", "--device", "cpu", "--dtype", "bfloat16",
+                "--out", str(tmp_path / "ranked")) == 0
     ranked = json.loads((tmp_path / "ranked" / "summary.json").read_text())["config"]["agent"]["agent"]
     assert ranked["decoding"] == "ranked" and agent["decoding"] == "sample"
+    assert (ranked["device"], ranked["dtype"]) == ("cpu", "bfloat16")
     records = [json.loads(line) for line in (tmp_path / "ranked" / "episodes.jsonl").read_text().splitlines()]
     actions = [a for r in records for a in r["actions"]]  # whole commands, where sampling wrote one token each
     assert all(setting_of("bash").parse_action(a) == a for a in actions) and any(" " in a for a in actions)
@@ -241,6 +244,10 @@ def test_cli_language_model_errors_are_one_line(tmp_path, tiny_lm, capsys):
         "--env is required with --model": ["--model", str(tiny_lm)],
         "exactly one of": ["--model", str(tiny_lm), "--policy", str(policy), "--env", "SubliminalFS-v0"],
     }
+    import torch
+
+    if not torch.cuda.is_available():  # a CPU build of torch: asking for CUDA is one clear line
+        cases["sees no CUDA device"] = ["--model", str(tiny_lm), "--env", "SubliminalFS-v0", "--device", "cuda"]
     for expected, args in cases.items():
         capsys.readouterr()
         assert _run("evaluate", *args, "--out", str(tmp_path / "out")) == 2, args

@@ -34,7 +34,7 @@ from subliminal_gym.baselines.artifacts import ArtifactError
 from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.students import STUDENT_INITS
 from subliminal_gym.baselines.teachers import TeacherConfig
-from subliminal_gym.baselines.tracks import LM_DECODINGS, TRACK_NAMES, VectorTrack
+from subliminal_gym.baselines.tracks import LM_DECODINGS, LM_DEVICES, LM_DTYPES, TRACK_NAMES, VectorTrack
 from subliminal_gym.command_line import (
     CommandError,
     HelpFormatter,
@@ -216,13 +216,16 @@ def _load_language_model(path: Path) -> tuple[Any, Any]:
 
 def _language_model_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, dict[str, Any]]:
     """The :class:`~subliminal_gym.baselines.lm.LMAgent` of ``--model DIR`` and its description."""
-    from subliminal_gym.baselines.lm import LMAgent
+    from subliminal_gym.baselines.lm import LMAgent, place_lm
 
     model, tokenizer = _load_language_model(args.model)
+    with bad_input():  # a device this torch cannot use
+        model = place_lm(model, device=args.device, dtype=args.dtype)
     temperature = 0.0 if args.deterministic else args.temperature
     agent = LMAgent(model, tokenizer, setting=env_id, temperature=temperature,
                     max_new_tokens=args.max_new_tokens, decoding=args.decoding)
     return agent, {"agent": "language_model", "model": str(args.model), "decoding": agent.decoding,
+                   "device": str(agent.device), "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
                    "temperature": agent.temperature,
                    "batch_size": args.batch_size, "max_new_tokens": agent.max_new_tokens,
                    "max_prompt_tokens": agent.max_prompt_tokens, "max_observation_chars": agent.max_observation_chars}
@@ -535,6 +538,10 @@ def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, defau
         lm.add_argument("--decoding", choices=LM_DECODINGS, default="sample",
                         help="sample: generate a reply and parse it; ranked: choose among the env's admissible "
                              "actions by the model's mean log-likelihood of each (always a valid action)")
+        lm.add_argument("--device", choices=LM_DEVICES, default="auto",
+                        help="where the model runs (auto: CUDA, else Apple MPS, else the CPU)")
+        lm.add_argument("--dtype", choices=LM_DTYPES, default="auto",
+                        help="weight type (auto: bfloat16 on a CUDA device that has it, else float32)")
         lm.add_argument("--max-new-tokens", type=positive_int, metavar="N",
                         help="the longest reply per action (default: the setting's, " + ", ".join(
                             f"{s.reply_tokens} for {s.env_id}" for s in SETTINGS.values()) + ")")

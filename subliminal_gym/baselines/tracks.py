@@ -33,13 +33,18 @@ if TYPE_CHECKING:
     from subliminal_gym.baselines.sanitize import SanitizeReport
     from subliminal_gym.baselines.teachers import TeacherConfig
 
-__all__ = ["LM_DECODINGS", "TRACK_NAMES", "ModelTrack", "ScriptedTeacher", "VectorTrack", "track_of"]
+__all__ = ["LM_DECODINGS", "LM_DEVICES", "LM_DTYPES", "TRACK_NAMES", "ModelTrack", "ScriptedTeacher", "VectorTrack",
+           "track_of"]
 
 #: The tracks, in the order reports list them.
 TRACK_NAMES = ("vector", "lm")
 #: How a language-model agent chooses its action (:class:`~subliminal_gym.baselines.lm.LMAgent`): ``sample``
 #: a reply and parse it, or rank the env's admissible actions by the model's likelihood (``ranked``).
 LM_DECODINGS = ("sample", "ranked")
+#: Where a language model runs (``auto``: CUDA, else Apple's MPS, else the CPU) and in which weight type
+#: (``auto``: bfloat16 on a CUDA device that has it, else float32); see :func:`~subliminal_gym.baselines.lm.place_lm`.
+LM_DEVICES = ("auto", "cpu", "cuda", "mps")
+LM_DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)

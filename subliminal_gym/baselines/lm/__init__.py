@@ -11,6 +11,7 @@ from subliminal_gym.baselines.lm.model import (
     TINY_CONFIGS,
     build_tiny_lm,
     load_lm,
+    place_lm,
     save_lm,
     train_tokenizer,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "episode_messages",
     "finetune_lm",
     "load_lm",
+    "place_lm",
     "parse_action",
     "render_prompt",
     "save_lm",

@@ -128,6 +128,8 @@ class LMAgent(TextAgent):
             raise ValueError("tools=True needs a chat template that takes tools (this tokenizer's does not)")
         self._replies: dict[str, list[int]] = {}
         self.model = model.eval()
+        #: Where the model's weights are (its inputs go there; sampling stays on the CPU, seeded).
+        self.device = next(model.parameters()).device
         self.tokenizer = tokenizer
         self.setting = setting
         self.temperature = float(temperature)
@@ -230,10 +232,11 @@ class LMAgent(TextAgent):
             # a ready-made 4D mask: transformers skips building its own, which costs more than the
             # forward pass itself for models this small
             additive = th.zeros(step_mask.shape, dtype=dtype).masked_fill_(~step_mask, th.finfo(dtype).min)
-            result = self.model(input_ids=step_ids, attention_mask=additive[:, None], position_ids=step_positions,
-                                past_key_values=past, use_cache=True)
+            device = self.device
+            result = self.model(input_ids=step_ids.to(device), attention_mask=additive[:, None].to(device),
+                                position_ids=step_positions.to(device), past_key_values=past, use_cache=True)
             past = result.past_key_values
-            next_ids = self._choose(result.logits[:, -1, :].float(), generators, done)
+            next_ids = self._choose(result.logits[:, -1, :].float().cpu(), generators, done)
             for i in range(n):
                 if done[i]:
                     continue
@@ -275,14 +278,14 @@ class LMAgent(TextAgent):
         tokenizer = self.tokenizer
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] or [tokenizer.eos_token_id]
         replies = [self._reply_ids(action) for action in candidates]
-        result = self.model(input_ids=th.tensor([prompt_ids]), use_cache=True)
+        result = self.model(input_ids=th.tensor([prompt_ids], device=self.device), use_cache=True)
         n, width = len(replies), max(len(ids) for ids in replies)
         grid = th.full((n, width), tokenizer.pad_token_id, dtype=th.long)
         valid = th.zeros(n, width, dtype=th.bool)
         for i, ids in enumerate(replies):
             grid[i, :len(ids)] = th.tensor(ids, dtype=th.long)
             valid[i, :len(ids)] = True
-        log_probs = th.log_softmax(result.logits[0, -1].float(), dim=-1).expand(n, 1, -1)
+        log_probs = th.log_softmax(result.logits[0, -1].float().cpu(), dim=-1).expand(n, 1, -1)
         if width > 1:
             # right padding: a candidate's tokens never attend to the padding after them, so no mask is needed
             legacy = result.past_key_values
@@ -292,8 +295,8 @@ class LMAgent(TextAgent):
             past = DynamicCache.from_legacy_cache(tuple(  # type: ignore[arg-type]  # one pair per layer
                 (k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:])) for k, v in legacy))
             positions = th.arange(len(prompt_ids), len(prompt_ids) + width - 1)[None].expand(n, -1)
-            logits = self.model(input_ids=grid[:, :-1], past_key_values=past, position_ids=positions,
-                                use_cache=False).logits.float()
+            logits = self.model(input_ids=grid[:, :-1].to(self.device), past_key_values=past,
+                                position_ids=positions.to(self.device), use_cache=False).logits.float().cpu()
             log_probs = th.cat([log_probs, th.log_softmax(logits, dim=-1)], dim=1)
         # which tokens continue some candidate at each (candidate, position): the children of its prefix
         children: dict[tuple[int, ...], set[int]] = {}
@@ -368,7 +371,8 @@ class LMAgent(TextAgent):
                 continue
             keep = valid[i, :length].nonzero().squeeze(1)
             cache.ids = ids_grid[i, keep].tolist()
-            cache.layers = [(k[i][:, keep].clone(), v[i][:, keep].clone()) for k, v in legacy]
+            on = keep.to(legacy[0][0].device)
+            cache.layers = [(k[i][:, on].clone(), v[i][:, on].clone()) for k, v in legacy]
 
     def _reply_complete(self, row: int, token: int, depth: list[int], started: list[bool]) -> bool:
         """Whether ``token`` ends the reply: it closes the first JSON object (JSON actions, FS) or ends

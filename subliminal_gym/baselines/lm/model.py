@@ -34,9 +34,11 @@ from subliminal_gym.baselines.artifacts import (
     safetensors_shapes,
 )
 from subliminal_gym.baselines.lm.prompt import TINY_CHAT_TEMPLATE
+from subliminal_gym.baselines.tracks import LM_DEVICES, LM_DTYPES
 
 __all__ = ["MAX_CONFIG_BYTES", "MAX_MODEL_LAYERS", "MAX_TOKENIZER_BYTES", "SPECIAL_TOKENS", "TINY_CONFIGS",
-           "TOKENIZER_FILES", "TOKENIZER_SIDE_FILES", "build_tiny_lm", "load_lm", "save_lm", "train_tokenizer"]
+           "TOKENIZER_FILES", "TOKENIZER_SIDE_FILES", "build_tiny_lm", "load_lm", "place_lm", "resolve_device",
+           "save_lm", "train_tokenizer"]
 
 #: pad, end-of-turn (also end of sequence) and the chat template's role markers.
 SPECIAL_TOKENS = ("<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>")
@@ -221,6 +223,41 @@ def _no_standard_input() -> Iterator[None]:
         yield
     finally:
         sys.stdin = previous
+
+
+def resolve_device(name: str) -> th.device:
+    """The torch device of ``name`` (:data:`~subliminal_gym.baselines.tracks.LM_DEVICES`).
+
+    Raises:
+        ValueError: an unknown name, or a device this torch cannot use.
+    """
+    if name not in LM_DEVICES:
+        raise ValueError(f"device must be one of {', '.join(LM_DEVICES)}, got {name!r}")
+    mps = getattr(th.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
+    if name == "auto":
+        return th.device("cuda" if th.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not th.cuda.is_available():
+        raise ValueError("device cuda: this torch sees no CUDA device (torch.cuda.is_available() is False; a CPU "
+                         "build of torch never does)")
+    if name == "mps" and not has_mps:
+        raise ValueError("device mps: this torch sees no Apple MPS device")
+    return th.device(name)
+
+
+def place_lm(model: Any, *, device: str = "auto", dtype: str = "auto") -> Any:
+    """Move ``model`` to ``device`` in ``dtype`` (:data:`~subliminal_gym.baselines.tracks.LM_DTYPES`) and
+    return it; the agent and the trainer then put their inputs where its weights are.
+
+    Raises:
+        ValueError: an unknown device or dtype, or a device this torch cannot use.
+    """
+    target = resolve_device(device)
+    if dtype not in LM_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(LM_DTYPES)}, got {dtype!r}")
+    if dtype == "auto":
+        dtype = "bfloat16" if target.type == "cuda" and th.cuda.is_bf16_supported() else "float32"
+    return model.to(device=target, dtype=getattr(th, dtype))
 
 
 def load_lm(directory: str | Path) -> tuple[Any, Any]:

@@ -147,6 +147,7 @@ def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], confi
     schedule = th.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (
         1.0 + math.cos(math.pi * min(1.0, step / max(1, total)))))
     pad = tokenizer.pad_token_id
+    device = next(model.parameters()).device  # batches go where the weights are (place_lm)
     losses = []
     model.train()
     try:
@@ -156,8 +157,8 @@ def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], confi
                 for batch_indices in _length_grouped_batches(encoded, config.batch_size, rng):
                     batch = [encoded[i] for i in batch_indices]
                     width = max(len(ids) for ids, _ in batch)
-                    input_ids = th.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch])
-                    labels = th.tensor([lab + [_IGNORE] * (width - len(lab)) for _, lab in batch])
+                    input_ids = th.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch], device=device)
+                    labels = th.tensor([lab + [_IGNORE] * (width - len(lab)) for _, lab in batch], device=device)
                     # padding sits at the end and carries no labels, so under causal attention no real
                     # token sees it: no attention mask is needed (and building one costs time)
                     logits = model(input_ids=input_ids).logits[:, :-1].float()
