@@ -7,7 +7,6 @@ import _thread
 import dataclasses
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -43,11 +42,12 @@ def small_grid() -> ReproduceConfig:
 
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory) -> Iterator[str]:
-    """The address of a 2-CPU Ray cluster that the tests start on this machine, with its own token (nothing
-    written to ~/.ray), and stop."""
+    """The address of a 2-CPU Ray cluster that the tests start on this machine, and stop. It uses Ray's
+    default token (``~/.ray/auth_token``, made by Ray if missing), as any cluster started in this process
+    does: Ray caches the token per process, so a second token in one test session breaks every join."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RAY_AUTH_MODE", "token")
-        env.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+        env.delenv("RAY_AUTH_TOKEN", raising=False)
         head = subprocess.Popen([sys.executable, "-c", _HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, env=dict(os.environ))
         try:
