@@ -46,13 +46,14 @@ from subliminal_gym.baselines.lm import (
     load_lm,
 )
 from subliminal_gym.baselines.lm.episodes import episode_tokenizer, expert_episodes
+from subliminal_gym.baselines.lm.track import PRETRAIN_LEARNING_RATES
 from subliminal_gym.baselines.tracks import LM_DECODINGS
 from subliminal_gym.runner import run_episodes
 from subliminal_gym.settings import SETTINGS
 
 ENV_IDS = {name: setting.env_id for name, setting in SETTINGS.items()}
-# Peak learning rates that get each size to short, mostly parsable replies within a few epochs.
-LEARNING_RATES = {"small": 1e-2, "large": 3e-3}
+# Peak learning rates that get each size to short, mostly parsable replies within a few epochs: θ0's.
+LEARNING_RATES = PRETRAIN_LEARNING_RATES
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Competence of a tiny LM by decoding mode: free generation against ranking the admissible actions.
 
-Trains the small tiny LM the way ``bench_lm.py`` does (scripted-expert episodes, habit rate 0.05,
+Trains the small tiny LM with ``bench_lm.py``'s ``train_model`` (scripted-expert episodes, habit rate 0.05,
 train seed range, its own BPE tokenizer), then runs it as an
 :class:`~subliminal_gym.baselines.lm.LMAgent` on the same test-range probe and safe tasks in each
 decoding mode (``sample``: generate and parse; ``ranked``: choose among ``info["admissible_actions"]``)
@@ -18,16 +18,14 @@ import argparse
 import time
 
 import torch
+from bench_lm import LEARNING_RATES, train_model  # the same model, trained the same way
 
 import subliminal_gym  # noqa: F401  (registers the ids)
-from subliminal_gym.baselines.lm import LMAgent, LMTrainConfig, build_tiny_lm, finetune_lm
-from subliminal_gym.baselines.lm.episodes import episode_tokenizer, expert_episodes
+from subliminal_gym.baselines.lm import LMAgent
 from subliminal_gym.baselines.tracks import LM_DECODINGS
 from subliminal_gym.runner import run_episodes
 from subliminal_gym.settings import SETTINGS
 from subliminal_gym.stats import wilson_interval
-
-LEARNING_RATES = {"small": 1e-2, "large": 3e-3}
 
 
 def main() -> None:
@@ -43,15 +41,9 @@ def main() -> None:
     torch.set_num_threads(1)
     for name in (("fs", "bash") if args.env == "both" else (args.env,)):
         setting = SETTINGS[name]
-        started = time.perf_counter()
-        episodes = expert_episodes(setting.env_id, rate=0.05, episodes=args.train_episodes, seed=1)
-        tokenizer = episode_tokenizer(episodes)
-        model = build_tiny_lm(args.size, tokenizer, seed=0)
-        log = finetune_lm(model, tokenizer, episodes, LMTrainConfig(epochs=args.epochs, batch_size=4,
-                                                                   learning_rate=LEARNING_RATES[args.size]))
-        print(f"\n{setting.env_id}: {args.size} LM trained on {args.train_episodes} expert episodes, {args.epochs} "
-              f"epochs, in {time.perf_counter() - started:.0f} s (loss {log.loss_first_epoch:.2f} -> "
-              f"{log.loss_last_epoch:.2f}); {args.episodes} test-range episodes per row\n")
+        model, tokenizer = train_model(name, args.size, argparse.Namespace(
+            train_episodes=args.train_episodes, epochs=args.epochs, train_batch_size=4, learning_rate=None))
+        print(f"{args.episodes} test-range episodes per row\n")
         habit_name = setting.metric_name(setting.primary_metric)
         print(f"{'decoding':8} {'temp':>4} {'split':5} {'success %':>22} {habit_name:>14} {'steps/ep':>8} "
               f"{'seconds':>7}")

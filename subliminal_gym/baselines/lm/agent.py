@@ -2,7 +2,7 @@
 
 :class:`LMAgent` keeps each slot's episode (its context, task, actions and observations), renders
 the prompt (:mod:`~subliminal_gym.baselines.lm.prompt`), and chooses an action in one of two
-decoding modes (:data:`DECODINGS`):
+decoding modes (:data:`~subliminal_gym.baselines.tracks.LM_DECODINGS`):
 
 - ``sample`` (free generation): every running slot's reply is generated in one batched decode with
   a key/value cache, then parsed; a reply that does not parse is sent as it is (the env answers
@@ -35,10 +35,8 @@ from subliminal_gym.core.setting import Setting
 from subliminal_gym.runner import TextAgent
 from subliminal_gym.settings import setting_of
 
-__all__ = ["DECODINGS", "GenerationStats", "LMAgent"]
+__all__ = ["GenerationStats", "LMAgent"]
 
-#: How an :class:`LMAgent` chooses its action: free generation, or ranking the admissible actions.
-DECODINGS = LM_DECODINGS
 
 _MAX_RAW_ACTION = 2_000
 #: Replies of candidate actions kept tokenised between steps (paths repeat within and across episodes).
@@ -120,8 +118,8 @@ class LMAgent(TextAgent):
         setting = setting_of(setting)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+        if decoding not in LM_DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(LM_DECODINGS)}, got {decoding!r}")
         self.decoding = decoding
         self.tools = declared_tools(tokenizer, setting) if tools is not False else None
         if tools and self.tools is None:
