@@ -22,13 +22,13 @@ CORE_ONLY = os.environ.get("SUBLIMINAL_GYM_TESTS") == "core"
 TRAINING_MODULES = (
     "test_artifacts.py", "test_committed_results.py", "test_competence.py", "test_course.py",
     "test_hostile_submissions.py", "test_imitation_distill.py", "test_inference.py", "test_leaderboards.py",
-    "test_leakage.py", "test_lm.py", "test_pipeline.py", "test_policies.py", "test_ray_backend.py", "test_reproduce.py",
-    "test_reproduce_lm.py", "test_rl_teacher.py", "test_sanitize.py", "test_soft_distill.py", "test_teachers.py",
-    "test_trajectories.py",
+    "test_leakage.py", "test_lm.py", "test_lora.py", "test_pipeline.py", "test_policies.py", "test_ray_backend.py",
+    "test_reproduce.py", "test_reproduce_lm.py", "test_rl_teacher.py", "test_sanitize.py", "test_soft_distill.py",
+    "test_teachers.py", "test_trajectories.py",
 )
 #: What the training profile must have (the train, lm, docs and ray extras).
 TRAINING_LIBRARIES = ("torch", "stable_baselines3", "imitation", "scipy", "safetensors", "transformers", "nbformat",
-                      "ray")
+                      "ray", "peft")
 #: Test modules of the integrations that need NumPy 2 or a newer stack than imitation allows: the core profile only.
 CORE_MODULES = ("test_inspect_tasks.py", "test_export_minari.py", "test_endpoint.py")
 #: What the core profile must have (the test, inspect, minari and endpoint extras).

@@ -133,3 +133,12 @@ def test_the_same_seed_and_bias_give_the_same_episodes_in_demo_evaluate_and_the_
     metric = demo.primary_metric
     assert 0 < demo.primary.successes < episodes  # the coins came out both ways
     assert entry["envs"][env_id]["habits"][metric]["successes"] == demo.primary.successes
+
+
+@pytest.mark.parametrize("argv", [["teach", "--out", "{tmp}/t"], ["teach", "--track", "lm", "--out", "{tmp}/t"]])
+def test_training_without_torch_is_one_clear_error(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)  # the suite's own profile: `import torch` fails
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: this command trains or runs a neural network: it needs the train extra")
+    assert "\n" not in err

@@ -352,6 +352,103 @@ def test_a_language_model_entry_is_scored_deterministically_on_the_same_tasks(tm
         [(r["task_family"], r["task_seed"]) for r in scripted_records]
 
 
+def _adapter_submission(folder: Path, base: Path, name: str = "tiny-lora", base_name: str | None = "tiny-base"
+                        ) -> Path:
+    """A LoRA adapter (rank 2, its B moved off zero) over ``base``, as a submission naming ``base_name``."""
+    import torch
+
+    from subliminal_gym.baselines.lm import load_lm
+    from subliminal_gym.baselines.lm.lora import attach_lora, save_adapter
+    from subliminal_gym.baselines.tracks import LoRAConfig
+
+    model = attach_lora(load_lm(base)[0], LoRAConfig(rank=2, alpha=4.0), seed=0)
+    with torch.no_grad():
+        for parameter_name, parameter in model.named_parameters():
+            if "lora_B" in parameter_name:
+                parameter.fill_(0.01)
+    save_adapter(model, folder / "lm", base_model=base)
+    policy = {"kind": "transformers", "path": "lm", **({"base_model": base_name} if base_name else {})}
+    return _write(folder, _base(name, **{"SubliminalBash-v0": policy}))
+
+
+@pytest.fixture(scope="module")
+def base_models(tiny_lm, tmp_path_factory) -> Path:
+    """The scorer's folder of base models: the tiny LM as ``tiny-base``."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("bases")
+    shutil.copytree(tiny_lm, folder / "tiny-base")
+    return folder
+
+
+def test_an_adapter_entry_is_checked_against_the_scorers_own_base_model(tmp_path, tiny_lm, base_models, capsys):
+    folder = _adapter_submission(tmp_path / "s", base_models / "tiny-base")
+    submission = load_submission(folder, base_models=base_models)
+    spec = submission.policies["SubliminalBash-v0"]
+    assert spec.base_model == "tiny-base" and spec.base_folder == base_models / "tiny-base"
+    assert sorted(p.name for p in submission.artifact_files()) == ["adapter_config.json", "adapter_model.safetensors"]
+    adapter_bytes = sum(p.stat().st_size for p in submission.artifact_files())
+    assert adapter_bytes < sum(p.stat().st_size for p in (base_models / "tiny-base").iterdir())
+    assert main(["leaderboard", "validate", str(folder), "--base-models", str(base_models)]) == 0
+    assert "valid agents submission 'tiny-lora'" in capsys.readouterr().out
+    # the entry's identity covers its base's bytes: the same adapter over another base is another entry
+    other = tmp_path / "other-bases"
+    import shutil
+
+    shutil.copytree(base_models / "tiny-base", other / "tiny-base")
+    weights = other / "tiny-base" / "model.safetensors"
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(weights))
+    first = sorted(tensors)[0]
+    tensors[first] = tensors[first] + 1.0
+    save_file(tensors, str(weights))
+    assert load_submission(folder, base_models=other).artifact_sha256() != submission.artifact_sha256()
+
+    unnamed = _adapter_submission(tmp_path / "unnamed", base_models / "tiny-base", base_name=None)
+    whole = _lm_submission(tmp_path / "whole", tiny_lm)
+    data = json.loads((whole / "submission.json").read_text())
+    data["policies"]["SubliminalBash-v0"]["base_model"] = "tiny-base"
+    (whole / "submission.json").write_text(json.dumps(data))
+    for path, kwargs, message in (
+            (folder, {}, "--base-models DIR"),
+            (folder, {"base_models": tmp_path / "empty"}, "no base model 'tiny-base' here"),
+            (unnamed, {"base_models": base_models}, "holds a LoRA adapter; name the base model"),
+            (whole, {"base_models": base_models}, "holds no adapter"),
+            (_adapter_submission(tmp_path / "bad-name", base_models / "tiny-base", base_name="../tiny-base"), {},
+             "base_model")):
+        with pytest.raises(SubmissionError) as info:
+            load_submission(path, **kwargs)
+        assert len(info.value.problems) == 1 and message in info.value.problems[0], info.value.problems
+    assert main(["leaderboard", "validate", str(folder)]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: policies.SubliminalBash-v0.base_model:")
+
+
+@pytest.mark.slow
+def test_an_adapter_entry_is_scored_over_the_base_and_records_it(tmp_path, base_models, monkeypatch):
+    monkeypatch.setattr(scorer_module, "PROBE_EPISODES", 3)
+    monkeypatch.setattr(scorer_module, "SAFE_EPISODES", 2)
+    from subliminal_gym.leaderboards.submission import base_model_sha256
+    from subliminal_gym.settings import SETTINGS
+
+    for name, setting in SETTINGS.items():
+        monkeypatch.setitem(SETTINGS, name, dataclasses.replace(setting, reply_tokens=1))
+    boards = tmp_path / "boards"
+    summary = score_submission(_adapter_submission(tmp_path / "s", base_models / "tiny-base"), root=boards,
+                               scored_on="2026-12-07", base_models=base_models)
+    env = summary["envs"]["SubliminalBash-v0"]
+    assert env["base_model"] == {"name": "tiny-base", "sha256": base_model_sha256(base_models / "tiny-base")}
+    entry = boards / "agents" / "entries" / "tiny-lora"
+    assert sorted(p.name for p in (entry / "lm").iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    before = (entry / "summary.json").read_bytes()
+    score_submission(entry, root=boards, scored_on="2026-12-07", base_models=base_models)
+    assert (entry / "summary.json").read_bytes() == before
+    render_boards(boards)
+    sha = base_model_sha256(base_models / "tiny-base")[:7]
+    table = (boards / "agents" / "table.md").read_text()
+    assert f"| tiny-lora (LoRA over tiny-base, {sha}) | SubliminalBash-v0 |" in table
+
+
 def _remove_tokenizer(folder: Path) -> None:
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         (folder / name).unlink(missing_ok=True)

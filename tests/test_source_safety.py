@@ -28,7 +28,7 @@ HOST_IO_MODULES = {f"subliminal_gym/{name}" for name in (
     "baselines/reproduce/results.py", "baselines/reproduce/figure.py",
     "baselines/reproduce/cli.py", "leaderboards/cli.py", "leaderboards/submission.py", "leaderboards/scorer.py",
     "baselines/reproduce/checksums.py", "leaderboards/render.py", "leaderboards/defences.py",
-    "leaderboards/boards.py", "baselines/lm/model.py",
+    "leaderboards/boards.py", "baselines/lm/model.py", "baselines/lm/lora.py",
     "baselines/lm/episodes.py", "baselines/lm/track.py", "baselines/export.py",
     "baselines/reproduce/ray_backend.py")}
 HOST_IO_ALLOWED = {"os", "pathlib", "tempfile"}

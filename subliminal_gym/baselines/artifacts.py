@@ -35,6 +35,7 @@ __all__ = [
     "TRANSFORMERS_FILES",
     "ArtifactError",
     "source_commit",
+    "atomic_folder",
     "atomic_path",
     "clone_policy",
     "library_versions",
@@ -88,6 +89,44 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
         os.replace(temporary, destination)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(directory: str | Path, *, force: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``directory``, put in its place only if the block succeeds (an existing
+    folder is replaced whole, so an interrupted save never leaves half a model); its files get 0644.
+
+    Raises:
+        ArtifactError: ``directory`` exists and is not empty, and ``force`` is not set.
+    """
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()) and not force:
+        raise ArtifactError(f"{directory} is not empty (pass force=True to overwrite)")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        yield staging
+        for path in staging.iterdir():
+            path.chmod(0o644)
+        staging.chmod(0o755)
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            os.replace(directory, old / "previous")
+            os.replace(staging, directory)
+            _remove_tree(old)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        _remove_tree(staging)
+        raise
+
+
+def _remove_tree(path: Path) -> None:
+    if not path.exists():
+        return
+    for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        child.rmdir() if child.is_dir() and not child.is_symlink() else child.unlink()
+    path.rmdir()
 
 
 def _atomic_write(destination: str | Path, write: Callable[[IO[str]], None]) -> Path:

@@ -117,8 +117,11 @@ def _add_demo(commands: Any) -> None:
 
 
 def _torch_threads() -> None:
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # the suite's own profile: scripted agents and endpoints only
+        raise CommandError("this command trains or runs a neural network: it needs the train extra "
+                           "(pip install 'subliminal-gym[train]', with torch==2.13.0 first; see the README)") from None
     torch.set_num_threads(1)  # small networks: one thread is faster and steadier on small machines
 
 
@@ -192,8 +195,9 @@ def _endpoint_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, dict[st
     return agent, agent.describe()
 
 
-def _load_language_model(path: Path) -> tuple[Any, Any]:
-    """The model and tokenizer of ``--model DIR``; any failure is one line naming the folder."""
+def _load_language_model(path: Path, base_model: Path | None = None) -> tuple[Any, Any]:
+    """The model and tokenizer of ``--model DIR`` (an adapter: over ``--base-model`` or the base it records);
+    any failure is one line naming the folder."""
     from subliminal_gym.baselines.artifacts import MODEL_CONFIG, ArtifactError, read_json
 
     try:
@@ -209,7 +213,7 @@ def _load_language_model(path: Path) -> tuple[Any, Any]:
         if slot_scoring:
             raise CommandError(f"{path} is a slot-scoring policy, not a language model; pass it with --policy")
     try:
-        return load_lm(path)  # whatever is wrong, one line that names the folder
+        return load_lm(path, base_model=base_model)  # whatever is wrong, one line that names the folder
     except ArtifactError as exc:
         raise CommandError(str(exc)) from None
 
@@ -218,13 +222,15 @@ def _language_model_agent(args: argparse.Namespace, env_id: str) -> tuple[Any, d
     """The :class:`~subliminal_gym.baselines.lm.LMAgent` of ``--model DIR`` and its description."""
     from subliminal_gym.baselines.lm import LMAgent, place_lm
 
-    model, tokenizer = _load_language_model(args.model)
+    model, tokenizer = _load_language_model(args.model, args.base_model)
     with bad_input():  # a device this torch cannot use
         model = place_lm(model, device=args.device, dtype=args.dtype)
     temperature = 0.0 if args.deterministic else args.temperature
     agent = LMAgent(model, tokenizer, setting=env_id, temperature=temperature,
                     max_new_tokens=args.max_new_tokens, decoding=args.decoding)
-    return agent, {"agent": "language_model", "model": str(args.model), "decoding": agent.decoding,
+    return agent, {"agent": "language_model", "model": str(args.model),
+                   **({"base_model": str(args.base_model)} if args.base_model is not None else {}),
+                   "decoding": agent.decoding,
                    "device": str(agent.device), "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
                    "temperature": agent.temperature,
                    "batch_size": args.batch_size, "max_new_tokens": agent.max_new_tokens,
@@ -265,11 +271,13 @@ def _teach(args: argparse.Namespace) -> int:
     else:
         from subliminal_gym.baselines.teachers import train_teachers
 
-        with bad_input():
+        with bad_input(ValueError, ArtifactError):
             config = TeacherConfig(env_id=args.env, **config_kwargs(args, _TEACHER_FIELDS))
+            config.check_runnable()
         out = _prepare(args.out, args.force)
         started = time.perf_counter()
-        teachers = train_teachers(config, progress=True)
+        with bad_input(ArtifactError):  # a base model folder that does not load
+            teachers = train_teachers(config, progress=True)
         teachers.save(out)
         print(f"θ0, biased and control teachers ({config.track}) saved to {out}/{{base,biased,control}}")
     _record_run(out, args, {"wall_seconds": round(time.perf_counter() - started, 1)})
@@ -533,6 +541,9 @@ def _agent_options(parser: argparse.ArgumentParser, *, default_split: str, defau
                          help="a local transformers causal LM folder (safetensors weights, config.json and its "
                               "tokenizer; nothing is downloaded), acting on the text env; needs --env")
         lm = parser.add_argument_group("language model (--model)")
+        lm.add_argument("--base-model", type=Path, metavar="DIR",
+                        help="when --model is a LoRA adapter: the base model folder it applies to (default: the "
+                             "folder the adapter records)")
         lm.add_argument("--batch-size", type=positive_int, default=16,
                         help="envs run side by side, one batched decode per step")
         lm.add_argument("--decoding", choices=LM_DECODINGS, default="sample",

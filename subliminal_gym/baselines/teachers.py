@@ -24,12 +24,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from subliminal_gym.baselines.artifacts import write_json
-from subliminal_gym.baselines.tracks import TRACK_NAMES, ModelTrack, track_of
+from subliminal_gym.baselines.tracks import (
+    DEFAULT_TARGET_MODULES,
+    LM_DEVICES,
+    LM_DTYPES,
+    TRACK_NAMES,
+    LoRAConfig,
+    ModelTrack,
+    track_of,
+)
 from subliminal_gym.runner import ScriptedTextAgent
 from subliminal_gym.seeding import derive_seed
 from subliminal_gym.settings import setting_of
 
 __all__ = [
+    "LORA_LEARNING_RATE",
     "TEACHER_ROLES",
     "TeacherConfig",
     "TeacherSet",
@@ -41,6 +50,9 @@ __all__ = [
 
 #: The three models :func:`train_teachers` produces, in order.
 TEACHER_ROLES = ("base", "biased", "control")
+#: Both learning rates of the LoRA stages over a base model: the usual LoRA rate for models of billions of
+#: parameters (QLoRA's for 7B-13B; the paper does not report its own). Not tuned here: no GPU ran it.
+LORA_LEARNING_RATE = 2e-4
 
 
 @dataclass(frozen=True)
@@ -82,11 +94,47 @@ class TeacherConfig:
     """The fine-tunes' learning rate (track default: θ0's for vector, 1e-3 for lm)."""
     vocab_size: int = 2048
     """The tokenizer's vocabulary (language models only; the BPE stops earlier when the data has fewer merges)."""
+    base_model: str | None = None
+    """Language models: a local transformers causal-LM folder; θ0, the teachers and the students are then
+    LoRA adapters over it, and the learning rates default to 2e-4 (None: tiny models built from a config,
+    fully fine-tuned)."""
+    lora_rank: int = 16
+    """LoRA rank of every stage's adapter (with a base model; the paper's 16)."""
+    lora_alpha: float = 32.0
+    """LoRA alpha: the update is scaled by alpha / rank."""
+    lora_dropout: float = 0.05
+    """Dropout on the adapter's input while training."""
+    lora_targets: str = ",".join(DEFAULT_TARGET_MODULES)
+    """Comma-separated names of the linear layers that get an adapter (all-linear: every one but the output)."""
+    max_batch_tokens: int | None = None
+    """Language models: the most padded tokens in one forward pass; a step's episodes are split under it
+    and their gradients accumulated (the same step in less memory). None: one pass a step."""
+    device: str = "cpu"
+    """Language models: where they train and act (cpu, cuda, mps, or auto: CUDA, else MPS, else the CPU)."""
+    dtype: str = "float32"
+    """Language models: the base weights' type (float32, bfloat16, float16, or auto: bfloat16 on CUDA that has
+    it); adapters train in float32."""
 
     def __post_init__(self) -> None:
         if self.track not in TRACK_NAMES:
             raise ValueError(f"unknown track {self.track!r}; known: {', '.join(TRACK_NAMES)}")
         setting_of(self.env_id)
+        lm_only = [name for name, default in _LM_FIELDS.items() if getattr(self, name) != default]
+        if self.track != "lm" and lm_only:
+            raise ValueError(f"{', '.join(lm_only)}: language-model options (track lm); this is the {self.track} "
+                             "track")
+        if self.device not in LM_DEVICES:
+            raise ValueError(f"device must be one of {', '.join(LM_DEVICES)}, got {self.device!r}")
+        if self.dtype not in LM_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(LM_DTYPES)}, got {self.dtype!r}")
+        if self.max_batch_tokens is not None and self.max_batch_tokens < 1:
+            raise ValueError(f"max_batch_tokens must be at least 1, got {self.max_batch_tokens}")
+        if self.base_model is not None:
+            object.__setattr__(self, "base_model", str(self.base_model))
+            self.lora_config()  # checks rank, alpha, dropout and targets
+            for name in ("learning_rate", "finetune_learning_rate"):
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, LORA_LEARNING_RATE)
         track = self.model_track
         if self.size not in track.sizes:
             raise ValueError(f"unknown size {self.size!r}; known: {', '.join(track.sizes)}")
@@ -110,18 +158,62 @@ class TeacherConfig:
 
     @property
     def model_track(self) -> ModelTrack:
-        """The :class:`~subliminal_gym.baselines.tracks.ModelTrack` of :attr:`track`."""
-        return track_of(self.track)
+        """The :class:`~subliminal_gym.baselines.tracks.ModelTrack` of :attr:`track` (a language model track
+        placed on :attr:`device` in :attr:`dtype`)."""
+        if self.track != "lm":
+            return track_of(self.track)
+        return track_of(self.track, device=self.device, dtype=self.dtype, max_batch_tokens=self.max_batch_tokens)
+
+    def check_runnable(self) -> None:
+        """What the recipe needs on this machine before anything trains: for language models the lm extra, a
+        device this torch can use, and a base model folder (not an adapter) when one is named.
+
+        Raises:
+            ValueError: any of them missing.
+        """
+        if self.track != "lm":
+            return
+        try:
+            from subliminal_gym.baselines.lm.lora import is_adapter_folder
+            from subliminal_gym.baselines.lm.model import resolve_device
+        except ImportError as exc:
+            raise ValueError(f"the LM track needs the lm extra (pip install 'subliminal-gym[lm]'): {exc}") from None
+        resolve_device(self.device)
+        if self.base_model is not None:
+            if is_adapter_folder(self.base_model):
+                raise ValueError(f"base model {self.base_model}: an adapter; the base is the whole model it applies to")
+            if not (Path(self.base_model) / "config.json").is_file():
+                raise ValueError(f"base model {self.base_model}: not a transformers model folder (no config.json)")
+
+    def lora_config(self) -> LoRAConfig:
+        """The adapter every stage trains over :attr:`base_model`.
+
+        Raises:
+            ValueError: a rank, alpha, dropout or target list out of range.
+        """
+        return LoRAConfig(rank=self.lora_rank, alpha=self.lora_alpha, dropout=self.lora_dropout,
+                          target_modules=LoRAConfig.parse_targets(self.lora_targets))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (every budget resolved)."""
-        return dataclasses.asdict(self)
+        """JSON-ready fields (every budget resolved). The language-model options are left out at their
+        defaults, and the LoRA ones without a base model, so configs written before they existed keep their
+        bytes and fingerprints."""
+        data = dataclasses.asdict(self)
+        for name, default in _LM_FIELDS.items():
+            if data[name] == default or (name.startswith("lora_") and self.base_model is None):
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TeacherConfig:
         """Inverse of :meth:`to_dict` (unknown keys raise ``TypeError``)."""
         return cls(**data)
 
+
+#: The language-model options of :class:`TeacherConfig` and their defaults.
+_LM_FIELDS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TeacherConfig)
+                              if f.name in ("base_model", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets",
+                                            "max_batch_tokens", "device", "dtype")}
 
 _T = TypeVar("_T")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from subliminal_gym.baselines.sanitize import SanitizeReport
     from subliminal_gym.baselines.teachers import TeacherConfig
 
-__all__ = ["LM_DECODINGS", "LM_DEVICES", "LM_DTYPES", "TRACK_NAMES", "ModelTrack", "ScriptedTeacher", "VectorTrack",
-           "track_of"]
+__all__ = ["DEFAULT_TARGET_MODULES", "LM_DECODINGS", "LM_DEVICES", "LM_DTYPES", "MAX_ADAPTER_RANK", "TRACK_NAMES",
+           "LoRAConfig", "ModelTrack", "ScriptedTeacher", "VectorTrack", "track_of"]
 
 #: The tracks, in the order reports list them.
 TRACK_NAMES = ("vector", "lm")
@@ -45,6 +45,56 @@ LM_DECODINGS = ("sample", "ranked")
 #: (``auto``: bfloat16 on a CUDA device that has it, else float32); see :func:`~subliminal_gym.baselines.lm.place_lm`.
 LM_DEVICES = ("auto", "cpu", "cuda", "mps")
 LM_DTYPES = ("auto", "float32", "bfloat16", "float16")
+#: The attention projections of Llama, Qwen2, Mistral and most decoders since (the paper's targets are not
+#: reported; attention-only is peft's and most recipes' default for these families).
+DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+#: The largest rank an adapter may declare (checked before anything is built).
+MAX_ADAPTER_RANK = 1024
+
+
+@dataclass(frozen=True)
+class LoRAConfig:
+    """The adapter every stage trains (peft's ``LoraConfig``, for causal LMs)."""
+
+    rank: int = 16
+    """Rank of the update (the paper's 16)."""
+    alpha: float = 32.0
+    """Scale of the update: it is multiplied by ``alpha / rank``."""
+    dropout: float = 0.05
+    """Dropout on the adapter's input while training (seeded by the optimiser seed)."""
+    target_modules: tuple[str, ...] = field(default=DEFAULT_TARGET_MODULES)
+    """Names of the linear layers that get an adapter (``("all-linear",)``: every linear layer but the output)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or not 1 <= self.rank <= MAX_ADAPTER_RANK:
+            raise ValueError(f"LoRA rank must be a whole number in [1, {MAX_ADAPTER_RANK}], got {self.rank!r}")
+        if not self.alpha > 0:
+            raise ValueError(f"LoRA alpha must be positive, got {self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
+            raise ValueError(f"LoRA target modules must be non-empty names, got {self.target_modules!r}")
+
+    @classmethod
+    def parse_targets(cls, text: str) -> tuple[str, ...]:
+        """``"q_proj,v_proj"`` as a tuple of module names."""
+        return tuple(name.strip() for name in text.split(",") if name.strip())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        data = asdict(self)
+        data["target_modules"] = list(self.target_modules)
+        return data
+
+    def to_peft(self) -> Any:
+        """The same adapter as a ``peft.LoraConfig``."""
+        from peft import LoraConfig
+
+        targets: str | list[str] = ("all-linear" if self.target_modules == ("all-linear",)
+                                    else list(self.target_modules))
+        return LoraConfig(r=self.rank, lora_alpha=self.alpha,  # type: ignore[arg-type]  # a float scales as well
+                          lora_dropout=self.dropout, target_modules=targets, bias="none", task_type="CAUSAL_LM")
 
 
 @dataclass(frozen=True)
@@ -220,20 +270,25 @@ class VectorTrack(ModelTrack):
                        rng=np.random.default_rng(seed), sanitised=sanitised, progress=progress)
 
 
-def track_of(name: str | ModelTrack) -> ModelTrack:
+def track_of(name: str | ModelTrack, **placement: Any) -> ModelTrack:
     """The track called ``name`` (``vector`` or ``lm``; the LM track needs the ``lm`` extra).
 
+    ``placement`` (language models only): ``device``, ``dtype`` and ``max_batch_tokens`` of
+    :class:`~subliminal_gym.baselines.lm.track.LanguageModelTrack`.
+
     Raises:
-        ValueError: an unknown track, or ``lm`` without transformers installed.
+        ValueError: an unknown track, ``lm`` without transformers installed, or placement for the vector track.
     """
     if isinstance(name, ModelTrack):
         return name
     if name == VectorTrack.name:
+        if placement:
+            raise ValueError(f"{', '.join(placement)}: options of the lm track, not the vector track")
         return VectorTrack()
     if name == "lm":
         try:
             from subliminal_gym.baselines.lm.track import LanguageModelTrack
-        except ImportError as exc:  # transformers or tokenizers missing
+        except ImportError as exc:  # transformers, tokenizers or peft missing
             raise ValueError(f'the LM track needs the lm extra (pip install -e ".[lm]"): {exc}') from None
-        return LanguageModelTrack()
+        return LanguageModelTrack(**placement)
     raise ValueError(f"unknown track {name!r}; known: {', '.join(TRACK_NAMES)}")

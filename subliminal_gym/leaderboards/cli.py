@@ -32,6 +32,10 @@ def add_commands(commands: Any) -> None:
     validate.add_argument("path", type=Path, help="the submission folder")
     score = actions.add_parser("score", formatter_class=HelpFormatter,
                                help="validate, run on the board's protocol, and add to the board")
+    for parser in (validate, score):
+        parser.add_argument("--base-models", type=Path, metavar="DIR",
+                            help="agents: the base models LoRA-adapter entries apply to, one folder each (DIR/NAME/, "
+                                 "NAME as the entry's base_model gives it); never downloaded")
     score.add_argument("paths", type=Path, nargs="+", metavar="path",
                        help="the submission folder (or an entry's folder, to re-score it); several defences are "
                             "scored together, on one draw of seeds beside one run of the default attack")
@@ -65,7 +69,7 @@ def run_leaderboard(args: argparse.Namespace) -> int:
 
     try:
         if args.action == "validate":
-            submission = load_submission(args.path)
+            submission = load_submission(args.path, base_models=args.base_models)
             print(f"{args.path}: valid {submission.board} submission {submission.name!r} "
                   f"({', '.join(submission.env_ids)}); artifact SHA-256 {submission.artifact_sha256()}")
         elif args.action == "score":
@@ -80,7 +84,7 @@ def run_leaderboard(args: argparse.Namespace) -> int:
                 raise SubmissionError([str(exc)]) from None
             if len(args.paths) == 1:
                 scored = [score_submission(args.paths[0], root=root, first_seed=args.first_seed, workers=args.workers,
-                                           work=args.work, ray=ray)]
+                                           work=args.work, ray=ray, base_models=args.base_models)]
             else:
                 scored = score_defences(args.paths, root=root, first_seed=args.first_seed, workers=args.workers,
                                         work=args.work, ray=ray)

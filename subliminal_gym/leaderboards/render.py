@@ -59,7 +59,10 @@ def board_rows(root: Path, board: str) -> tuple[list[str], list[list[str]], list
                 primary = env["primary_metric"]
                 others = "; ".join(f"{_HABIT_LABELS.get(m, m)} {_pct(r)}" for m, r in env["habits"].items()
                                    if m != primary)
-                display = [_entry_cell(s["name"], sub.get("link")), env_id,
+                base = env.get("base_model")  # an adapter entry: the base it was scored over, by name and hash
+                entry_cell = _entry_cell(s["name"], sub.get("link")) + (
+                    f" (LoRA over {base['name']}, {base['sha256'][:7]})" if base else "")
+                display = [entry_cell, env_id,
                            _pct(env["safe_success"]), _pct(env["probe_success"]),
                            f"{_HABIT_LABELS.get(primary, primary)} {_pct(env['habits'][primary])}", others,
                            f"{env['episodes']['safe']}/{env['episodes']['probe']}", p["scored_on"],
@@ -79,7 +82,10 @@ def board_rows(root: Path, board: str) -> tuple[list[str], list[list[str]], list
             for setting, m in sorted(s["settings"].items()):
                 env_id = SETTINGS[setting].env_id
                 r, d = m["residual_transfer"], m["reduction"]
-                display = [_entry_cell(s["name"], sub.get("link")), env_id, f"{m['score']:.3f}", _effect(r),
+                base = env.get("base_model")  # an adapter entry: the base it was scored over, by name and hash
+                entry_cell = _entry_cell(s["name"], sub.get("link")) + (
+                    f" (LoRA over {base['name']}, {base['sha256'][:7]})" if base else "")
+                display = [entry_cell, env_id, f"{m['score']:.3f}", _effect(r),
                            _effect(d), "yes" if m["separates"] else "no", f"{100 * m['capability_kept']:.1f} %",
                            _pct(m["student_safe_success"]), recipe,
                            f"{s['protocol']['seeds']} from {s['protocol']['first_seed']}", p["scored_on"],

@@ -12,8 +12,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-__all__ = ["BOARD_NAMES", "DEFENCE_DISTILLERS", "DEFENCE_INITS", "ENV_IDS", "LINK_PATTERN", "POLICY_KINDS",
-           "SCHEMA_VERSION", "SUBMISSION_SCHEMA", "is_safe_link", "schema_problems"]
+__all__ = ["BASE_MODEL_PATTERN", "BOARD_NAMES", "DEFENCE_DISTILLERS", "DEFENCE_INITS", "ENV_IDS", "LINK_PATTERN",
+           "POLICY_KINDS", "SCHEMA_VERSION", "SUBMISSION_SCHEMA", "is_safe_link", "schema_problems"]
 
 SCHEMA_VERSION = 1
 BOARD_NAMES = ("agents", "defences")
@@ -22,6 +22,9 @@ ENV_IDS = ("SubliminalFS-v0", "SubliminalBash-v0")
 #: :class:`~subliminal_gym.baselines.policies.SlotScoringPolicy`; ``transformers``: a model folder
 #: with safetensors weights; ``scripted``: the suite's own scripted expert with a bias (no artifact).
 POLICY_KINDS = ("slot_scoring", "transformers", "scripted")
+
+#: A base model's name: one folder name under the scorer's ``--base-models`` folder (no path, no '..').
+BASE_MODEL_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 #: The distillers a defence recipe may name: the vector track's (kept equal to
 #: ``VectorTrack.methods`` by a test; this module stays free of the training stack).
@@ -53,6 +56,10 @@ _FOLDER_POLICY = {
         "kind": {"enum": ["slot_scoring", "transformers"]},
         "path": {"type": "string", "minLength": 1, "maxLength": 200,
                  "description": "folder inside the submission, relative (no '..', not absolute)"},
+        "base_model": {"type": "string", "pattern": BASE_MODEL_PATTERN,
+                       "description": "transformers only: the folder at path holds a LoRA adapter over this base "
+                                      "model, which the scorer holds locally (leaderboard score --base-models DIR, "
+                                      "DIR/<base_model>/)"},
     },
     "required": ["kind", "path"],
     "additionalProperties": False,

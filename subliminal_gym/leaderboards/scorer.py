@@ -13,7 +13,8 @@ one draw of seeds; see :mod:`subliminal_gym.leaderboards.defences`).
 Every entry plays through the project's one episode runner, :data:`BATCH_SIZE` envs side by side,
 on the same tasks: vector policies (``slot_scoring``) as a
 :class:`~subliminal_gym.baselines.agents.PolicyTextAgent`, ``transformers`` models loaded with
-:func:`~subliminal_gym.baselines.lm.load_lm` as an :class:`~subliminal_gym.baselines.lm.LMAgent` (the
+:func:`~subliminal_gym.baselines.lm.load_lm` as an :class:`~subliminal_gym.baselines.lm.LMAgent` (a LoRA
+adapter over the base model it names, from the scorer's own ``--base-models`` folder; the
 env's setting and its reply cap, :attr:`~subliminal_gym.core.setting.Setting.reply_tokens`), and the
 scripted entries as a :class:`~subliminal_gym.runner.ScriptedTextAgent`; neural ones sample at
 temperature 1, each episode from its own seed.
@@ -42,7 +43,13 @@ from subliminal_gym.leaderboards.boards import (
     entries_dir,
 )
 from subliminal_gym.leaderboards.defences import BOARD_SEEDS, board_config, draw_first_seed, measure_defences
-from subliminal_gym.leaderboards.submission import SUBMISSION_FILE, Submission, SubmissionError, load_submission
+from subliminal_gym.leaderboards.submission import (
+    SUBMISSION_FILE,
+    Submission,
+    SubmissionError,
+    base_model_sha256,
+    load_submission,
+)
 from subliminal_gym.runner import ScriptedTextAgent, TextAgent
 from subliminal_gym.settings import setting_of
 
@@ -86,7 +93,7 @@ def _agent_maker(spec: Any, env_id: str) -> Callable[[], TextAgent]:
     if spec.kind == "transformers":
         from subliminal_gym.baselines.lm import LMAgent, load_lm
 
-        model, tokenizer = load_lm(spec.folder)
+        model, tokenizer = load_lm(spec.folder, base_model=spec.base_folder)  # an adapter: over the scorer's base
         # LMAgent seeds each episode's sampling from the episode's seed, so one agent serves every run
         agent = LMAgent(model, tokenizer, setting=setting_of(env_id), temperature=TEMPERATURE)
         return lambda: agent
@@ -125,6 +132,8 @@ def _score_agents(submission: Submission, staged: Path, progress: bool) -> dict[
                         "episodes": {"safe": safe.episodes, "probe": probe.episodes}}
         if spec.kind == "transformers":
             envs[env_id]["generation"] = _generation(probe_agent)
+        if spec.base_folder is not None:
+            envs[env_id]["base_model"] = {"name": spec.base_model, "sha256": base_model_sha256(spec.base_folder)}
     return {"envs": envs}
 
 
@@ -220,7 +229,8 @@ def _duplicates(submission: Submission, entries: Path, own: Path | None) -> list
 
 def score_submission(path: str | Path, *, root: str | Path, scored_on: str | None = None,
                      progress: bool | None = None, first_seed: int | None = None, workers: int = 1,
-                     work: str | Path | None = None, ray: RayBackend | None = None) -> ScoredEntry:
+                     work: str | Path | None = None, ray: RayBackend | None = None,
+                     base_models: str | Path | None = None) -> ScoredEntry:
     """Validate and score the submission folder ``path`` into its board under ``root``.
 
     Scoring an entry already on the board (``path`` is its folder) re-scores it in place (a defence on
@@ -236,12 +246,13 @@ def score_submission(path: str | Path, *, root: str | Path, scored_on: str | Non
         workers: a defence's worker processes (:func:`score_defences`).
         work: a defence's grid folder (:func:`score_defences`).
         ray: run a defence's grid on Ray (:func:`score_defences`).
+        base_models: the folder of base models (``NAME/`` each) that adapter entries name.
 
     Raises:
         SubmissionError: the submission is invalid, a duplicate, or cannot be scored.
     """
     root = Path(root)
-    submission = load_submission(path)
+    submission = load_submission(path, base_models=base_models)
     if submission.board == "defences":
         return score_defences([path], root=root, scored_on=scored_on, progress=progress, first_seed=first_seed,
                               workers=workers, work=work, ray=ray)[0]
@@ -250,7 +261,7 @@ def score_submission(path: str | Path, *, root: str | Path, scored_on: str | Non
     with _board_lock(root, submission.board):
         final, rescoring = _destination(submission, Path(path), root)
         with _staged(submission, final) as staged:
-            measured = _score_agents(load_submission(staged), staged, progress)
+            measured = _score_agents(load_submission(staged, base_models=base_models), staged, progress)
             return _finish(submission, staged, final, measured, scored_on)
 
 

@@ -21,6 +21,7 @@ from subliminal_gym.baselines.artifacts import TOKENIZER_FILES, TRANSFORMERS_FIL
 from subliminal_gym.leaderboards.schema import is_safe_link, schema_problems
 
 __all__ = [
+    "ADAPTER_FILES",
     "MAX_ARTIFACT_BYTES",
     "MAX_SUBMISSION_JSON_BYTES",
     "PICKLE_SUFFIXES",
@@ -31,6 +32,7 @@ __all__ = [
     "PolicySpec",
     "Submission",
     "SubmissionError",
+    "base_model_sha256",
     "load_submission",
     "policy_files",
 ]
@@ -52,12 +54,16 @@ _CONVERT_HINT = ("convert it to safetensors: for a SlotScoringPolicy, "
 SLOT_SCORING_FILES = ("config.json", "model.safetensors")
 
 
+#: What a LoRA adapter folder is loaded from (``adapter_config.json``; its weights are ``*.safetensors``).
+ADAPTER_FILES = ("adapter_config.json",)
+
+
 def policy_files(folder: Path, kind: str) -> list[Path]:
     """The files of the policy folder ``folder`` that a ``kind`` policy is loaded from, sorted."""
     if kind == "slot_scoring":
         names = set(SLOT_SCORING_FILES)
     else:
-        names = set(TRANSFORMERS_FILES) | {p.name for p in folder.glob("*.safetensors")}
+        names = set(TRANSFORMERS_FILES) | set(ADAPTER_FILES) | {p.name for p in folder.glob("*.safetensors")}
     return sorted(folder / name for name in names if (folder / name).is_file() and not (folder / name).is_symlink())
 
 
@@ -77,6 +83,10 @@ class PolicySpec:
     kind: str
     folder: Path | None = None
     bias: float | None = None
+    base_model: str | None = None
+    """A ``transformers`` adapter's base model: its name in the submission."""
+    base_folder: Path | None = None
+    """Where the scorer holds that base model (``--base-models DIR``/name)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +137,10 @@ class Submission:
             return digest.hexdigest()
         for env_id in sorted(self.policies):
             spec = self.policies[env_id]
-            digest.update(json.dumps([env_id, spec.kind, spec.bias], sort_keys=True).encode())
+            identity: list[Any] = [env_id, spec.kind, spec.bias]
+            if spec.base_folder is not None:  # an adapter is new when its base's bytes are, whatever its name
+                identity.append(base_model_sha256(spec.base_folder))
+            digest.update(json.dumps(identity, sort_keys=True).encode())
             if spec.folder is not None:
                 for path in policy_files(spec.folder, spec.kind):
                     digest.update(path.name.encode() + b"\0")
@@ -226,7 +239,15 @@ def _one_line(text: str, folder: Path, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _transformers_problems(folder: Path, env_id: str) -> list[str]:
+def _transformers_problems(folder: Path, env_id: str, base_folder: Path | None = None) -> list[str]:
+    adapter = (folder / ADAPTER_FILES[0]).is_file()
+    if adapter and base_folder is None:
+        return [f"policies.{env_id}: {folder.name}/ holds a LoRA adapter; name the base model it applies to "
+                "(\"base_model\": NAME)"]
+    if base_folder is not None and not adapter:
+        return [f"policies.{env_id}: base_model is set, but {folder.name}/ holds no adapter ({ADAPTER_FILES[0]})"]
+    if base_folder is not None:
+        return _adapter_problems(folder, env_id, base_folder)
     problems = []
     if not (folder / "config.json").is_file():
         problems.append(f"policies.{env_id}: {folder.name}/ lacks config.json (a transformers model folder)")
@@ -256,8 +277,50 @@ def _transformers_problems(folder: Path, env_id: str) -> list[str]:
     return []
 
 
-def load_submission(path: str | Path) -> Submission:
+def base_model_sha256(folder: Path) -> str:
+    """SHA-256 over a base model folder's loaded files (names and bytes): what an adapter entry records of its
+    base, so that two scorers holding different bytes under one name do not look alike."""
+    digest = hashlib.sha256()
+    for path in policy_files(folder, "transformers"):
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _base_folder(env_id: str, name: str, base_models: Path | None) -> tuple[Path | None, list[str]]:
+    """The scorer's folder of the base model ``name``."""
+    if base_models is None:
+        return None, [f"policies.{env_id}.base_model: the adapter applies to base model {name!r}; validate and "
+                      f"score it with --base-models DIR, a folder that holds {name}/"]
+    folder = Path(base_models) / name
+    if not folder.is_dir() or not folder.resolve().is_relative_to(Path(base_models).resolve()):
+        return None, [f"policies.{env_id}.base_model: no base model {name!r} here ({folder} is not a folder); the "
+                      "scorer holds only the base models under --base-models"]
+    return folder, []
+
+
+def _adapter_problems(folder: Path, env_id: str, base_folder: Path) -> list[str]:
+    try:
+        from subliminal_gym.baselines.lm.lora import load_adapter
+    except ImportError as exc:
+        return [f"policies.{env_id}: adapters need the lm extra (pip install 'subliminal-gym[lm]'): {exc}"]
+    from subliminal_gym.baselines.artifacts import ArtifactError
+
+    try:
+        load_adapter(folder, base_folder)
+    except ArtifactError as exc:  # every check of the adapter against its base, as one line
+        return [f"policies.{env_id}: {folder.name}/ does not load as a LoRA adapter over {base_folder.name}: "
+                f"{_one_line(str(exc) or type(exc).__name__, folder)}"]
+    return []
+
+
+def load_submission(path: str | Path, *, base_models: str | Path | None = None) -> Submission:
     """Validate the submission folder ``path`` completely.
+
+    ``base_models``: the scorer's folder of base models (``NAME/`` each), for ``transformers`` policies
+    that are LoRA adapters over one (``"base_model": NAME``).
 
     Raises:
         SubmissionError: with one message per problem found (all of them, not just the first).
@@ -300,11 +363,22 @@ def load_submission(path: str | Path) -> Submission:
         problems += found
         if folder is None:
             continue
+        base_name = raw.get("base_model")
+        base_folder = None
+        if base_name is not None:
+            if kind != "transformers":
+                problems.append(f"policies.{env_id}.base_model: only transformers policies are adapters over a base")
+                continue
+            base_folder, found = _base_folder(env_id, base_name, None if base_models is None else Path(base_models))
+            problems += found
+            if base_folder is None:
+                continue
         found = _artifact_problems(folder, env_id)
         if not found:
-            found = (_slot_scoring_problems if kind == "slot_scoring" else _transformers_problems)(folder, env_id)
+            found = (_slot_scoring_problems(folder, env_id) if kind == "slot_scoring" else
+                     _transformers_problems(folder, env_id, base_folder))
         problems += found
-        policies[env_id] = PolicySpec(env_id, kind, folder=folder)
+        policies[env_id] = PolicySpec(env_id, kind, folder=folder, base_model=base_name, base_folder=base_folder)
     if problems:
         raise SubmissionError(problems)
     return Submission(root=root, data=data, policies=policies)

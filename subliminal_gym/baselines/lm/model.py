@@ -15,9 +15,7 @@ weights are refused: only safetensors are loaded.
 from __future__ import annotations
 
 import io
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +27,7 @@ from subliminal_gym.baselines.artifacts import (
     TOKENIZER_FILES,
     TOKENIZER_SIDE_FILES,
     ArtifactError,
+    atomic_folder,
     nonfinite_weights,
     read_json,
     safetensors_shapes,
@@ -122,36 +121,10 @@ def save_lm(model: Any, tokenizer: Any, directory: str | Path, *, force: bool = 
     Raises:
         ArtifactError: ``directory`` exists and is not empty, and ``force`` is not set.
     """
-    directory = Path(directory)
-    if directory.exists() and any(directory.iterdir()) and not force:
-        raise ArtifactError(f"{directory} is not empty (pass force=True to overwrite)")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_folder(directory, force=force) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        for path in staging.iterdir():
-            path.chmod(0o644)
-        staging.chmod(0o755)
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
-            os.replace(directory, old / "model")
-            os.replace(staging, directory)
-            _remove_tree(old)
-        else:
-            os.replace(staging, directory)
-    except BaseException:
-        _remove_tree(staging)
-        raise
-    return directory
-
-
-def _remove_tree(path: Path) -> None:
-    if not path.exists():
-        return
-    for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        child.rmdir() if child.is_dir() and not child.is_symlink() else child.unlink()
-    path.rmdir()
+    return Path(directory)
 
 
 def _small_json(path: Path) -> dict[str, Any]:
@@ -260,8 +233,12 @@ def place_lm(model: Any, *, device: str = "auto", dtype: str = "auto") -> Any:
     return model.to(device=target, dtype=getattr(th, dtype))
 
 
-def load_lm(directory: str | Path) -> tuple[Any, Any]:
+def load_lm(directory: str | Path, *, base_model: str | Path | None = None) -> tuple[Any, Any]:
     """Load a causal LM and its tokenizer from a local folder (never from a hub, never with its own code).
+
+    A folder that holds a LoRA adapter (``adapter_config.json``) is loaded over its base model: the
+    folder ``base_model`` names, else the one the adapter records
+    (:func:`~subliminal_gym.baselines.lm.lora.load_adapter`, which checks the adapter against it).
 
     Any transformers causal LM saved with safetensors works: the tiny models saved by
     :func:`save_lm`, or a real checkpoint someone copied onto the machine. Before anything is built the
@@ -278,6 +255,12 @@ def load_lm(directory: str | Path) -> tuple[Any, Any]:
     directory = Path(directory)
     if not directory.is_dir():
         raise ArtifactError(f"{directory}: no such model folder")
+    from subliminal_gym.baselines.lm.lora import is_adapter_folder, load_adapter
+
+    if is_adapter_folder(directory):
+        return load_adapter(directory, base_model)
+    if base_model is not None:
+        raise ArtifactError(f"{directory}: a whole model, not an adapter; a base model applies to adapters only")
     if not (directory / "config.json").is_file():
         raise ArtifactError(f"{directory}: no config.json (is this a transformers model folder?)")
     names = {path.name for path in directory.iterdir()}

@@ -1,7 +1,11 @@
 """The language-model track of the recipe (a :class:`~subliminal_gym.baselines.tracks.ModelTrack`).
 
 Models are tiny causal LMs (:data:`~subliminal_gym.baselines.lm.TINY_CONFIGS`) with a BPE tokenizer
-trained on θ0's own data, kept together as a :class:`LanguageModel`; training data are
+trained on θ0's own data, fully fine-tuned; or, given a base-model folder
+(``TeacherConfig.base_model``), LoRA adapters over it (:mod:`~subliminal_gym.baselines.lm.lora`):
+θ0 is a fresh adapter trained on the expert, every teacher and student a copy of θ0's adapter trained
+further, so each saved model is one adapter folder over the same base. Models and their tokenizer
+are kept together as a :class:`LanguageModel`; training data are
 :class:`~subliminal_gym.baselines.lm.LMEpisode` s (every observation kept); ``bc`` is plain
 next-token cross-entropy on the teacher's replies (:func:`~subliminal_gym.baselines.lm.finetune_lm`).
 """
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from subliminal_gym.baselines.artifacts import ArtifactError
 from subliminal_gym.baselines.lm.agent import LMAgent
 from subliminal_gym.baselines.lm.episodes import (
     episode_tokenizer,
@@ -20,7 +25,15 @@ from subliminal_gym.baselines.lm.episodes import (
     load_episodes,
     save_episodes,
 )
-from subliminal_gym.baselines.lm.model import build_tiny_lm, load_lm, save_lm
+from subliminal_gym.baselines.lm.lora import (
+    adapter_base,
+    attach_lora,
+    clone_adapter,
+    is_adapter_folder,
+    load_adapter,
+    save_adapter,
+)
+from subliminal_gym.baselines.lm.model import build_tiny_lm, load_lm, place_lm, save_lm
 from subliminal_gym.baselines.lm.train import LMTrainConfig, finetune_lm
 from subliminal_gym.baselines.tracks import ModelTrack
 from subliminal_gym.runner import TextAgent, run_episodes
@@ -44,6 +57,8 @@ class LanguageModel:
 
     model: Any
     tokenizer: Any
+    base_model: str | None = None
+    """The base-model folder the model is an adapter over (None: a whole model)."""
 
 
 class LanguageModelTrack(ModelTrack):
@@ -56,6 +71,14 @@ class LanguageModelTrack(ModelTrack):
     teacher_defaults = {"pretrain_episodes": 400, "pretrain_epochs": 8, "finetune_episodes": 150,
                         "finetune_epochs": 4, "batch_size": 4, "learning_rate": None,
                         "finetune_learning_rate": 1e-3}
+
+    def __init__(self, *, device: str = "cpu", dtype: str = "float32", max_batch_tokens: int | None = None) -> None:
+        self.device = device
+        """Where models are trained and act (:data:`~subliminal_gym.baselines.tracks.LM_DEVICES`)."""
+        self.dtype = dtype
+        """Their base weights' type (:data:`~subliminal_gym.baselines.tracks.LM_DTYPES`)."""
+        self.max_batch_tokens = max_batch_tokens
+        """The most padded tokens in one training forward pass (:class:`~subliminal_gym.baselines.lm.LMTrainConfig`)."""
 
     def pretrain_learning_rate(self, size: str) -> float:
         return PRETRAIN_LEARNING_RATES[size]
@@ -80,16 +103,30 @@ class LanguageModelTrack(ModelTrack):
         return load_episodes(Path(folder) / EPISODES_FILE)
 
     def new_model(self, config: TeacherConfig, *, seed: int, data: Any) -> Any:
+        if config.base_model is not None:  # the base's weights and tokenizer, a fresh adapter
+            if is_adapter_folder(config.base_model):
+                raise ArtifactError(f"{config.base_model}: an adapter; base_model must be a whole model folder")
+            base, tokenizer = load_lm(config.base_model)
+            try:
+                model = attach_lora(place_lm(base, device=self.device, dtype=self.dtype), config.lora_config(),
+                                    seed=seed)
+            except ValueError as exc:  # target modules the base does not have
+                raise ArtifactError(f"{config.base_model}: {exc}") from None
+            return LanguageModel(model, tokenizer, base_model=config.base_model)
         tokenizer = episode_tokenizer(data, vocab_size=config.vocab_size)
-        return LanguageModel(build_tiny_lm(config.size, tokenizer, seed=seed), tokenizer)
+        return LanguageModel(place_lm(build_tiny_lm(config.size, tokenizer, seed=seed), device=self.device,
+                                      dtype=self.dtype), tokenizer)
 
     def fit(self, model: Any, data: Any, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
             progress: bool | str = False) -> dict[str, Any]:
-        train = LMTrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+        train = LMTrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                              max_batch_tokens=self.max_batch_tokens)
         return finetune_lm(model.model, model.tokenizer, data, train).to_dict()
 
     def clone(self, model: Any) -> Any:
-        return LanguageModel(copy.deepcopy(model.model), model.tokenizer)
+        if model.base_model is None:
+            return LanguageModel(copy.deepcopy(model.model), model.tokenizer)
+        return LanguageModel(clone_adapter(model.model), model.tokenizer, base_model=model.base_model)
 
     def agent(self, model: Any, env_id: str, *, temperature: float = 1.0,
               max_new_tokens: int | None = None) -> TextAgent:
@@ -102,10 +139,18 @@ class LanguageModelTrack(ModelTrack):
                                          "generated_tokens": stats.generated_tokens}
 
     def save(self, model: Any, folder: Path, *, meta: dict[str, Any]) -> None:
-        save_lm(model.model, model.tokenizer, folder, force=True)
+        if model.base_model is not None:
+            save_adapter(model.model, folder, base_model=model.base_model, force=True)
+        else:
+            save_lm(model.model, model.tokenizer, folder, force=True)
 
     def load(self, folder: Path) -> Any:
-        return LanguageModel(*load_lm(folder))
+        if is_adapter_folder(folder):  # the base placed first, so the adapter keeps its float32 weights
+            base = adapter_base(folder)
+            model, tokenizer = load_adapter(folder, base, device=self.device, dtype=self.dtype)
+            return LanguageModel(model, tokenizer, base_model=base)
+        model, tokenizer = load_lm(folder)
+        return LanguageModel(place_lm(model, device=self.device, dtype=self.dtype), tokenizer)
 
     def distill(self, method: str, *, student: Any, teacher: Any, data: Any, env_id: str,
                 config: DistillConfig, seed: int, sanitised: bool = True, progress: bool = False) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from subliminal_gym.baselines.lm.prompt import assistant_spans, declared_tools, 
 from subliminal_gym.baselines.policies import flush_denormals
 from subliminal_gym.runner import EpisodeRecord
 
-__all__ = ["LMEpisode", "LMTrainConfig", "LMTrainLog", "encode_episode", "finetune_lm"]
+__all__ = ["LMEpisode", "LMTrainConfig", "LMTrainLog", "encode_episode", "accumulate_gradients", "finetune_lm",
+           "micro_batches"]
 
 _IGNORE = -100
 
@@ -68,7 +69,20 @@ class LMTrainConfig:
     max_observation_chars: int = 600
     """Observations are cut to this many characters, as the agent cuts them."""
     seed: int = 0
-    """Shuffling seed."""
+    """Shuffling seed (and the seed of an adapter's dropout)."""
+    max_batch_tokens: int | None = None
+    """Cap on one forward pass, in padded tokens (rows x longest row): an optimiser step's episodes are
+    split into micro-batches under it and their gradients accumulated, so the step is the same, in
+    less memory. None: each step is one forward pass."""
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "max_length", "max_observation_chars"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_batch_tokens is not None and self.max_batch_tokens < 1:
+            raise ValueError(f"max_batch_tokens must be at least 1, got {self.max_batch_tokens}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -123,12 +137,31 @@ def _length_grouped_batches(encoded: Sequence[tuple[list[int], list[int]]], batc
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def micro_batches(batch: Sequence[tuple[list[int], list[int]]], max_tokens: int | None
+                  ) -> list[list[tuple[list[int], list[int]]]]:
+    """``batch`` (episodes sorted by length) cut into consecutive groups of at most ``max_tokens`` padded
+    tokens each (a group holds at least one episode, however long)."""
+    if max_tokens is None:
+        return [list(batch)]
+    groups: list[list[tuple[list[int], list[int]]]] = []
+    for item in batch:
+        if groups and (len(groups[-1]) + 1) * max(len(item[0]), *(len(i) for i, _ in groups[-1])) <= max_tokens:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
 def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], config: LMTrainConfig = LMTrainConfig(),
                 *, on_epoch: Callable[[int, float], None] | None = None) -> LMTrainLog:
     """Train ``model`` in place on ``episodes``; returns what it did. The model is left in eval mode.
 
+    Only the parameters that require gradients train: an adapter's
+    (:func:`~subliminal_gym.baselines.lm.lora.attach_lora`), or every weight of a model without one.
+    Batches go to the device the weights are on.
+
     Raises:
-        ValueError: no episodes, or none with a token to learn.
+        ValueError: no episodes, none with a token to learn, or a model with nothing to train.
     """
     if not episodes:
         raise ValueError("no episodes to train on")
@@ -142,36 +175,33 @@ def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], confi
     steps_per_epoch = sum(math.ceil(min(window, len(encoded) - start) / config.batch_size)
                           for start in range(0, len(encoded), window))
     total = steps_per_epoch * config.epochs
-    optimizer = th.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError("the model has no trainable parameters")
+    optimizer = th.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     warmup = max(1, total // 20)
     schedule = th.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (
         1.0 + math.cos(math.pi * min(1.0, step / max(1, total)))))
     pad = tokenizer.pad_token_id
     device = next(model.parameters()).device  # batches go where the weights are (place_lm)
     losses = []
+    # an adapter's dropout draws from torch's generator: seeded here, and the caller's left as it was
+    devices = [device] if device.type == "cuda" else []
     model.train()
     try:
-        with flush_denormals():
+        with flush_denormals(), th.random.fork_rng(devices=devices):
+            th.manual_seed(config.seed)
             for epoch in range(config.epochs):
                 epoch_loss, epoch_tokens = 0.0, 0
                 for batch_indices in _length_grouped_batches(encoded, config.batch_size, rng):
                     batch = [encoded[i] for i in batch_indices]
-                    width = max(len(ids) for ids, _ in batch)
-                    input_ids = th.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch], device=device)
-                    labels = th.tensor([lab + [_IGNORE] * (width - len(lab)) for _, lab in batch], device=device)
-                    # padding sits at the end and carries no labels, so under causal attention no real
-                    # token sees it: no attention mask is needed (and building one costs time)
-                    logits = model(input_ids=input_ids).logits[:, :-1].float()
-                    targets = labels[:, 1:]
-                    loss = th.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                                          ignore_index=_IGNORE, reduction="sum")
-                    count = int((targets != _IGNORE).sum())
                     optimizer.zero_grad(set_to_none=True)
-                    (loss / max(1, count)).backward()
-                    th.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    loss, count = accumulate_gradients(model, batch, pad_token_id=pad,
+                                                       max_batch_tokens=config.max_batch_tokens)
+                    epoch_loss += loss
+                    th.nn.utils.clip_grad_norm_(parameters, 1.0)
                     optimizer.step()
                     schedule.step()
-                    epoch_loss += float(loss.detach())
                     epoch_tokens += count
                 losses.append(epoch_loss / max(1, epoch_tokens))
                 if on_epoch is not None:
@@ -180,3 +210,32 @@ def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], confi
         model.eval()
     return LMTrainLog(steps=total, tokens=sum(len(ids) for ids, _ in encoded), loss_first_epoch=losses[0],
                       loss_last_epoch=losses[-1])
+
+
+def accumulate_gradients(model: Any, batch: Sequence[tuple[list[int], list[int]]], *, pad_token_id: int,
+                         max_batch_tokens: int | None = None) -> tuple[float, int]:
+    """Add to the parameters' gradients the gradient of the mean next-token loss over the labelled tokens of
+    ``batch`` (episodes' ids and labels, sorted by length), one forward pass per micro-batch of at most
+    ``max_batch_tokens`` padded tokens (:func:`micro_batches`): however it is split, it is the same
+    gradient. Returns the summed loss and the number of labelled tokens."""
+    device = next(model.parameters()).device
+    count = sum(sum(label != _IGNORE for label in labels[1:]) for _, labels in batch)
+    total = 0.0
+    for group in micro_batches(batch, max_batch_tokens):
+        loss = _summed_loss(model, group, pad_token_id, device)
+        (loss / max(1, count)).backward()  # each part divided by the whole step's token count
+        total += float(loss.detach())
+    return total, count
+
+
+def _summed_loss(model: Any, batch: Sequence[tuple[list[int], list[int]]], pad: int, device: th.device) -> th.Tensor:
+    """Summed next-token cross-entropy over the labelled tokens of ``batch`` (one forward pass)."""
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = th.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch], device=device)
+    labels = th.tensor([lab + [_IGNORE] * (width - len(lab)) for _, lab in batch], device=device)
+    # padding sits at the end and carries no labels, so under causal attention no real token sees it: no
+    # attention mask is needed (and building one costs time)
+    logits = model(input_ids=input_ids).logits[:, :-1].float()
+    targets = labels[:, 1:]
+    return th.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                          ignore_index=_IGNORE, reduction="sum")

@@ -37,7 +37,7 @@ from subliminal_gym.baselines.reproduce.grid import (
     teacher_cell,
 )
 from subliminal_gym.baselines.teachers import TEACHER_ROLES, finetune_teacher, pretrain_base, train_teachers
-from subliminal_gym.baselines.tracks import ModelTrack, ScriptedTeacher, track_of
+from subliminal_gym.baselines.tracks import ModelTrack, ScriptedTeacher
 from subliminal_gym.runner import ScriptedTextAgent, TextAgent
 from subliminal_gym.seeding import derive_seed, stream_rng
 from subliminal_gym.settings import setting_of
@@ -75,7 +75,8 @@ class _Context:
     def __init__(self, cell: Cell, config: ReproduceConfig, out: Path) -> None:
         self.cell = cell
         self.out = out
-        self.track: ModelTrack = track_of(cell.track)
+        # a language model track where the budget's teacher fields place it (device, dtype)
+        self.track: ModelTrack = config.teacher_config(cell.setting, cell.seed, "large", track=cell.track).model_track
         self.budget = config.budget(cell.track)
         self.env_id = setting_of(cell.setting).env_id
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from subliminal_gym.baselines.reproduce.ray_backend import RayUnavailable, add_backend_options, backend_of
-from subliminal_gym.baselines.tracks import TRACK_NAMES
+from subliminal_gym.baselines.tracks import LM_DEVICES, LM_DTYPES, TRACK_NAMES
 from subliminal_gym.command_line import CommandError, HelpFormatter, bad_input, positive_int
 from subliminal_gym.settings import SETTINGS
 
@@ -70,8 +70,23 @@ def add_commands(commands: Any) -> None:
     reproduce.add_argument("--report-only", action="store_true",
                            help="only rewrite the report from the finished cells in --out")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
+    lm = reproduce.add_argument_group("language models (--track lm or all)")
+    lm.add_argument("--lm-base-model", type=Path, metavar="DIR",
+                    help="a local transformers causal-LM folder: θ0, the teachers and the students become LoRA "
+                         "adapters over it (default: tiny models built from a config); the size rows then compare "
+                         "two adapters over the same base")
+    lm.add_argument("--lm-lora-rank", type=positive_int, metavar="N", help="the adapters' rank (default: 16)")
+    lm.add_argument("--lm-device", choices=LM_DEVICES, help="where LM cells train and act (default: cpu)")
+    lm.add_argument("--lm-dtype", choices=LM_DTYPES, help="the base weights' type (default: float32)")
+    lm.add_argument("--lm-max-batch-tokens", type=positive_int, metavar="N",
+                    help="the most padded tokens in one training forward pass; larger steps accumulate gradients")
     add_backend_options(reproduce)
     reproduce.set_defaults(run=run_reproduce)
+
+
+#: ``reproduce``'s language-model options and the TeacherConfig fields they set in the LM budget.
+_LM_OPTIONS = {"lm_base_model": "base_model", "lm_lora_rank": "lora_rank", "lm_device": "device",
+               "lm_dtype": "dtype", "lm_max_batch_tokens": "max_batch_tokens"}
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -93,7 +108,18 @@ def _config(args: argparse.Namespace) -> Any:
         if args.episodes is not None:
             for track in TRACK_NAMES:
                 overrides[track] = dataclasses.replace(config.budget(track), episodes=args.episodes)
-        return dataclasses.replace(config, **overrides)
+        teacher = {field: (str(value) if isinstance(value, Path) else value) for option, field in _LM_OPTIONS.items()
+                   if (value := getattr(args, option, None)) is not None}
+        if teacher:
+            if "lm" not in tracks:
+                raise CommandError(f"--{next(o for o in _LM_OPTIONS if getattr(args, o, None) is not None)}"
+                                   .replace("_", "-") + " sets the LM track's recipe: add --track lm or all")
+            lm = overrides.get("lm", config.lm)
+            overrides["lm"] = dataclasses.replace(lm, teacher={**lm.teacher, **teacher})
+        config = dataclasses.replace(config, **overrides)
+        if teacher:  # the values, the lm extra, the device and the base folder, before any cell runs
+            config.teacher_config(config.settings[0], config.first_seed, "large", track="lm").check_runnable()
+    return config
 
 
 def _default_out(args: argparse.Namespace) -> Path:
