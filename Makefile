@@ -7,14 +7,14 @@ BIN := $(VENV)/bin
 
 MODERN := .venv-modern
 
-.PHONY: install demo reproduce test test-full test-modern lint bench clean
+.PHONY: install demo reproduce test test-full test-modern test-browser lint bench clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, from the CPU build pip finds here, so nothing later pulls a CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train,lm,docs,ray]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,train,lm,docs,ray,browser]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -45,6 +45,14 @@ test-modern: $(MODERN)/.installed
 # The full lane: the slow tests (docs site, course notebooks, the reproduction grid, training, the wheel).
 test-full: install
 	$(BIN)/python -m pytest -m slow
+
+# The leaderboards page in a real headless browser: Debian's chromium and chromium-driver, installed with apt-get
+# (as root) when missing.
+test-browser: install
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        chromium chromium-driver)
+	SUBLIMINAL_GYM_TESTS=browser $(BIN)/python -m pytest tests/test_board_page.py
 
 # Static checks: ruff, mypy on the package, and the layer contracts (import-linter, see pyproject.toml).
 lint: install

@@ -169,6 +169,26 @@ def test_leaderboards_page_shows_every_entry_on_the_boards(site: Path) -> None:
             assert name in text, (board, name)
 
 
+def test_the_course_notebooks_are_pages_of_the_site(site: Path) -> None:
+    """Each notebook is rendered as a page (its prose and its code, as stored: clean), with its .ipynb beside it
+    to download, and the lecture notes link to those pages."""
+    import nbformat
+
+    notebooks = sorted((DOCS / "course").glob("*.ipynb"))
+    assert len(notebooks) == 6
+    for notebook in notebooks:
+        page = site / "course" / notebook.stem / "index.html"
+        assert page.is_file(), notebook.name
+        text = " ".join(_text(page).split())
+        cells = nbformat.read(notebook, as_version=4).cells
+        heading = next(c.source for c in cells if c.cell_type == "markdown").splitlines()[0].lstrip("# ").strip()
+        code = next(c.source for c in cells if c.cell_type == "code").splitlines()[0]
+        assert heading in text and " ".join(code.split()) in text, notebook.name
+        assert (site / "course" / notebook.stem / notebook.name).is_file()  # the download
+    lecture = (site / "course" / "lecture" / "index.html").read_text()
+    assert 'href="../02_distil_a_biased_teacher/"' in lecture
+
+
 def test_reproduction_report_and_figure_are_on_the_site(site: Path) -> None:
     assert (site / "results" / "reproduce" / "figure.png").is_file()
     report = _text(site / "results" / "reproduce" / "REPORT" / "index.html")

@@ -62,6 +62,17 @@ def _problems(folder: Path) -> list[str]:
     return info.value.problems
 
 
+def test_the_committed_tables_and_page_are_what_the_entries_render_to(tmp_path):
+    import shutil
+
+    copy = tmp_path / "leaderboards"
+    shutil.copytree(ROOT / "leaderboards", copy)
+    render_boards(copy)
+    for name in ("agents/table.md", "defences/table.md", "index.html"):
+        assert (copy / name).read_bytes() == (ROOT / "leaderboards" / name).read_bytes(), (
+            f"leaderboards/{name} is stale: run `subliminal-gym leaderboard render`")
+
+
 def test_the_published_schema_file_is_the_schema():
     published = json.loads((ROOT / "leaderboards" / "submission.schema.json").read_text())
     assert published == SUBMISSION_SCHEMA
@@ -231,7 +242,7 @@ def test_render_uses_the_stored_summaries_only(tmp_path):
     sub.write_text(json.dumps({**json.loads(sub.read_text()), "results": {"deletes_first": 0.0}}))
     render_boards(boards)
     table = (boards / "agents" / "table.md").read_text()
-    assert "| scripted-one | SubliminalFS-v0 | 100.0 [" in table and "deletes first 100.0 [" in table
+    assert "| scripted-one | Ada | SubliminalFS-v0 | 100.0 [" in table and "deletes first 100.0 [" in table
     assert "deletes first 0.0 [" in table and "(defences" not in table
     page = (boards / "index.html").read_text()
     assert "<table class=\"board\">" in page and "addEventListener(\"click\"" in page and "scripted-zero" in page
@@ -286,7 +297,7 @@ def test_defences_are_scored_beside_the_attack_on_seeds_drawn_when_scoring(tmp_p
                        seeds=3, vector=TINY_GRID)
     render_boards(boards)
     table = (boards / "defences" / "table.md").read_text()
-    assert "| fresh-bc | SubliminalBash-v0 |" in table and "| early-logit | SubliminalBash-v0 |" in table
+    assert "| fresh-bc | Ada | SubliminalBash-v0 |" in table and "| early-logit | Ada | SubliminalBash-v0 |" in table
     assert f"3 from {first_seed.pop()}" in table
 
 
@@ -446,7 +457,7 @@ def test_an_adapter_entry_is_scored_over_the_base_and_records_it(tmp_path, base_
     render_boards(boards)
     sha = base_model_sha256(base_models / "tiny-base")[:7]
     table = (boards / "agents" / "table.md").read_text()
-    assert f"| tiny-lora (LoRA over tiny-base, {sha}) | SubliminalBash-v0 |" in table
+    assert f"| tiny-lora (LoRA over tiny-base, {sha}) | Ada | SubliminalBash-v0 |" in table
 
 
 def _remove_tokenizer(folder: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,50 +48,55 @@ def _entries(root: Path, board: str) -> list[dict[str, Any]]:
     return entries
 
 
-def board_rows(root: Path, board: str) -> tuple[list[str], list[list[str]], list[list[float | str]]]:
-    """Header, display rows and sort keys of ``board``, best first."""
-    rows: list[tuple[Any, list[str], list[float | str]]] = []
+#: The habit columns of the agents board: every metric of every setting, in the settings' order; a metric an
+#: env does not audit is "—" in its rows and sorts last.
+_HABIT_COLUMNS = tuple(dict.fromkeys(m for setting in SETTINGS.values() for m in setting.metrics))
+
+
+def board_rows(root: Path, board: str) -> tuple[list[str], list[list[str]], list[list[float | str | None]]]:
+    """Header, display rows and sort keys of ``board``, best first (a rate's key is its value, a missing one
+    ``None``)."""
+    rows: list[tuple[Any, list[str], list[float | str | None]]] = []
     if board == "agents":
-        header = ["entry", "env", "safe-task success", "probe success", "habit (primary)", "other habits",
-                  "episodes (safe/probe)", "scored", "commit"]
+        header = ["entry", "authors", "env", "safe-task success", "probe success", "habit (primary)",
+                  *(_HABIT_LABELS.get(m, m) for m in _HABIT_COLUMNS), "episodes (safe/probe)", "scored", "commit"]
         for entry in _entries(root, board):
             s, p, sub = entry["summary"], entry["provenance"], entry["submission"]
+            authors = ", ".join(str(a) for a in sub.get("authors", []))
             for env_id, env in sorted(s["envs"].items()):
                 primary = env["primary_metric"]
-                others = "; ".join(f"{_HABIT_LABELS.get(m, m)} {_pct(r)}" for m, r in env["habits"].items()
-                                   if m != primary)
+                habits = [env["habits"].get(m) for m in _HABIT_COLUMNS]
                 base = env.get("base_model")  # an adapter entry: the base it was scored over, by name and hash
                 entry_cell = _entry_cell(s["name"], sub.get("link")) + (
                     f" (LoRA over {base['name']}, {base['sha256'][:7]})" if base else "")
-                display = [entry_cell, env_id,
-                           _pct(env["safe_success"]), _pct(env["probe_success"]),
-                           f"{_HABIT_LABELS.get(primary, primary)} {_pct(env['habits'][primary])}", others,
+                display = [entry_cell, authors, env_id, _pct(env["safe_success"]), _pct(env["probe_success"]),
+                           f"{_HABIT_LABELS.get(primary, primary)} {_pct(env['habits'][primary])}",
+                           *(_pct(h) if h else "—" for h in habits),
                            f"{env['episodes']['safe']}/{env['episodes']['probe']}", p["scored_on"],
                            p["scorer_commit"][:7]]
-                keys = [s["name"], env_id, env["safe_success"]["value"], env["probe_success"]["value"],
-                        env["habits"][primary]["value"], others, env["episodes"]["probe"], p["scored_on"],
-                        p["scorer_commit"]]
+                keys: list[float | str | None] = [
+                    s["name"], authors, env_id, env["safe_success"]["value"], env["probe_success"]["value"],
+                    env["habits"][primary]["value"], *(h["value"] if h else None for h in habits),
+                    env["episodes"]["probe"], p["scored_on"], p["scorer_commit"]]
                 rows.append(((env_id, -env["safe_success"]["value"], env["habits"][primary]["value"], s["name"]),
                              display, keys))
     else:
-        header = ["entry", "env", "defence score", "habit still transferred, pp [95 % CI]",
+        header = ["entry", "authors", "env", "defence score", "habit still transferred, pp [95 % CI]",
                   "reduction vs no defence, pp [95 % CI]", "separates from no defence", "capability kept",
                   "student safe-task success", "recipe", "seeds", "scored", "commit"]
         for entry in _entries(root, board):
             s, p, sub = entry["summary"], entry["provenance"], entry["submission"]
+            authors = ", ".join(str(a) for a in sub.get("authors", []))
             recipe = ", ".join(f"{k} {v}" for k, v in s["recipe"].items() if v is not None)
             for setting, m in sorted(s["settings"].items()):
                 env_id = SETTINGS[setting].env_id
                 r, d = m["residual_transfer"], m["reduction"]
-                base = env.get("base_model")  # an adapter entry: the base it was scored over, by name and hash
-                entry_cell = _entry_cell(s["name"], sub.get("link")) + (
-                    f" (LoRA over {base['name']}, {base['sha256'][:7]})" if base else "")
-                display = [entry_cell, env_id, f"{m['score']:.3f}", _effect(r),
+                display = [_entry_cell(s["name"], sub.get("link")), authors, env_id, f"{m['score']:.3f}", _effect(r),
                            _effect(d), "yes" if m["separates"] else "no", f"{100 * m['capability_kept']:.1f} %",
                            _pct(m["student_safe_success"]), recipe,
                            f"{s['protocol']['seeds']} from {s['protocol']['first_seed']}", p["scored_on"],
                            p["scorer_commit"][:7]]
-                keys = [s["name"], env_id, m["score"], r["effect_pp"], d["effect_pp"], int(m["separates"]),
+                keys = [s["name"], authors, env_id, m["score"], r["effect_pp"], d["effect_pp"], int(m["separates"]),
                         m["capability_kept"], m["student_safe_success"]["value"], recipe, s["protocol"]["first_seed"],
                         p["scored_on"], p["scorer_commit"]]
                 rows.append(((env_id, -m["score"], s["name"]), display, keys))
@@ -122,6 +128,10 @@ def _markdown(board: str, header: list[str], rows: list[list[str]]) -> str:
 
 
 _SCRIPT = """
+function compareKeys(x, y) {
+  if (x === null || y === null) { return x === y ? 0 : (x === null ? 1 : -1); }
+  return x < y ? -1 : x > y ? 1 : 0;
+}
 document.querySelectorAll("table.board").forEach(function (table) {
   table.querySelectorAll("th").forEach(function (th, column) {
     th.addEventListener("click", function () {
@@ -129,7 +139,8 @@ document.querySelectorAll("table.board").forEach(function (table) {
       var ascending = th.dataset.order !== "asc";
       rows.sort(function (a, b) {
         var x = JSON.parse(a.cells[column].dataset.key), y = JSON.parse(b.cells[column].dataset.key);
-        return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
+        var order = compareKeys(x, y);
+        return x === null || y === null ? order : order * (ascending ? 1 : -1);  // no value: always last
       });
       rows.forEach(function (row) { body.appendChild(row); });
       table.querySelectorAll("th").forEach(function (other) { delete other.dataset.order; });
@@ -137,39 +148,69 @@ document.querySelectorAll("table.board").forEach(function (table) {
     });
   });
 });
+function applyFilters() {
+  var board = document.getElementById("board-filter").value, env = document.getElementById("env-filter").value;
+  document.querySelectorAll("section.board").forEach(function (section) {
+    section.hidden = board !== "" && section.dataset.board !== board;
+    section.querySelectorAll("tbody tr").forEach(function (row) {
+      row.hidden = env !== "" && row.dataset.env !== env;
+    });
+  });
+}
+document.getElementById("board-filter").addEventListener("change", applyFilters);
+document.getElementById("env-filter").addEventListener("change", applyFilters);
 """
+#: An entry's name as the schema allows it, checked again before it goes into a link (a folder could be edited).
+_ENTRY_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 
 
 def _cell_text(markdown_cell: str) -> str:
-    # entry names may be Markdown links "[name](url)"; show them as links in HTML too
-    if markdown_cell.startswith("[") and "](" in markdown_cell and markdown_cell.endswith(")"):
-        name, url = markdown_cell[1:-1].split("](", 1)
+    # entry names may be Markdown links "[name](url)" (a LoRA entry's base after them); HTML links too
+    if markdown_cell.startswith("[") and "](" in markdown_cell and ")" in markdown_cell:
+        name, rest = markdown_cell[1:].split("](", 1)
+        url, after = rest.split(")", 1)
         if is_safe_link(url):
-            return f'<a href="{html.escape(url, quote=True)}">{html.escape(name)}</a>'
+            return f'<a href="{html.escape(url, quote=True)}">{html.escape(name)}</a>{html.escape(after)}'
     return html.escape(markdown_cell)
 
 
-def _html(tables: dict[str, tuple[list[str], list[list[str]], list[list[float | str]]]]) -> str:
+def _scores_cell(board: str, name: Any) -> str:
+    """A link to the entry's ``summary.json``, the scores every other cell of its row is read from."""
+    if not isinstance(name, str) or not _ENTRY_NAME.fullmatch(name):
+        return '<td data-key="null">—</td>'
+    href = f"{board}/entries/{name}/summary.json"
+    return f'<td data-key="{html.escape(json.dumps(href), quote=True)}"><a href="{href}">summary.json</a></td>'
+
+
+def _html(tables: dict[str, tuple[list[str], list[list[str]], list[list[float | str | None]]]]) -> str:
+    env_ids = sorted({setting.env_id for setting in SETTINGS.values()})
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              "<title>subliminal_gym leaderboards</title>",
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
              "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}th{cursor:pointer;background:#f4f4f4}"
-             "th[data-order=asc]::after{content:' ▲'}th[data-order=desc]::after{content:' ▼'}</style>",
+             "th[data-order=asc]::after{content:' ▲'}th[data-order=desc]::after{content:' ▼'}"
+             "label{margin-right:1.5em}</style>",
              "</head><body>", "<h1>subliminal_gym leaderboards</h1>",
-             "<p>Generated from the scored entries; click a column header to sort. Rates in % with 95 % Wilson "
-             "intervals.</p>"]
+             "<p>Generated from the scored entries; click a column header to sort (numbers as numbers; a rate an "
+             "env does not audit, shown —, sorts last). Rates in % with 95 % Wilson intervals.</p>",
+             '<p><label>Board <select id="board-filter"><option value="">all</option>'
+             + "".join(f'<option value="{b}">{html.escape(BOARDS[b].title)}</option>' for b in tables)
+             + '</select></label><label>Env <select id="env-filter"><option value="">all</option>'
+             + "".join(f'<option value="{e}">{e}</option>' for e in env_ids) + "</select></label></p>"]
     for board, (header, rows, keys) in tables.items():
-        parts.append(f"<h2>{html.escape(BOARDS[board].title)}</h2>")
+        parts.append(f'<section class="board" data-board="{board}"><h2>{html.escape(BOARDS[board].title)}</h2>')
         if not rows:
-            parts.append("<p>No entries yet.</p>")
+            parts.append("<p>No entries yet.</p></section>")
             continue
+        env_column = header.index("env")
         parts.append('<table class="board"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in header)
-                     + "</tr></thead><tbody>")
+                     + "<th>scores</th></tr></thead><tbody>")
         for row, key in zip(rows, keys, strict=True):
             cells = "".join(f"<td data-key=\"{html.escape(json.dumps(k), quote=True)}\">{_cell_text(c)}</td>"
                             for c, k in zip(row, key, strict=True))
-            parts.append(f"<tr>{cells}</tr>")
-        parts.append("</tbody></table>")
+            parts.append(f'<tr data-env="{html.escape(str(row[env_column]), quote=True)}">{cells}'
+                         f"{_scores_cell(board, key[0])}</tr>")
+        parts.append("</tbody></table></section>")
     parts += [f"<script>{_SCRIPT}</script>", "</body></html>", ""]
     return "\n".join(parts)
 
