@@ -69,7 +69,8 @@ class TeacherConfig:
     track: str = "vector"
     """Which models: ``vector`` (slot-scoring policies on the views) or ``lm`` (tiny language models)."""
     size: str = "large"
-    """Model size: ``large`` or ``small`` (the paper's 8B and 3B)."""
+    """Model size: ``large`` or ``small`` (the paper's 8B and 3B; with a ``base_model``, only a label: the base
+    is the model)."""
     seed: int = 0
     """Root seed of every stage (data, initialisation, training)."""
     base_rate: float = 0.05
