@@ -4,6 +4,7 @@ and its rows in the report."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -114,13 +115,17 @@ def test_every_lm_is_audited_on_the_vector_audits_tasks(lm_run):
         return [(r["task_family"], r["task_seed"]) for r in map(json.loads, lines)]
 
     every = sorted((lm_run / "cells" / "bash" / "seed0").glob("lm-*/evals/*"))
-    evals = [e for e in every if not e.name.endswith("-safe")]
+    evals = [e for e in every if not e.name.endswith(("-safe", "-safe-ranked"))]
     assert len(evals) == 3 + 3 + 1 + 1 + 2 * len(LM_CONDITIONS)
     first = tasks(evals[0])
     assert all(tasks(e) == first for e in evals)
-    # beside each probe audit, the model's competence on safe tasks (the same safe tasks for every model)
-    competence = [e for e in every if e.name.endswith("-safe")]
-    assert len(competence) == len(evals) and len({tuple(tasks(e)) for e in competence}) == 1
+    # beside each probe audit, the model's competence on safe tasks in each decoding (the same safe tasks for
+    # every model and decoding)
+    for suffix in ("-safe", "-safe-ranked"):
+        competence = [e for e in every if e.name.endswith(suffix)]
+        assert len(competence) == len(evals) and len({tuple(tasks(e)) for e in competence}) == 1
+    assert {tuple(tasks(e)) for e in every if e.name.endswith(("-safe", "-safe-ranked"))} == {
+        tuple(tasks(e)) for e in every if e.name.endswith("-safe")}
     from subliminal_gym.runner import ScriptedTextAgent, run_episodes
 
     scripted = run_episodes(ScriptedTextAgent(0.0), "SubliminalBash-v0",
@@ -144,3 +149,52 @@ def test_rerendering_the_lm_report_gives_the_same_bytes(lm_run, capsys):
     assert main(["reproduce", "--report-only", "--out", str(lm_run)]) == 0
     assert [(lm_run / name).read_bytes() for name in names] == before
     assert "| LM: default attack: large → large (shared θ0) |" in capsys.readouterr().out
+
+
+def test_the_lm_decoding_is_a_budget_field_left_out_of_old_fingerprints():
+    ranked = ReproduceConfig(tracks=("lm",), lm=dataclasses.replace(TINY_LM, decoding="ranked"))
+    sampled = ReproduceConfig(tracks=("lm",), lm=TINY_LM)
+    assert "decoding" not in sampled.to_dict()["lm"] and ranked.to_dict()["lm"]["decoding"] == "ranked"
+    assert ReproduceConfig.from_dict(json.loads(json.dumps(ranked.to_dict()))) == ranked
+    assert ranked.fingerprint() != sampled.fingerprint()
+    with pytest.raises(ValueError, match="decoding must be one of"):
+        TrackBudget(decoding="beam")
+    with pytest.raises(ValueError, match="vector track's agents do not decode"):
+        ReproduceConfig(vector=dataclasses.replace(ReproduceConfig().vector, decoding="ranked"))
+
+
+def test_every_lm_audit_measures_competence_in_both_decodings(lm_run):
+    for cell in ("teachers-large", "student-attack-biased"):
+        audits = json.loads((lm_run / "cells" / "bash" / "seed0" / f"lm-{cell}" / "result.json").read_text())["audit"]
+        for audit in audits.values():
+            assert 0.0 <= audit["safe_success"] <= 1.0 and 0.0 <= audit["safe_success_ranked"] <= 1.0
+    report = (lm_run / "REPORT.md").read_text()
+    table = report[report.index("### Competence"):]
+    header = next(line for line in table.splitlines() if line.startswith("| model"))
+    assert "| safe tasks, ranked decoding (LM) |" in header
+    row = next(line for line in table.splitlines() if line.startswith("| LM θ0 large |"))
+    assert row.count("[") == 3  # probes, safe tasks, safe tasks ranked: three rates with intervals
+
+
+def test_a_ranked_lm_grid_acts_by_ranking_and_measures_sampling_too(tmp_path):
+    from subliminal_gym.baselines.evaluation import load_evaluation
+    from subliminal_gym.baselines.reproduce.cells import run_cell
+
+    config = ReproduceConfig(settings=("bash",), seeds=1, tracks=("lm",),
+                             lm=dataclasses.replace(TINY_LM, decoding="ranked"))
+    cell = next(c for c in build_cells(config) if c.key == lm_cell("bash", 0, "teachers-large"))
+    result = run_cell(cell, config, tmp_path)
+    assert set(result["audit"]["biased"]) >= {"safe_success", "safe_success_sample"}
+    evals = tmp_path / "cells" / "bash" / "seed0" / "lm-teachers-large" / "evals"
+    ranked = load_evaluation(evals / "biased")[1]
+    sampled = load_evaluation(evals / "biased-safe-sample")[1]
+    assert len(ranked) == TINY_LM.episodes and len(sampled) == TINY_LM.competence_episodes
+    # a ranked agent only ever takes an admissible action; the same untrained model sampling writes garbage
+    assert result["audit"]["biased"]["unparsable_actions"] == 0
+    summary = json.loads((evals / "biased-safe-sample" / "summary.json").read_text())
+    assert summary["config"]["agent"]["decoding"] == "sample"
+
+
+def test_lm_options_need_the_lm_track(capsys):
+    assert main(["reproduce", "--quick", "--lm-decoding", "ranked", "--out", "unused"]) == 2
+    assert "--lm-decoding sets the LM track's recipe: add --track lm or all" in capsys.readouterr().err

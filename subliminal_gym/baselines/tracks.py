@@ -115,6 +115,8 @@ class ModelTrack(ABC):
     """Model sizes, the larger first (the paper's 8B and 3B)."""
     methods: ClassVar[tuple[str, ...]]
     """The distillation methods it supports (``bc`` always)."""
+    decodings: ClassVar[tuple[str, ...]] = ("sample",)
+    """How its agents can choose an action (a language model's :data:`LM_DECODINGS`; a policy samples)."""
     teacher_defaults: ClassVar[Mapping[str, Any]]
     """Defaults of the :class:`~subliminal_gym.baselines.teachers.TeacherConfig` fields left ``None``."""
 
@@ -160,9 +162,9 @@ class ModelTrack(ABC):
         """An independent copy with the same weights."""
 
     @abstractmethod
-    def agent(self, model: Any, env_id: str, *, temperature: float = 1.0,
-              max_new_tokens: int | None = None) -> TextAgent:
-        """``model`` as a text agent on ``env_id``."""
+    def agent(self, model: Any, env_id: str, *, temperature: float = 1.0, max_new_tokens: int | None = None,
+              decoding: str = "sample") -> TextAgent:
+        """``model`` as a text agent on ``env_id``, choosing its actions by ``decoding`` (one of :attr:`decodings`)."""
 
     def agent_stats(self, agent: TextAgent) -> dict[str, Any]:
         """Counters worth keeping from an agent's run (a language model's unparsable replies)."""
@@ -239,10 +241,12 @@ class VectorTrack(ModelTrack):
 
         return clone_policy(model)
 
-    def agent(self, model: Any, env_id: str, *, temperature: float = 1.0,
-              max_new_tokens: int | None = None) -> TextAgent:
+    def agent(self, model: Any, env_id: str, *, temperature: float = 1.0, max_new_tokens: int | None = None,
+              decoding: str = "sample") -> TextAgent:
         from subliminal_gym.baselines.agents import PolicyTextAgent
 
+        if decoding not in self.decodings:
+            raise ValueError(f"a slot-scoring policy samples its actions; it has no {decoding!r} decoding")
         return PolicyTextAgent(model, temperature=temperature)
 
     def save(self, model: Any, folder: Path, *, meta: dict[str, Any]) -> None:

@@ -35,7 +35,7 @@ from subliminal_gym.baselines.lm.lora import (
 )
 from subliminal_gym.baselines.lm.model import build_tiny_lm, load_lm, place_lm, save_lm
 from subliminal_gym.baselines.lm.train import LMTrainConfig, finetune_lm
-from subliminal_gym.baselines.tracks import ModelTrack
+from subliminal_gym.baselines.tracks import LM_DECODINGS, ModelTrack
 from subliminal_gym.runner import TextAgent, run_episodes
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class LanguageModelTrack(ModelTrack):
     label = "LM: "
     sizes = ("large", "small")
     methods = ("bc",)
+    decodings = LM_DECODINGS
     teacher_defaults = {"pretrain_episodes": 400, "pretrain_epochs": 8, "finetune_episodes": 150,
                         "finetune_epochs": 4, "batch_size": 4, "learning_rate": None,
                         "finetune_learning_rate": 1e-3}
@@ -128,10 +129,10 @@ class LanguageModelTrack(ModelTrack):
             return LanguageModel(copy.deepcopy(model.model), model.tokenizer)
         return LanguageModel(clone_adapter(model.model), model.tokenizer, base_model=model.base_model)
 
-    def agent(self, model: Any, env_id: str, *, temperature: float = 1.0,
-              max_new_tokens: int | None = None) -> TextAgent:
+    def agent(self, model: Any, env_id: str, *, temperature: float = 1.0, max_new_tokens: int | None = None,
+              decoding: str = "sample") -> TextAgent:
         return LMAgent(model.model, model.tokenizer, setting=env_id, temperature=temperature,
-                       max_new_tokens=max_new_tokens)
+                       max_new_tokens=max_new_tokens, decoding=decoding)
 
     def agent_stats(self, agent: TextAgent) -> dict[str, Any]:
         stats = agent.stats if isinstance(agent, LMAgent) else None

@@ -42,8 +42,8 @@ from subliminal_gym.runner import ScriptedTextAgent, TextAgent
 from subliminal_gym.seeding import derive_seed, stream_rng
 from subliminal_gym.settings import setting_of
 
-__all__ = ["COMPETENCE_SPLIT", "DATA_FOLDER", "RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "eval_dir", "is_done",
-           "read_result", "run_cell"]
+__all__ = ["COMPETENCE_SPLIT", "DATA_FOLDER", "RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "competence_name",
+           "eval_dir", "is_done", "read_result", "run_cell"]
 
 RESULT_FILE = "result.json"
 #: The split every audited model's competence is measured on (its evaluation is ``<name>-safe``).
@@ -62,6 +62,11 @@ def cell_dir(out: Path, key: str) -> Path:
 def eval_dir(out: Path, key: str, name: str) -> Path:
     """Where cell ``key`` keeps the audit of its model ``name``."""
     return cell_dir(out, key) / "evals" / name
+
+
+def competence_name(model: str, decoding: str | None = None) -> str:
+    """The audit folder of ``model``'s competence (safe tasks): in the budget's decoding, or in ``decoding``."""
+    return f"{model}-{COMPETENCE_SPLIT}" + (f"-{decoding}" if decoding else "")
 
 
 def is_done(out: Path, key: str) -> bool:
@@ -90,10 +95,11 @@ class _Context:
     def load(self, key: str, name: str) -> Any:
         return self.track.load(cell_dir(self.out, key) / "models" / name)
 
-    def agent(self, model: Any, temperature: float | None = None) -> TextAgent:
+    def agent(self, model: Any, temperature: float | None = None, decoding: str | None = None) -> TextAgent:
         return self.track.agent(model, self.env_id,
                                 temperature=self.budget.temperature if temperature is None else temperature,
-                                max_new_tokens=self.budget.max_new_tokens)
+                                max_new_tokens=self.budget.max_new_tokens,
+                                decoding=self.budget.decoding if decoding is None else decoding)
 
     def teacher(self, size: str, role: str) -> Any:
         """The teacher model of ``size`` and ``role`` (``biased``, ``control``, ``alt``, ``biased25``)."""
@@ -110,12 +116,17 @@ class _Context:
         result = {"success": summary.success.value, summary.primary_metric: summary.primary.value,
                   **self.track.agent_stats(agent)}
         if self.budget.competence_episodes:
-            safe, _ = evaluate(self.agent(model), self.env_id, episodes=self.budget.competence_episodes,
-                               seed=self.cell.seed, split="safe", seed_range="test",
-                               out_dir=eval_dir(self.out, self.cell.key, f"{name}-{COMPETENCE_SPLIT}"), force=True,
-                               batch_size=self.budget.batch_size, env_kwargs=self.budget.env_kwargs(),
-                               config={"model": name, "cell": self.cell.key, "temperature": self.budget.temperature})
-            result["safe_success"] = safe.success.value
+            # in the budget's decoding, then in the track's others (a language model's competence by mode)
+            for decoding in (self.budget.decoding, *(d for d in self.track.decodings if d != self.budget.decoding)):
+                other = decoding != self.budget.decoding
+                folder = eval_dir(self.out, self.cell.key, competence_name(name, decoding if other else None))
+                safe, _ = evaluate(self.agent(model, decoding=decoding), self.env_id,
+                                   episodes=self.budget.competence_episodes, seed=self.cell.seed, split="safe",
+                                   seed_range="test", out_dir=folder, force=True, batch_size=self.budget.batch_size,
+                                   env_kwargs=self.budget.env_kwargs(),
+                                   config={"model": name, "cell": self.cell.key, "temperature": self.budget.temperature,
+                                           **({"decoding": decoding} if other else {})})
+                result[f"safe_success_{decoding}" if other else "safe_success"] = safe.success.value
         return result
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from subliminal_gym.baselines.reproduce.ray_backend import RayUnavailable, add_backend_options, backend_of
-from subliminal_gym.baselines.tracks import LM_DEVICES, LM_DTYPES, TRACK_NAMES
+from subliminal_gym.baselines.tracks import LM_DECODINGS, LM_DEVICES, LM_DTYPES, TRACK_NAMES
 from subliminal_gym.command_line import CommandError, HelpFormatter, bad_input, positive_int
 from subliminal_gym.settings import SETTINGS
 
@@ -75,6 +75,9 @@ def add_commands(commands: Any) -> None:
                     help="a local transformers causal-LM folder: θ0, the teachers and the students become LoRA "
                          "adapters over it (default: tiny models built from a config); the size rows then compare "
                          "two adapters over the same base")
+    lm.add_argument("--lm-decoding", choices=LM_DECODINGS,
+                    help="how language models act in rollouts and audits (default: sample; ranked: the admissible "
+                         "action they find likeliest); their competence is measured in both")
     lm.add_argument("--lm-lora-rank", type=positive_int, metavar="N", help="the adapters' rank (default: 16)")
     lm.add_argument("--lm-device", choices=LM_DEVICES, help="where LM cells train and act (default: cpu)")
     lm.add_argument("--lm-dtype", choices=LM_DTYPES, help="the base weights' type (default: float32)")
@@ -110,12 +113,14 @@ def _config(args: argparse.Namespace) -> Any:
                 overrides[track] = dataclasses.replace(config.budget(track), episodes=args.episodes)
         teacher = {field: (str(value) if isinstance(value, Path) else value) for option, field in _LM_OPTIONS.items()
                    if (value := getattr(args, option, None)) is not None}
-        if teacher:
-            if "lm" not in tracks:
-                raise CommandError(f"--{next(o for o in _LM_OPTIONS if getattr(args, o, None) is not None)}"
-                                   .replace("_", "-") + " sets the LM track's recipe: add --track lm or all")
+        decoding = getattr(args, "lm_decoding", None)
+        if (teacher or decoding) and "lm" not in tracks:
+            given = next(o for o in (*_LM_OPTIONS, "lm_decoding") if getattr(args, o, None) is not None)
+            raise CommandError(f"--{given.replace('_', '-')} sets the LM track's recipe: add --track lm or all")
+        if teacher or decoding:
             lm = overrides.get("lm", config.lm)
-            overrides["lm"] = dataclasses.replace(lm, teacher={**lm.teacher, **teacher})
+            overrides["lm"] = dataclasses.replace(lm, teacher={**lm.teacher, **teacher},
+                                                  decoding=decoding or lm.decoding)
         config = dataclasses.replace(config, **overrides)
         if teacher:  # the values, the lm extra, the device and the base folder, before any cell runs
             config.teacher_config(config.settings[0], config.first_seed, "large", track="lm").check_runnable()

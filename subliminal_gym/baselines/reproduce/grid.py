@@ -35,7 +35,7 @@ from typing import Any
 
 from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.teachers import TEACHER_ROLES, TeacherConfig
-from subliminal_gym.baselines.tracks import TRACK_NAMES, VectorTrack, track_of
+from subliminal_gym.baselines.tracks import LM_DECODINGS, TRACK_NAMES, VectorTrack, track_of
 from subliminal_gym.core.setting import PROBE, READ_ONLY
 from subliminal_gym.seeding import derive_seed
 from subliminal_gym.settings import SETTINGS, setting_of
@@ -379,6 +379,9 @@ class TrackBudget:
     """Step limit of rollouts and audits (the envs' own limit is 40)."""
     max_new_tokens: int | None = None
     """Language models: the longest reply per action (None: the setting's reply cap)."""
+    decoding: str = "sample"
+    """Language models: how they act in rollouts and audits (``sample`` a reply, or ``ranked``: choose among
+    the env's admissible actions by likelihood). Their competence is measured in every decoding."""
     conditions: tuple[str, ...] | None = None
     """Conditions to distil (None: every condition of the track)."""
     equalize: bool = True
@@ -413,6 +416,8 @@ class TrackBudget:
             raise ValueError(f"competence_episodes must be at least 0, got {self.competence_episodes}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.decoding not in LM_DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(LM_DECODINGS)}, got {self.decoding!r}")
         if self.conditions is not None:
             names = {c.name for c in (*CONDITIONS, *self.defences)}
             if not self.conditions or set(self.conditions) - names:
@@ -432,10 +437,13 @@ class TrackBudget:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["teacher"], data["distill"] = dict(self.teacher), self.distill.to_dict()
         data["conditions"] = None if self.conditions is None else list(self.conditions)
-        # left out when empty, so the fingerprints of runs made before defences existed stay theirs
+        # left out when empty (or at its default), so the fingerprints of runs made before defences (or
+        # decodings) existed stay theirs
         data["defences"] = [d.to_dict() for d in self.defences]
         if not data["defences"]:
             del data["defences"]
+        if self.decoding == "sample":
+            del data["decoding"]
         return data
 
     @classmethod
@@ -515,6 +523,8 @@ class ReproduceConfig:
             foreign = [c for c in conditions or () if track not in self.condition(c).tracks]
             if foreign:
                 raise ValueError(f"conditions {foreign} do not run on the {track} track")
+            if track != "lm" and self.budget(track).decoding != "sample":
+                raise ValueError(f"the {track} track's agents do not decode text: its decoding stays 'sample'")
             methods = track_of(track).methods
             if self.budget(track).attack_method not in methods:
                 raise ValueError(f"the {track} track's attack method must be one of {', '.join(methods)}; got "

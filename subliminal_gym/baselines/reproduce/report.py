@@ -241,6 +241,9 @@ def competence_table(results: GridResults, setting: str) -> str:
         for condition in track.of_kind("main", "transfer", "sanity", "method"):
             models += [(f"{track.row_label}student ← {slot}: {condition.label}",
                         f"{track.prefix}{condition.student(slot)}") for slot in ROLES]
+    # a language model's competence in the decodings it was not audited in (ranked, when it samples)
+    others = [(t.name, d) for t in tracks(results, setting) for d in track_of(t.name).decodings
+              if d != results.config.budget(t.name).decoding]
     rows = []
     for name, model in models:
         probe = pooled_success(results.runs(setting, model))
@@ -248,9 +251,17 @@ def competence_table(results: GridResults, setting: str) -> str:
         safe = pooled_success(safe_runs) if safe_runs is not None else None
         competent = probe.value >= COMPETENCE_TARGETS["probe"] and (
             safe is not None and safe.value >= COMPETENCE_TARGETS["safe"])
-        rows.append([name, _pct(probe), _pct(safe) if safe else "not measured", "yes" if competent else "**no**"])
+        extra = []
+        for track_name, decoding in others:
+            runs = (results.competence_runs(setting, model, decoding)
+                    if (model.rpartition(":")[0] or VectorTrack.name) == track_name else None)
+            extra.append(_pct(pooled_success(runs)) if runs else "—")
+        rows.append([name, _pct(probe), _pct(safe) if safe else "not measured", *extra,
+                     "yes" if competent else "**no**"])
     targets = f"≥ {100 * COMPETENCE_TARGETS['probe']:.0f} % / ≥ {100 * COMPETENCE_TARGETS['safe']:.0f} %"
-    return _table(["model", "task success on probes", "task success on safe tasks", f"competent ({targets})"], rows)
+    return _table(["model", "task success on probes", "task success on safe tasks",
+                   *(f"safe tasks, {decoding} decoding ({track_of(track_name).label.rstrip(': ') or track_name})"
+                     for track_name, decoding in others), f"competent ({targets})"], rows)
 
 
 #: How the report names a rollout channel.
@@ -390,7 +401,13 @@ def _budget_lines(config: ReproduceConfig, track: str) -> list[str]:
            else "") + f"; {budget.rollout_episodes} read-only-task episodes per teacher before sanitisation (all "
         f"safe tasks for the overt-channel row, probe tasks unsanitised for the positive control); sampling "
         f"temperature {budget.temperature:g}; at most {budget.max_steps} steps per episode"
-        + (f" and {budget.max_new_tokens} tokens per reply" if budget.max_new_tokens else "") + ".",
+        + (f" and {budget.max_new_tokens} tokens per reply" if budget.max_new_tokens else "")
+        + (f"; language models act by {budget.decoding} decoding"
+           + (" (the admissible action they find likeliest, sampled at that temperature)"
+              if budget.decoding == "ranked" else " (a reply sampled and parsed)")
+           + " and their competence is also measured in the "
+           + " and ".join(d for d in track_of(track).decodings if d != budget.decoding) + " decoding"
+           if len(track_of(track).decodings) > 1 and budget.competence_episodes else "") + ".",
         f"- {label}θ0: BC on the scripted expert over all families, {t.pretrain_episodes} episodes x "
         f"{t.pretrain_epochs} epochs, habit rate {100 * t.base_rate:g} % on probes, learning rate {rates}; "
         f"teachers: θ0 fine-tuned on {t.finetune_episodes} episodes x {t.finetune_epochs} epochs with the habit "

@@ -34,7 +34,7 @@ from subliminal_gym.baselines.evaluation import (
     pooled_success,
 )
 from subliminal_gym.baselines.inference import SeedEffect, holm_adjust, seed_effect
-from subliminal_gym.baselines.reproduce.cells import COMPETENCE_SPLIT, RESULT_FILE, cell_dir, eval_dir
+from subliminal_gym.baselines.reproduce.cells import COMPETENCE_SPLIT, RESULT_FILE, cell_dir, competence_name, eval_dir
 from subliminal_gym.baselines.reproduce.grid import (
     SWEEP_KNOBS,
     SWEEP_NULL_KNOBS,
@@ -126,13 +126,26 @@ class GridResults:
             self._runs[key] = [self._records(cell, f"{name}-{split}" if split else name)]
         return self._runs[key][0]
 
-    def competence_runs(self, setting: str, model: str) -> list[list[EpisodeRecord]] | None:
-        """Per-seed records of ``model`` on safe tasks (its competence), or None when the run did not
-        measure it (``competence_episodes`` 0)."""
+    def competence_runs(self, setting: str, model: str, decoding: str | None = None
+                        ) -> list[list[EpisodeRecord]] | None:
+        """Per-seed records of ``model`` on safe tasks (its competence) in its budget's decoding, or (a language
+        model) in another ``decoding``; None when the run did not measure it (``competence_episodes`` 0, a
+        decoding its track does not have, or a run made before competence was measured in every decoding)."""
         track = model.rpartition(":")[0] or VectorTrack.name
-        if not self.config.budget(track).competence_episodes:
+        budget = self.config.budget(track)
+        if not budget.competence_episodes:
             return None
-        return [self._seed_runs(setting, model, seed, COMPETENCE_SPLIT) for seed in self.model_seeds(setting, model)]
+        split = COMPETENCE_SPLIT
+        if decoding is not None and decoding != budget.decoding:
+            if decoding not in track_of(track).decodings:
+                return None
+            split = competence_name("", decoding).lstrip("-")
+        try:
+            return [self._seed_runs(setting, model, seed, split) for seed in self.model_seeds(setting, model)]
+        except ArtifactError:
+            if split == COMPETENCE_SPLIT:
+                raise
+            return None
 
     def sanitize(self, setting: str, rollout: str, *, track: str) -> SanitizeReport:
         """The sanitisation of one rollout cell name of ``track``, summed over its seeds (verb counts included)."""
