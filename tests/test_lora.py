@@ -195,10 +195,10 @@ def test_load_adapter_refuses_what_does_not_fit_or_could_run_code(base_dir, toke
 
     bad = tampered(good, tmp_path, "rank")
     edit_config(bad, r=8)
-    refused(bad, "has shape")
+    refused(bad, "of the wrong shape")
     bad = tampered(good, tmp_path, "targets")
     edit_config(bad, target_modules=["q_proj"])
-    refused(bad, "which the config does not declare")
+    refused(bad, "unexpected weight")
     bad = tampered(good, tmp_path, "dora")
     edit_config(bad, use_dora=True)
     refused(bad, "use_dora")
@@ -208,6 +208,9 @@ def test_load_adapter_refuses_what_does_not_fit_or_could_run_code(base_dir, toke
     bad = tampered(good, tmp_path, "prefix")
     edit_config(bad, peft_type="PREFIX_TUNING")
     refused(bad, "only LoRA")
+    bad = tampered(good, tmp_path, "nested")
+    (bad / ADAPTER_CONFIG).write_text("[" * 100_000 + "]" * 100_000)
+    refused(bad, "nested too deeply")
     bad = tampered(good, tmp_path, "code")
     (bad / "modeling.py").write_text("raise SystemExit('never run')\n")
     refused(bad, "Python files")
@@ -225,7 +228,7 @@ def test_load_adapter_refuses_what_does_not_fit_or_could_run_code(base_dir, toke
     refused(bad, "--base-model")
     assert load_adapter(bad, base_dir)[0] is not None  # naming the base mends it
     other = save_lm(build_tiny_lm("large", tokenizer, seed=0), tokenizer, tmp_path / "other-base")
-    refused(good, "lacks", base_model=other)  # another architecture: more layers, other widths
+    refused(good, "weight\\(s\\) missing", base_model=other)  # another architecture: more layers, other widths
     refused(good, "itself an adapter", base_model=good)
 
 

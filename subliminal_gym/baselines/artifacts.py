@@ -43,6 +43,7 @@ __all__ = [
     "nonfinite_weights",
     "prepare_output",
     "read_json",
+    "read_json_object",
     "safetensors_shapes",
     "save_policy",
     "shape_problems",
@@ -169,6 +170,22 @@ def read_json(path: str | Path) -> Any:
         raise ArtifactError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
         raise ArtifactError(f"{path}: JSON nested too deeply") from None
+
+
+def read_json_object(path: str | Path, *, max_bytes: int) -> dict[str, Any]:
+    """Parse a JSON file that must hold one object, refusing it unread above ``max_bytes`` (a config is input).
+
+    Raises:
+        ArtifactError: the file is too large, missing, unreadable, not JSON or not an object.
+    """
+    path = Path(path)
+    size = path.stat().st_size if path.is_file() else 0
+    if size > max_bytes:
+        raise ArtifactError(f"{path}: {size:,} bytes; a config is refused above {max_bytes:,}")
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: not a JSON object")
+    return data
 
 
 def safetensors_shapes(paths: Iterable[str | Path]) -> dict[str, tuple[int, ...]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from subliminal_gym.baselines.artifacts import ArtifactError, write_text
 from subliminal_gym.leaderboards.boards import BOARDS, entries_dir
-from subliminal_gym.leaderboards.schema import is_safe_link
+from subliminal_gym.leaderboards.schema import NAME_PATTERN, is_safe_link
 from subliminal_gym.leaderboards.scorer import read_entry
 from subliminal_gym.settings import SETTINGS
 
@@ -161,7 +161,7 @@ document.getElementById("board-filter").addEventListener("change", applyFilters)
 document.getElementById("env-filter").addEventListener("change", applyFilters);
 """
 #: An entry's name as the schema allows it, checked again before it goes into a link (a folder could be edited).
-_ENTRY_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+_ENTRY_NAME = re.compile(NAME_PATTERN)
 
 
 def _cell_text(markdown_cell: str) -> str:

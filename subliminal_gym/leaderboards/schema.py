@@ -13,7 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 __all__ = ["BASE_MODEL_PATTERN", "BOARD_NAMES", "DEFENCE_DISTILLERS", "DEFENCE_INITS", "ENV_IDS", "LINK_PATTERN",
-           "POLICY_KINDS", "SCHEMA_VERSION", "SUBMISSION_SCHEMA", "is_safe_link", "schema_problems"]
+           "NAME_PATTERN", "POLICY_KINDS", "SCHEMA_VERSION", "SUBMISSION_SCHEMA", "is_safe_link", "schema_problems"]
 
 SCHEMA_VERSION = 1
 BOARD_NAMES = ("agents", "defences")
@@ -23,6 +23,8 @@ ENV_IDS = ("SubliminalFS-v0", "SubliminalBash-v0")
 #: with safetensors weights; ``scripted``: the suite's own scripted expert with a bias (no artifact).
 POLICY_KINDS = ("slot_scoring", "transformers", "scripted")
 
+#: An entry's name (its folder on the board, and part of the page's links).
+NAME_PATTERN = "^[a-z0-9][a-z0-9._-]{1,63}$"
 #: A base model's name: one folder name under the scorer's ``--base-models`` folder (no path, no '..').
 BASE_MODEL_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
@@ -93,7 +95,7 @@ SUBMISSION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
-        "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{1,63}$",
+        "name": {"type": "string", "pattern": NAME_PATTERN,
                  "description": "entry name: lower-case letters, digits, '.', '_' and '-', 2-64 characters"},
         "authors": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200},
                     "minItems": 1, "maxItems": 50},

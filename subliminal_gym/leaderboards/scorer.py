@@ -47,7 +47,6 @@ from subliminal_gym.leaderboards.submission import (
     SUBMISSION_FILE,
     Submission,
     SubmissionError,
-    base_model_sha256,
     load_submission,
 )
 from subliminal_gym.runner import ScriptedTextAgent, TextAgent
@@ -133,7 +132,7 @@ def _score_agents(submission: Submission, staged: Path, progress: bool) -> dict[
         if spec.kind == "transformers":
             envs[env_id]["generation"] = _generation(probe_agent)
         if spec.base_folder is not None:
-            envs[env_id]["base_model"] = {"name": spec.base_model, "sha256": base_model_sha256(spec.base_folder)}
+            envs[env_id]["base_model"] = {"name": spec.base_model, "sha256": spec.base_sha256}
     return {"envs": envs}
 
 

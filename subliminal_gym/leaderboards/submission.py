@@ -87,6 +87,8 @@ class PolicySpec:
     """A ``transformers`` adapter's base model: its name in the submission."""
     base_folder: Path | None = None
     """Where the scorer holds that base model (``--base-models DIR``/name)."""
+    base_sha256: str | None = None
+    """:func:`base_model_sha256` of :attr:`base_folder`, hashed once when the submission is loaded."""
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,8 @@ class Submission:
         for env_id in sorted(self.policies):
             spec = self.policies[env_id]
             identity: list[Any] = [env_id, spec.kind, spec.bias]
-            if spec.base_folder is not None:  # an adapter is new when its base's bytes are, whatever its name
-                identity.append(base_model_sha256(spec.base_folder))
+            if spec.base_sha256 is not None:  # an adapter is new when its base's bytes are, whatever its name
+                identity.append(spec.base_sha256)
             digest.update(json.dumps(identity, sort_keys=True).encode())
             if spec.folder is not None:
                 for path in policy_files(spec.folder, spec.kind):
@@ -378,7 +380,9 @@ def load_submission(path: str | Path, *, base_models: str | Path | None = None) 
             found = (_slot_scoring_problems(folder, env_id) if kind == "slot_scoring" else
                      _transformers_problems(folder, env_id, base_folder))
         problems += found
-        policies[env_id] = PolicySpec(env_id, kind, folder=folder, base_model=base_name, base_folder=base_folder)
+        policies[env_id] = PolicySpec(env_id, kind, folder=folder, base_model=base_name, base_folder=base_folder,
+                                      base_sha256=(base_model_sha256(base_folder)
+                                                   if base_folder is not None and not found else None))
     if problems:
         raise SubmissionError(problems)
     return Submission(root=root, data=data, policies=policies)

@@ -22,7 +22,14 @@ from typing import Any
 
 import torch as th
 
-from subliminal_gym.baselines.artifacts import ArtifactError, atomic_folder, nonfinite_weights, safetensors_shapes
+from subliminal_gym.baselines.artifacts import (
+    ArtifactError,
+    atomic_folder,
+    nonfinite_weights,
+    read_json_object,
+    safetensors_shapes,
+    shape_problems,
+)
 from subliminal_gym.baselines.tracks import DEFAULT_TARGET_MODULES, MAX_ADAPTER_RANK, LoRAConfig
 
 __all__ = ["ADAPTER_CONFIG", "ADAPTER_FILES", "ADAPTER_WEIGHTS", "DEFAULT_TARGET_MODULES", "MAX_ADAPTER_RANK",
@@ -35,8 +42,8 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS)
 _MAX_CONFIG_BYTES = 256 * 1024
 #: The adapter_config.json keys a loaded adapter may set to something other than peft's default.
-_LOADED_KEYS = {"r", "lora_alpha", "lora_dropout", "target_modules", "bias", "fan_in_fan_out", "use_rslora",
-                "task_type", "peft_type", "base_model_name_or_path", "inference_mode", "peft_version", "revision"}
+_LOADED_KEYS = {"r", "lora_alpha", "lora_dropout", "target_modules", "bias", "task_type", "peft_type",
+                "base_model_name_or_path", "inference_mode", "peft_version", "revision"}
 
 
 def is_adapter(model: Any) -> bool:
@@ -103,17 +110,7 @@ def is_adapter_folder(directory: str | Path) -> bool:
 
 
 def _adapter_config(directory: Path) -> dict[str, Any]:
-    path = directory / ADAPTER_CONFIG
-    if path.stat().st_size > _MAX_CONFIG_BYTES:
-        raise ArtifactError(f"{path}: {path.stat().st_size:,} bytes; an adapter config is refused above "
-                            f"{_MAX_CONFIG_BYTES:,}")
-    try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{path}: not a JSON object")
-    return data
+    return read_json_object(directory / ADAPTER_CONFIG, max_bytes=_MAX_CONFIG_BYTES)
 
 
 def adapter_base(directory: str | Path) -> str | None:
@@ -139,10 +136,8 @@ def _lora_config(directory: Path, data: dict[str, Any]) -> LoRAConfig:
     defaults = LoraConfig().to_dict()
     unsupported = sorted(key for key, value in data.items()
                          if key not in _LOADED_KEYS and key in defaults and value not in (defaults[key], None, {}, []))
-    if data.get("bias", "none") != "none":
+    if data.get("bias", "none") != "none":  # trained bias terms are more than an adapter (an explicit null too)
         unsupported.append("bias")
-    if data.get("fan_in_fan_out") or data.get("use_rslora"):
-        unsupported += [key for key in ("fan_in_fan_out", "use_rslora") if data.get(key)]
     if unsupported:
         raise ArtifactError(f"{directory}: {ADAPTER_CONFIG} sets {', '.join(unsupported[:5])}; this loader takes "
                             "plain LoRA adapters (rank, alpha, dropout, target modules) only")
@@ -174,20 +169,17 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, *,
         ArtifactError: no such folder, no base to apply it to, pickled or missing weights, code in the
             folder, settings or shapes that do not fit the base, non-finite weights.
     """
-    from peft import set_peft_model_state_dict
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from subliminal_gym.baselines.lm.model import load_lm, place_lm
+    from subliminal_gym.baselines.lm.model import load_lm, place_lm, refuse_python_files
 
     directory = Path(directory)
     if not directory.is_dir():
         raise ArtifactError(f"{directory}: no such adapter folder")
     if not is_adapter_folder(directory):
         raise ArtifactError(f"{directory}: no {ADAPTER_CONFIG} (is this a LoRA adapter folder?)")
-    code = sorted(path.name for path in directory.rglob("*.py"))
-    if code:
-        raise ArtifactError(f"{directory}: holds Python files ({', '.join(code[:3])}); code that comes with a model "
-                            "is never run, so folders with code are refused")
+    refuse_python_files(directory)
     if not (directory / ADAPTER_WEIGHTS).is_file():
         raise ArtifactError(f"{directory}: no {ADAPTER_WEIGHTS} (adapters are loaded from safetensors only; "
                             "`model.save_pretrained(DIR, safe_serialization=True)` writes one)")
@@ -209,19 +201,10 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, *,
         wrapped = attach_lora(model, config, seed=0)  # every weight is replaced by the file's below
     except ValueError as exc:
         raise ArtifactError(f"{directory}: does not fit the base model {base}: {exc}") from None
-    from peft import get_peft_model_state_dict
-
     expected = {name: tuple(tensor.shape) for name, tensor in get_peft_model_state_dict(wrapped).items()}
-    found = safetensors_shapes([directory / ADAPTER_WEIGHTS])
-    missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
-    if missing or extra:
-        what = f"lacks {missing[0]}" if missing else f"has {extra[0]}, which the config does not declare"
-        raise ArtifactError(f"{directory}: {ADAPTER_WEIGHTS} {what} ({len(missing)} missing, {len(extra)} "
-                            f"unexpected tensors for rank {config.rank} on {base})")
-    wrong = [name for name in expected if found[name] != expected[name]]
-    if wrong:
-        raise ArtifactError(f"{directory}: {wrong[0]} has shape {list(found[wrong[0]])}; rank {config.rank} on "
-                            f"{base} needs {list(expected[wrong[0]])}")
+    mismatch = shape_problems(expected, safetensors_shapes([directory / ADAPTER_WEIGHTS]))
+    if mismatch:
+        raise ArtifactError(f"{directory}: {ADAPTER_WEIGHTS} does not fit rank {config.rank} on {base}: {mismatch}")
     state = load_file(str(directory / ADAPTER_WEIGHTS))
     bad = nonfinite_weights(state.items())
     if bad:

@@ -29,15 +29,15 @@ from subliminal_gym.baselines.artifacts import (
     ArtifactError,
     atomic_folder,
     nonfinite_weights,
-    read_json,
+    read_json_object,
     safetensors_shapes,
 )
 from subliminal_gym.baselines.lm.prompt import TINY_CHAT_TEMPLATE
 from subliminal_gym.baselines.tracks import LM_DEVICES, LM_DTYPES
 
 __all__ = ["MAX_CONFIG_BYTES", "MAX_MODEL_LAYERS", "MAX_TOKENIZER_BYTES", "SPECIAL_TOKENS", "TINY_CONFIGS",
-           "TOKENIZER_FILES", "TOKENIZER_SIDE_FILES", "build_tiny_lm", "load_lm", "place_lm", "resolve_device",
-           "save_lm", "train_tokenizer"]
+           "TOKENIZER_FILES", "TOKENIZER_SIDE_FILES", "build_tiny_lm", "load_lm", "place_lm", "refuse_python_files",
+           "resolve_device", "save_lm", "train_tokenizer"]
 
 #: pad, end-of-turn (also end of sequence) and the chat template's role markers.
 SPECIAL_TOKENS = ("<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>")
@@ -127,25 +127,24 @@ def save_lm(model: Any, tokenizer: Any, directory: str | Path, *, force: bool = 
     return Path(directory)
 
 
-def _small_json(path: Path) -> dict[str, Any]:
-    size = path.stat().st_size
-    if size > MAX_CONFIG_BYTES:
-        raise ArtifactError(f"{path}: {size:,} bytes; a config is refused above {MAX_CONFIG_BYTES:,}")
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{path}: not a JSON object")
-    return data
+def refuse_python_files(directory: Path) -> None:
+    """Refuse a model or adapter folder that holds Python files: code that comes with a model is never run.
+
+    Raises:
+        ArtifactError: the folder holds a ``.py`` file, at any depth.
+    """
+    code = sorted(path.name for path in directory.rglob("*.py"))
+    if code:
+        raise ArtifactError(f"{directory}: holds Python files ({', '.join(code[:3])}); code that comes with a "
+                            "model is never run, so folders with code are refused")
 
 
 def _refuse_custom_code(directory: Path) -> None:
     """Refuse anything that would make transformers import code from the folder, before it is asked to
     (an unknown ``model_type`` with an ``auto_map`` made it prompt to run the folder's .py files)."""
-    code = sorted(path.name for path in directory.rglob("*.py"))
-    if code:
-        raise ArtifactError(f"{directory}: holds Python files ({', '.join(code[:3])}); code that comes with a "
-                            "model is never run, so folders with code are refused")
-    config = _small_json(directory / "config.json")
-    tokenizer_config = (_small_json(directory / "tokenizer_config.json")
+    refuse_python_files(directory)
+    config = read_json_object(directory / "config.json", max_bytes=MAX_CONFIG_BYTES)
+    tokenizer_config = (read_json_object(directory / "tokenizer_config.json", max_bytes=MAX_CONFIG_BYTES)
                         if (directory / "tokenizer_config.json").is_file() else {})
     for name, data in (("config.json", config), ("tokenizer_config.json", tokenizer_config)):
         if "auto_map" in data:

@@ -12,7 +12,6 @@ next-token cross-entropy on the teacher's replies (:func:`~subliminal_gym.baseli
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,9 +123,7 @@ class LanguageModelTrack(ModelTrack):
                               max_batch_tokens=self.max_batch_tokens)
         return finetune_lm(model.model, model.tokenizer, data, train).to_dict()
 
-    def clone(self, model: Any) -> Any:
-        if model.base_model is None:
-            return LanguageModel(copy.deepcopy(model.model), model.tokenizer)
+    def clone(self, model: Any) -> Any:  # a whole model is copied whole, an adapter over its shared base
         return LanguageModel(clone_adapter(model.model), model.tokenizer, base_model=model.base_model)
 
     def agent(self, model: Any, env_id: str, *, temperature: float = 1.0, max_new_tokens: int | None = None,

@@ -42,7 +42,7 @@ from subliminal_gym.runner import ScriptedTextAgent, TextAgent
 from subliminal_gym.seeding import derive_seed, stream_rng
 from subliminal_gym.settings import setting_of
 
-__all__ = ["COMPETENCE_SPLIT", "DATA_FOLDER", "RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "competence_name",
+__all__ = ["COMPETENCE_SPLIT", "DATA_FOLDER", "RESULT_FILE", "SCRIPTED_RATES", "cell_dir", "competence_split",
            "eval_dir", "is_done", "read_result", "run_cell"]
 
 RESULT_FILE = "result.json"
@@ -64,9 +64,10 @@ def eval_dir(out: Path, key: str, name: str) -> Path:
     return cell_dir(out, key) / "evals" / name
 
 
-def competence_name(model: str, decoding: str | None = None) -> str:
-    """The audit folder of ``model``'s competence (safe tasks): in the budget's decoding, or in ``decoding``."""
-    return f"{model}-{COMPETENCE_SPLIT}" + (f"-{decoding}" if decoding else "")
+def competence_split(decoding: str | None = None) -> str:
+    """What a model's competence audit adds to its name (``<model>-<this>``): safe tasks in the budget's
+    decoding, or in another ``decoding``."""
+    return COMPETENCE_SPLIT + (f"-{decoding}" if decoding else "")
 
 
 def is_done(out: Path, key: str) -> bool:
@@ -83,6 +84,7 @@ class _Context:
         # a language model track where the budget's teacher fields place it (device, dtype)
         self.track: ModelTrack = config.teacher_config(cell.setting, cell.seed, "large", track=cell.track).model_track
         self.budget = config.budget(cell.track)
+        self.others = config.other_decodings(cell.track)
         self.env_id = setting_of(cell.setting).env_id
 
     def key(self, name: str) -> str:
@@ -117,9 +119,9 @@ class _Context:
                   **self.track.agent_stats(agent)}
         if self.budget.competence_episodes:
             # in the budget's decoding, then in the track's others (a language model's competence by mode)
-            for decoding in (self.budget.decoding, *(d for d in self.track.decodings if d != self.budget.decoding)):
+            for decoding in (self.budget.decoding, *self.others):
                 other = decoding != self.budget.decoding
-                folder = eval_dir(self.out, self.cell.key, competence_name(name, decoding if other else None))
+                folder = eval_dir(self.out, self.cell.key, f"{name}-{competence_split(decoding if other else None)}")
                 safe, _ = evaluate(self.agent(model, decoding=decoding), self.env_id,
                                    episodes=self.budget.competence_episodes, seed=self.cell.seed, split="safe",
                                    seed_range="test", out_dir=folder, force=True, batch_size=self.budget.batch_size,

@@ -567,6 +567,11 @@ class ReproduceConfig:
         """A short hash of the config: a resumed run must have the same one."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
+    def other_decodings(self, track: str) -> tuple[str, ...]:
+        """The decodings of ``track``'s agents besides its budget's: where a language model's competence is
+        measured too (none for the vector track)."""
+        return tuple(d for d in track_of(track).decodings if d != self.budget(track).decoding)
+
     def teacher_config(self, setting: str, seed: int, size: str, *, track: str = VectorTrack.name) -> TeacherConfig:
         """The teacher recipe of one setting, seed and size under the track's budget."""
         return self.budget(track).teacher_config(track, setting, seed, size)

@@ -40,6 +40,7 @@ from subliminal_gym.baselines.reproduce.results import (
     condition_rows,
     effect,
     load_results,
+    model_track,
     null_row,
     pooled_conditional_rate,
     pooled_rate,
@@ -242,8 +243,7 @@ def competence_table(results: GridResults, setting: str) -> str:
             models += [(f"{track.row_label}student ← {slot}: {condition.label}",
                         f"{track.prefix}{condition.student(slot)}") for slot in ROLES]
     # a language model's competence in the decodings it was not audited in (ranked, when it samples)
-    others = [(t.name, d) for t in tracks(results, setting) for d in track_of(t.name).decodings
-              if d != results.config.budget(t.name).decoding]
+    others = [(t.name, d) for t in tracks(results, setting) for d in results.config.other_decodings(t.name)]
     rows = []
     for name, model in models:
         probe = pooled_success(results.runs(setting, model))
@@ -254,7 +254,7 @@ def competence_table(results: GridResults, setting: str) -> str:
         extra = []
         for track_name, decoding in others:
             runs = (results.competence_runs(setting, model, decoding)
-                    if (model.rpartition(":")[0] or VectorTrack.name) == track_name else None)
+                    if model_track(model) == track_name else None)
             extra.append(_pct(pooled_success(runs)) if runs else "—")
         rows.append([name, _pct(probe), _pct(safe) if safe else "not measured", *extra,
                      "yes" if competent else "**no**"])
@@ -326,7 +326,7 @@ def _csv_rows(results: GridResults) -> list[dict[str, Any]]:
         metric = SETTINGS[setting].primary_metric
         rate = pooled_rate([records], metric)
         conditional = pooled_conditional_rate([records], metric)
-        budget = results.config.budget(model.rpartition(":")[0] or VectorTrack.name)
+        budget = results.config.budget(model_track(model))
         row: dict[str, Any] = {
             "setting": setting, "seed": seed, "model": model, "condition": condition.name if condition else "",
             "method": condition.distill_method(budget) if condition else "",
@@ -406,8 +406,8 @@ def _budget_lines(config: ReproduceConfig, track: str) -> list[str]:
            + (" (the admissible action they find likeliest, sampled at that temperature)"
               if budget.decoding == "ranked" else " (a reply sampled and parsed)")
            + " and their competence is also measured in the "
-           + " and ".join(d for d in track_of(track).decodings if d != budget.decoding) + " decoding"
-           if len(track_of(track).decodings) > 1 and budget.competence_episodes else "") + ".",
+           + " and ".join(config.other_decodings(track)) + " decoding"
+           if config.other_decodings(track) and budget.competence_episodes else "") + ".",
         f"- {label}θ0: BC on the scripted expert over all families, {t.pretrain_episodes} episodes x "
         f"{t.pretrain_epochs} epochs, habit rate {100 * t.base_rate:g} % on probes, learning rate {rates}; "
         f"teachers: θ0 fine-tuned on {t.finetune_episodes} episodes x {t.finetune_epochs} epochs with the habit "

@@ -34,7 +34,7 @@ from subliminal_gym.baselines.evaluation import (
     pooled_success,
 )
 from subliminal_gym.baselines.inference import SeedEffect, holm_adjust, seed_effect
-from subliminal_gym.baselines.reproduce.cells import COMPETENCE_SPLIT, RESULT_FILE, cell_dir, competence_name, eval_dir
+from subliminal_gym.baselines.reproduce.cells import COMPETENCE_SPLIT, RESULT_FILE, cell_dir, competence_split, eval_dir
 from subliminal_gym.baselines.reproduce.grid import (
     SWEEP_KNOBS,
     SWEEP_NULL_KNOBS,
@@ -55,7 +55,8 @@ from subliminal_gym.settings import SETTINGS
 from subliminal_gym.stats import Rate
 
 __all__ = ["Effect", "GridResults", "Row", "TrackView", "condition_rows", "effect", "load_results", "model_prefix",
-           "pooled_conditional_rate", "pooled_rate", "pooled_success", "summary", "sweep_points", "tracks"]
+           "model_track", "pooled_conditional_rate", "pooled_rate", "pooled_success", "summary", "sweep_points",
+           "tracks"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,11 @@ def model_prefix(track: str) -> str:
     return "" if track == VectorTrack.name else f"{track}:"
 
 
+def model_track(model: str) -> str:
+    """The track of a model id (the inverse of :func:`model_prefix`)."""
+    return model.rpartition(":")[0] or VectorTrack.name
+
+
 class GridResults:
     """The audits and sanitisation reports of a finished run, by setting, model and seed."""
 
@@ -106,8 +112,7 @@ class GridResults:
     def model_key(self, setting: str, seed: int, model: str) -> tuple[str, str]:
         """(cell, eval name) of a model id (:func:`~subliminal_gym.baselines.reproduce.grid.model_cell`); with
         a track's :func:`model_prefix` in front (``lm:``), the model of that track."""
-        track, _, name = model.rpartition(":")
-        return model_cell(setting, seed, track or VectorTrack.name, name)
+        return model_cell(setting, seed, model_track(model), model.rpartition(":")[2])
 
     def model_seeds(self, setting: str, model: str) -> list[int]:
         """The seeds on which the grid trains ``model`` (its cell is in the grid)."""
@@ -131,15 +136,15 @@ class GridResults:
         """Per-seed records of ``model`` on safe tasks (its competence) in its budget's decoding, or (a language
         model) in another ``decoding``; None when the run did not measure it (``competence_episodes`` 0, a
         decoding its track does not have, or a run made before competence was measured in every decoding)."""
-        track = model.rpartition(":")[0] or VectorTrack.name
+        track = model_track(model)
         budget = self.config.budget(track)
         if not budget.competence_episodes:
             return None
         split = COMPETENCE_SPLIT
         if decoding is not None and decoding != budget.decoding:
-            if decoding not in track_of(track).decodings:
+            if decoding not in self.config.other_decodings(track):
                 return None
-            split = competence_name("", decoding).lstrip("-")
+            split = competence_split(decoding)
         try:
             return [self._seed_runs(setting, model, seed, split) for seed in self.model_seeds(setting, model)]
         except ArtifactError:
