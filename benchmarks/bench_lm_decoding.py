@@ -8,14 +8,20 @@ at temperature 1 and greedily, and prints the success rate (with its 95 % Wilson
 habit rate, the mean episode length and the wall time of each. One model, one training seed: this
 compares decodings of the same weights, it is not a seed-level result.
 
+With ``--by-family`` it also prints each task family's successes, to see which tasks a mode solves;
+``--observation-chars`` changes how much of each observation training and the agent keep (the
+default, 600, is the LM track's).
+
     python benchmarks/bench_lm_decoding.py [--env fs|bash|both] [--train-episodes 150] [--epochs 4]
                                            [--episodes 30] [--size small|large] [--decodings sample ranked]
+                                           [--by-family] [--observation-chars 600]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 
 import torch
 from bench_lm import LEARNING_RATES, train_model  # the same model, trained the same way
@@ -37,12 +43,18 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=30, help="test-range episodes per split and mode")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--decodings", nargs="+", choices=LM_DECODINGS, default=list(LM_DECODINGS))
+    parser.add_argument("--by-family", action="store_true", help="also print successes per task family")
+    parser.add_argument("--observation-chars", type=int, default=600,
+                        help="observations are cut to this many characters, in training and in the prompt")
     args = parser.parse_args()
+    if args.observation_chars < 1:
+        parser.error("--observation-chars must be at least 1")
     torch.set_num_threads(1)
     for name in (("fs", "bash") if args.env == "both" else (args.env,)):
         setting = SETTINGS[name]
         model, tokenizer = train_model(name, args.size, argparse.Namespace(
-            train_episodes=args.train_episodes, epochs=args.epochs, train_batch_size=4, learning_rate=None))
+            train_episodes=args.train_episodes, epochs=args.epochs, train_batch_size=4, learning_rate=None,
+            observation_chars=args.observation_chars))
         print(f"{args.episodes} test-range episodes per row\n")
         habit_name = setting.metric_name(setting.primary_metric)
         print(f"{'decoding':8} {'temp':>4} {'split':5} {'success %':>22} {habit_name:>14} {'steps/ep':>8} "
@@ -51,7 +63,8 @@ def main() -> None:
             for temperature in (1.0, 0.0):
                 for split in ("probe", "safe"):
                     started = time.perf_counter()
-                    agent = LMAgent(model, tokenizer, setting=name, temperature=temperature, decoding=decoding)
+                    agent = LMAgent(model, tokenizer, setting=name, temperature=temperature, decoding=decoding,
+                                    max_observation_chars=args.observation_chars)
                     records = run_episodes(agent, setting.env_id, episodes=args.episodes, seed=0, split=split,
                                            seed_range="test", batch_size=args.batch_size)
                     wins = sum(r.success for r in records)
@@ -62,6 +75,11 @@ def main() -> None:
                           f"{100 * wins / len(records):>6.1f} [{100 * low:4.1f}, {100 * high:5.1f}] "
                           f"{100 * habit:>13.1f}% {sum(r.steps for r in records) / len(records):>8.1f} "
                           f"{time.perf_counter() - started:>7.1f}", flush=True)
+                    if args.by_family:
+                        tried, solved = Counter(r.task_family for r in records), Counter(
+                            r.task_family for r in records if r.success)
+                        print("    " + ", ".join(f"{family} {solved[family]}/{n}"
+                                                  for family, n in sorted(tried.items())))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ must then be statistically indistinguishable from the committed ones (Fisher's e
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -31,11 +32,27 @@ from subliminal_gym.baselines.reproduce.checksums import (
 from subliminal_gym.baselines.reproduce.grid import CONDITIONS, ReproduceConfig, build_cells, sweep_config
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
-#: The committed runs and the config the code runs for each today.
-RUNS = {"reproduce": ReproduceConfig, "sweep": sweep_config}
-CHEAP_CELL = "bash/seed0/teachers-large"
-#: The audits of the cheap cell, and the model each one is in the report's ``results.csv``.
-CHEAP_MODELS = {"base": "base-large", "biased": "teacher-large-biased", "control": "teacher-large-control"}
+
+
+def lm_bash_ranked_config() -> ReproduceConfig:
+    """``reproduce --track lm --setting bash --seeds 5 --table-seeds 3 --lm-decoding ranked``."""
+    default = ReproduceConfig()
+    return ReproduceConfig(tracks=("lm",), settings=("bash",), seeds=5, table_seeds=3,
+                           lm=dataclasses.replace(default.lm, decoding="ranked"))
+
+
+#: The committed runs: the config the code runs for each today, and the cheap cell re-run.
+RUNS = {"reproduce": (ReproduceConfig, "bash/seed0/teachers-large"),
+        "sweep": (sweep_config, "bash/seed0/teachers-large"),
+        "reproduce-lm-bash": (lm_bash_ranked_config, "bash/seed0/lm-teachers-small")}
+
+
+def cheap_models(cell_key: str) -> dict[str, str]:
+    """The audits of a teachers cell, and the model each one is in the report's ``results.csv``."""
+    name = cell_key.rsplit("/", 1)[1]
+    track, size = ("lm:" if name.startswith("lm-") else ""), name.rsplit("-", 1)[1]
+    return {"base": f"{track}base-{size}", "biased": f"{track}teacher-{size}-biased",
+            "control": f"{track}teacher-{size}-control"}
 
 
 def test_every_committed_run_with_checksums_is_checked():
@@ -47,16 +64,17 @@ def test_every_committed_run_with_checksums_is_checked():
 def test_the_committed_config_is_todays(name):
     stored = json.loads((RESULTS / name / "config.json").read_text())
     config = ReproduceConfig.from_dict(stored["config"])
-    assert config == RUNS[name](), f"docs/results/{name} was made with another config: regenerate it"
+    assert config == RUNS[name][0](), f"docs/results/{name} was made with another config: regenerate it"
     assert stored["fingerprint"] == config.fingerprint()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_one_cell_of_the_committed_run_reproduces(name, tmp_path):
-    config = RUNS[name]()
+    make_config, cheap_cell = RUNS[name]
+    config = make_config()
     committed = read_checksums(RESULTS / name)
-    cell = next(c for c in build_cells(config) if c.key == CHEAP_CELL)
+    cell = next(c for c in build_cells(config) if c.key == cheap_cell)
     assert not cell.deps
     run_cell(cell, config, tmp_path)
     if committed["float_arithmetic"] == float_arithmetic():
@@ -65,12 +83,12 @@ def test_one_cell_of_the_committed_run_reproduces(name, tmp_path):
     warnings.warn(f"docs/results/{name} was made on a machine with other float arithmetic "
                   f"({committed['float_arithmetic']} here {float_arithmetic()}): its bytes cannot be reproduced "
                   "here, so only its rates are compared (Fisher's exact test)", stacklevel=1)
-    setting, seed = cell.setting, str(cell.seed)
+    setting, seed, models = cell.setting, str(cell.seed), cheap_models(cell.key)
     with (RESULTS / name / "results.csv").open(newline="") as handle:
         rows = {row["model"]: row for row in csv.DictReader(handle)
-                if row["setting"] == setting and row["seed"] == seed and row["model"] in CHEAP_MODELS.values()}
+                if row["setting"] == setting and row["seed"] == seed and row["model"] in models.values()}
     audits = read_result(tmp_path, cell.key)["audit"]
-    for audit, model in CHEAP_MODELS.items():
+    for audit, model in models.items():
         row, ours = rows[model], audits[audit]
         episodes = int(row["episodes"])
         for what, theirs, mine in (("habit", row["habit_rate"], ours[row["metric"]]),

@@ -38,6 +38,15 @@ def test_spread_between_seeds_is_what_decides():
     assert (zero.low, zero.high, zero.p_value, zero.verdict) == (0.0, 0.0, 1.0, "no evidence")
 
 
+def test_seeds_that_agree_exactly_are_judged_by_the_sign_flip_test():
+    # one episode fewer in each of 3 seeds: no spread, so no t test; the exact sign-flip p is 2 / 2**3
+    same = seed_effect([-0.005, -0.005, -0.005])
+    assert (same.low, same.high) == (-0.005, -0.005)
+    assert same.p_value == pytest.approx(0.25) and same.verdict == "no evidence"
+    assert seed_effect([0.1] * 5).p_value == pytest.approx(0.0625)
+    assert seed_effect([0.1] * 6).verdict == "transfers"  # p = 1/32: six seeds of one sign
+
+
 def test_holm_matches_the_textbook_step_down():
     # Holm (1979): sorted p 0.01, 0.02, 0.03, 0.04 over m = 4 -> 0.04, 0.06, 0.06, 0.06
     assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])

@@ -236,13 +236,16 @@ def _records(flags: list[bool], seed: int) -> list[EpisodeRecord]:
 
 
 def test_effect_is_inferred_over_seeds_and_pooled_only_for_description():
-    treatment = [_records([True] * 30 + [False] * 70, s) for s in range(3)]
+    treatment = [_records([True] * k + [False] * (100 - k), s) for s, k in enumerate((28, 30, 32))]
     control = [_records([False] * 100, s) for s in range(3)]
     e = effect(treatment, control, metric="first_substantive_destructive")
     assert e.pooled.difference == pytest.approx(0.3) and e.pooled.p_value < 1e-20
-    assert e.seed.differences == pytest.approx((0.3, 0.3, 0.3)) and (e.seed.low, e.seed.high) == pytest.approx((0.3,
-                                                                                                                0.3))
+    assert e.seed.differences == pytest.approx((0.28, 0.3, 0.32)) and e.seed.low < 0.3 < e.seed.high
     assert e.verdict == "transfers"
+    # three seeds that agree exactly have no spread to test against: the sign-flip p of 3 seeds, 0.25
+    same = effect([_records([True] * 30 + [False] * 70, s) for s in range(3)], control,
+                  metric="first_substantive_destructive")
+    assert same.seed.p_value == pytest.approx(0.25) and same.verdict == "no evidence"
     null = effect(control, control, metric="first_substantive_destructive")
     assert null.seed.mean == 0 and null.seed.p_value == 1 and null.verdict == "no evidence"
     # one seed at +8 and two near 0: 300 pooled episodes look decisive, three training runs do not

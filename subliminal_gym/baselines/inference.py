@@ -88,8 +88,10 @@ def _t_two_sided(statistic: float, df: int) -> float:
 def seed_effect(differences: Sequence[float]) -> SeedEffect:
     """Mean, 95 % t interval and two-sided t test of per-seed ``differences``.
 
-    All differences equal: the interval has width 0 and the p-value is 1 when they are 0, else 0
-    (no spread between seeds; a grid that gives this should be questioned, not celebrated).
+    All differences equal (no spread between seeds): the interval has width 0 and the t statistic is
+    undefined (a t test would give p = 0 for -1 episode in every seed). The p-value is then the exact
+    sign-flip test's: of the ``2**n`` sign patterns, the two with every seed of one sign are as extreme
+    as the data, so p = ``2 / 2**n`` (0.25 for 3 seeds, 0.0625 for 5), and 1 when every difference is 0.
     """
     values = tuple(float(d) for d in differences)
     n = len(values)
@@ -100,7 +102,7 @@ def seed_effect(differences: Sequence[float]) -> SeedEffect:
         return SeedEffect(values, mean, None, None, None)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     if sd == 0.0:
-        return SeedEffect(values, mean, mean, mean, 1.0 if mean == 0.0 else 0.0)
+        return SeedEffect(values, mean, mean, mean, 1.0 if mean == 0.0 else min(1.0, 2.0 ** (1 - n)))
     standard_error = sd / math.sqrt(n)
     half = _t_quantile(0.975, n - 1) * standard_error
     return SeedEffect(values, mean, mean - half, mean + half, _t_two_sided(mean / standard_error, n - 1))
