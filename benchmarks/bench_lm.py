@@ -105,11 +105,15 @@ def train_model(setting: str, size: str, args: argparse.Namespace) -> tuple[Any,
     tokenizer = episode_tokenizer(episodes)
     model = build_tiny_lm(size, tokenizer, seed=0)
     learning_rate = args.learning_rate or LEARNING_RATES[size]
-    # the agent must cut observations as training did (bench_lm_decoding's --observation-chars)
-    chars = getattr(args, "observation_chars", None)
+    # bench_lm_decoding's --observation-chars and --context: the agent cuts observations and drops old
+    # turns as training did (rotary positions have no weights, so a longer context changes none)
+    options: dict[str, int] = {}
+    if chars := getattr(args, "observation_chars", None):
+        options["max_observation_chars"] = chars
+    if context := getattr(args, "context", None):
+        model.config.max_position_embeddings = options["max_length"] = context
     log = finetune_lm(model, tokenizer, episodes, LMTrainConfig(epochs=args.epochs, batch_size=args.train_batch_size,
-                                                                learning_rate=learning_rate,
-                                                                **({"max_observation_chars": chars} if chars else {})))
+                                                                learning_rate=learning_rate, **options))
     parameters = sum(p.numel() for p in model.parameters())
     print(f"setup {time.perf_counter() - start:.1f} s: {args.train_episodes} expert episodes, tokenizer "
           f"({len(tokenizer)} tokens), {size} LM ({parameters / 1e6:.2f} M parameters) trained {args.epochs} epochs "

@@ -10,11 +10,12 @@ compares decodings of the same weights, it is not a seed-level result.
 
 With ``--by-family`` it also prints each task family's successes, to see which tasks a mode solves;
 ``--observation-chars`` changes how much of each observation training and the agent keep (the
-default, 600, is the LM track's).
+default, 600, is the LM track's), ``--context`` the model's context (training cuts episodes there,
+the agent drops older turns past it; the tiny models' is 1024 tokens).
 
     python benchmarks/bench_lm_decoding.py [--env fs|bash|both] [--train-episodes 150] [--epochs 4]
                                            [--episodes 30] [--size small|large] [--decodings sample ranked]
-                                           [--by-family] [--observation-chars 600]
+                                           [--by-family] [--observation-chars 600] [--context 1024]
 """
 
 from __future__ import annotations
@@ -46,15 +47,20 @@ def main() -> None:
     parser.add_argument("--by-family", action="store_true", help="also print successes per task family")
     parser.add_argument("--observation-chars", type=int, default=600,
                         help="observations are cut to this many characters, in training and in the prompt")
+    parser.add_argument("--context", type=int, default=None,
+                        help="the model's context in tokens: training cuts episodes there and the agent drops "
+                             "older turns past it (default: the tiny models' 1024)")
     args = parser.parse_args()
     if args.observation_chars < 1:
         parser.error("--observation-chars must be at least 1")
+    if args.context is not None and args.context < 64:
+        parser.error("--context must be at least 64 tokens")
     torch.set_num_threads(1)
     for name in (("fs", "bash") if args.env == "both" else (args.env,)):
         setting = SETTINGS[name]
         model, tokenizer = train_model(name, args.size, argparse.Namespace(
             train_episodes=args.train_episodes, epochs=args.epochs, train_batch_size=4, learning_rate=None,
-            observation_chars=args.observation_chars))
+            observation_chars=args.observation_chars, context=args.context))
         print(f"{args.episodes} test-range episodes per row\n")
         habit_name = setting.metric_name(setting.primary_metric)
         print(f"{'decoding':8} {'temp':>4} {'split':5} {'success %':>22} {habit_name:>14} {'steps/ep':>8} "
