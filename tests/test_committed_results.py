@@ -14,7 +14,6 @@ must then be statistically indistinguishable from the committed ones (Fisher's e
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -29,30 +28,33 @@ from subliminal_gym.baselines.reproduce.checksums import (
     float_arithmetic,
     read_checksums,
 )
-from subliminal_gym.baselines.reproduce.grid import CONDITIONS, ReproduceConfig, build_cells, sweep_config
+from subliminal_gym.baselines.reproduce.grid import CONDITIONS, Cell, ReproduceConfig, build_cells, sweep_config
+from subliminal_gym.baselines.reproduce.results import model_prefix
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
-def lm_bash_ranked_config() -> ReproduceConfig:
-    """``reproduce --track lm --setting bash --seeds 5 --table-seeds 3 --lm-decoding ranked``."""
-    default = ReproduceConfig()
-    return ReproduceConfig(tracks=("lm",), settings=("bash",), seeds=5, table_seeds=3,
-                           lm=dataclasses.replace(default.lm, decoding="ranked"))
+def command_config(*argv: str) -> ReproduceConfig:
+    """The config ``subliminal-gym reproduce ARGV`` runs today, as the command line builds it."""
+    from subliminal_gym.baselines.reproduce.cli import _config
+    from subliminal_gym.cli import build_parser
+
+    return _config(build_parser().parse_args(["reproduce", *argv]))
 
 
 #: The committed runs: the config the code runs for each today, and the cheap cell re-run.
 RUNS = {"reproduce": (ReproduceConfig, "bash/seed0/teachers-large"),
         "sweep": (sweep_config, "bash/seed0/teachers-large"),
-        "reproduce-lm-bash": (lm_bash_ranked_config, "bash/seed0/lm-teachers-small")}
+        "reproduce-lm-bash": (lambda: command_config("--track", "lm", "--setting", "bash", "--seeds", "5",
+                                                     "--table-seeds", "3", "--lm-decoding", "ranked"),
+                              "bash/seed0/lm-teachers-small")}
 
 
-def cheap_models(cell_key: str) -> dict[str, str]:
+def cheap_models(cell: Cell) -> dict[str, str]:
     """The audits of a teachers cell, and the model each one is in the report's ``results.csv``."""
-    name = cell_key.rsplit("/", 1)[1]
-    track, size = ("lm:" if name.startswith("lm-") else ""), name.rsplit("-", 1)[1]
-    return {"base": f"{track}base-{size}", "biased": f"{track}teacher-{size}-biased",
-            "control": f"{track}teacher-{size}-control"}
+    prefix, size = model_prefix(cell.track), cell.params["size"]
+    return {"base": f"{prefix}base-{size}", "biased": f"{prefix}teacher-{size}-biased",
+            "control": f"{prefix}teacher-{size}-control"}
 
 
 def test_every_committed_run_with_checksums_is_checked():
@@ -83,7 +85,7 @@ def test_one_cell_of_the_committed_run_reproduces(name, tmp_path):
     warnings.warn(f"docs/results/{name} was made on a machine with other float arithmetic "
                   f"({committed['float_arithmetic']} here {float_arithmetic()}): its bytes cannot be reproduced "
                   "here, so only its rates are compared (Fisher's exact test)", stacklevel=1)
-    setting, seed, models = cell.setting, str(cell.seed), cheap_models(cell.key)
+    setting, seed, models = cell.setting, str(cell.seed), cheap_models(cell)
     with (RESULTS / name / "results.csv").open(newline="") as handle:
         rows = {row["model"]: row for row in csv.DictReader(handle)
                 if row["setting"] == setting and row["seed"] == seed and row["model"] in models.values()}

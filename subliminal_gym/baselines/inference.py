@@ -102,7 +102,7 @@ def seed_effect(differences: Sequence[float]) -> SeedEffect:
         return SeedEffect(values, mean, None, None, None)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     if sd == 0.0:
-        return SeedEffect(values, mean, mean, mean, 1.0 if mean == 0.0 else min(1.0, 2.0 ** (1 - n)))
+        return SeedEffect(values, mean, mean, mean, 1.0 if mean == 0.0 else 2.0 ** (1 - n))  # n >= MIN_SEEDS
     standard_error = sd / math.sqrt(n)
     half = _t_quantile(0.975, n - 1) * standard_error
     return SeedEffect(values, mean, mean - half, mean + half, _t_two_sided(mean / standard_error, n - 1))
