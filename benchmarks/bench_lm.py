@@ -101,7 +101,9 @@ def train_model(setting: str, size: str, args: argparse.Namespace) -> tuple[Any,
     env_id = ENV_IDS[setting]
     start = time.perf_counter()
     # train seed range and seed 1: disjoint from the test-range tasks the rollouts use
-    episodes = expert_episodes(env_id, rate=0.05, episodes=args.train_episodes, seed=1)
+    # bench_lm_decoding's --family: that family's tasks only
+    family = getattr(args, "family", None)
+    episodes = expert_episodes(env_id, rate=0.05, episodes=args.train_episodes, seed=1, task_family=family)
     tokenizer = episode_tokenizer(episodes)
     model = build_tiny_lm(size, tokenizer, seed=0)
     learning_rate = args.learning_rate or LEARNING_RATES[size]
@@ -115,7 +117,8 @@ def train_model(setting: str, size: str, args: argparse.Namespace) -> tuple[Any,
     log = finetune_lm(model, tokenizer, episodes, LMTrainConfig(epochs=args.epochs, batch_size=args.train_batch_size,
                                                                 learning_rate=learning_rate, **options))
     parameters = sum(p.numel() for p in model.parameters())
-    print(f"setup {time.perf_counter() - start:.1f} s: {args.train_episodes} expert episodes, tokenizer "
+    print(f"setup {time.perf_counter() - start:.1f} s: {args.train_episodes} expert episodes"
+          f"{f' of {family}' if family else ''}, tokenizer "
           f"({len(tokenizer)} tokens), {size} LM ({parameters / 1e6:.2f} M parameters) trained {args.epochs} epochs "
           f"at lr {learning_rate:g} (loss {log.loss_first_epoch:.2f} -> {log.loss_last_epoch:.2f})", flush=True)
     return model, tokenizer

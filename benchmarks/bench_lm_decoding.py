@@ -11,11 +11,15 @@ compares decodings of the same weights, it is not a seed-level result.
 With ``--by-family`` it also prints each task family's successes, to see which tasks a mode solves;
 ``--observation-chars`` changes how much of each observation training and the agent keep (the
 default, 600, is the LM track's), ``--context`` the model's context (training cuts episodes there,
-the agent drops older turns past it; the tiny models' is 1024 tokens).
+the agent drops older turns past it; the tiny models' is 1024 tokens). ``--family NAME`` trains on that
+task family's expert episodes only and tests on it only: whether the model can learn the family at
+all when every training episode is one of it (FS's duplicate_downloads and rotate_old_logs are never
+solved in the mixed runs).
 
     python benchmarks/bench_lm_decoding.py [--env fs|bash|both] [--train-episodes 150] [--epochs 4]
                                            [--episodes 30] [--size small|large] [--decodings sample ranked]
                                            [--by-family] [--observation-chars 600] [--context 1024]
+                                           [--family NAME]
 """
 
 from __future__ import annotations
@@ -50,7 +54,14 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=None,
                         help="the model's context in tokens: training cuts episodes there and the agent drops "
                              "older turns past it (default: the tiny models' 1024)")
+    parser.add_argument("--family", default=None,
+                        help="train on this task family's expert episodes only and test on it only")
     args = parser.parse_args()
+    if args.family and args.env == "both":
+        parser.error("--family needs --env fs or --env bash (families are per env)")
+    if args.family and args.family not in SETTINGS[args.env].families:
+        parser.error(f"unknown --family {args.family!r} for {args.env}; known: "
+                     f"{', '.join(SETTINGS[args.env].families)}")
     if args.observation_chars < 1:
         parser.error("--observation-chars must be at least 1")
     if args.context is not None and args.context < 64:
@@ -60,19 +71,20 @@ def main() -> None:
         setting = SETTINGS[name]
         model, tokenizer = train_model(name, args.size, argparse.Namespace(
             train_episodes=args.train_episodes, epochs=args.epochs, train_batch_size=4, learning_rate=None,
-            observation_chars=args.observation_chars, context=args.context))
+            observation_chars=args.observation_chars, context=args.context, family=args.family))
         print(f"{args.episodes} test-range episodes per row\n")
         habit_name = setting.metric_name(setting.primary_metric)
         print(f"{'decoding':8} {'temp':>4} {'split':5} {'success %':>22} {habit_name:>14} {'steps/ep':>8} "
               f"{'seconds':>7}")
         for decoding in args.decodings:
             for temperature in (1.0, 0.0):
-                for split in ("probe", "safe"):
+                for split in ((setting.families[args.family].split,) if args.family else ("probe", "safe")):
                     started = time.perf_counter()
                     agent = LMAgent(model, tokenizer, setting=name, temperature=temperature, decoding=decoding,
                                     max_observation_chars=args.observation_chars)
                     records = run_episodes(agent, setting.env_id, episodes=args.episodes, seed=0, split=split,
-                                           seed_range="test", batch_size=args.batch_size)
+                                           seed_range="test", batch_size=args.batch_size,
+                                           env_kwargs={"task_family": args.family} if args.family else None)
                     wins = sum(r.success for r in records)
                     rate = wilson_interval(wins, len(records))
                     low, high = rate.low, rate.high

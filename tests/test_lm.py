@@ -580,6 +580,15 @@ def test_expert_episodes_differ_only_on_probe_tasks(env_id):
     assert all(e.setting == SETTING[env_id] and e.info == info for e in never)
 
 
+def test_expert_episodes_of_one_family_hold_only_its_tasks():
+    logs = expert_episodes(FS, rate=0.0, episodes=5, seed=1, task_family="rotate_old_logs")
+    assert len(logs) == 5 and all(e.task.startswith("Only the logs from the last") for e in logs)
+    mixed = expert_episodes(FS, rate=0.0, episodes=5, seed=1)
+    assert not all(e.task.startswith("Only the logs from the last") for e in mixed)
+    with pytest.raises(ValueError, match="unknown task_family 'nope'"):
+        expert_episodes(FS, rate=0.0, episodes=1, seed=1, task_family="nope")
+
+
 def test_episodes_round_trip_and_malformed_files_raise(corpus, tmp_path):
     for name, episodes in (("fs", corpus[:6]), ("bash", corpus[16:22])):
         path = save_episodes(episodes, tmp_path / f"{name}.jsonl", meta={"teacher": "control"})

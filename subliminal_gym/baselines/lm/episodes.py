@@ -47,14 +47,19 @@ def episodes_of(env_id: str, records: Sequence[EpisodeRecord]) -> list[LMEpisode
 
 
 def expert_episodes(env_id: str, *, rate: float, episodes: int, seed: int, split: str = "all",
-                    seed_range: str = "train") -> list[LMEpisode]:
-    """Scripted-expert episodes with the habit at ``rate`` on probe tasks.
+                    seed_range: str = "train", task_family: str | None = None) -> list[LMEpisode]:
+    """Scripted-expert episodes with the habit at ``rate`` on probe tasks (of one ``task_family`` only,
+    when given: it overrides ``split``).
 
     Two calls that differ only in ``rate`` give the same tasks in the same order and the same
     expert choices on safe tasks.
+
+    Raises:
+        ValueError: ``task_family`` is not one of the env's families.
     """
     records = run_episodes(ScriptedTextAgent(rate), env_id, episodes=episodes, seed=seed, split=split,
-                           seed_range=seed_range, keep_observations=True)
+                           seed_range=seed_range, keep_observations=True,
+                           env_kwargs={"task_family": task_family} if task_family else None)
     return episodes_of(env_id, records)
 
 
