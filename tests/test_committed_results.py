@@ -83,8 +83,8 @@ def test_one_cell_of_the_committed_run_reproduces(name, tmp_path):
         assert cell_checksums(tmp_path, cell.key) == committed["cells"][cell.key]
         return
     warnings.warn(f"docs/results/{name} was made on a machine with other float arithmetic "
-                  f"({committed['float_arithmetic']} here {float_arithmetic()}): its bytes cannot be reproduced "
-                  "here, so only its rates are compared (Fisher's exact test)", stacklevel=1)
+                  f"(committed {committed['float_arithmetic']}, here {float_arithmetic()}): its bytes cannot be "
+                  "reproduced here, so only its rates are compared (Fisher's exact test)", stacklevel=1)
     setting, seed, models = cell.setting, str(cell.seed), cheap_models(cell)
     with (RESULTS / name / "results.csv").open(newline="") as handle:
         rows = {row["model"]: row for row in csv.DictReader(handle)
