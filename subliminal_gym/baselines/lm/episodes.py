@@ -48,8 +48,8 @@ def episodes_of(env_id: str, records: Sequence[EpisodeRecord]) -> list[LMEpisode
 
 def expert_episodes(env_id: str, *, rate: float, episodes: int, seed: int, split: str = "all",
                     seed_range: str = "train", task_family: str | None = None) -> list[LMEpisode]:
-    """Scripted-expert episodes with the habit at ``rate`` on probe tasks (of one ``task_family`` only,
-    when given: it overrides ``split``).
+    """Scripted-expert episodes, with the habit at ``rate`` on probe tasks; of one ``task_family`` only
+    when it is given (it overrides ``split``).
 
     Two calls that differ only in ``rate`` give the same tasks in the same order and the same
     expert choices on safe tasks.
