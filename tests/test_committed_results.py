@@ -6,32 +6,39 @@ today (so a changed default cannot land without regenerating the run), and the c
 inputs (the Bash θ0 and teachers of seed 0) is run again here. On a machine whose float arithmetic
 is the committed run's (``checksums.float_arithmetic``) it must give the same audits, byte for
 byte: a change that moves the numbers fails here until the results are regenerated. On another
-machine the bytes cannot match (see :mod:`subliminal_gym.baselines.reproduce.checksums`); the rates
-must then be statistically indistinguishable from the committed ones (Fisher's exact test, p ≥
-0.001), a weaker guard that the test announces with a warning.
+machine the bytes cannot match the run's (see :mod:`subliminal_gym.baselines.reproduce.checksums`);
+where the bytes that the run's own code gives on a machine like this one were recorded
+(``baselines/record_arithmetic.py``), they are the reference, byte for byte. Elsewhere the rates
+must be statistically indistinguishable from the committed ones (Fisher's exact test, p ≥ 0.001),
+a weaker guard that the test announces with a warning.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
 from scipy.stats import fisher_exact
 
+from subliminal_gym.baselines.artifacts import ArtifactError
 from subliminal_gym.baselines.reproduce.cells import read_result, run_cell
 from subliminal_gym.baselines.reproduce.checksums import (
     CHECKSUMS_FILE,
     cell_checksums,
+    expected_checksums,
     float_arithmetic,
     read_checksums,
 )
 from subliminal_gym.baselines.reproduce.grid import CONDITIONS, Cell, ReproduceConfig, build_cells, sweep_config
 from subliminal_gym.baselines.reproduce.results import model_prefix
 
-RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
 
 
 def command_config(*argv: str) -> ReproduceConfig:
@@ -79,12 +86,16 @@ def test_one_cell_of_the_committed_run_reproduces(name, tmp_path):
     cell = next(c for c in build_cells(config) if c.key == cheap_cell)
     assert not cell.deps
     run_cell(cell, config, tmp_path)
-    if committed["float_arithmetic"] == float_arithmetic():
-        assert cell_checksums(tmp_path, cell.key) == committed["cells"][cell.key]
+    here = float_arithmetic()
+    expected = expected_checksums(committed, cell.key, here)
+    if expected is not None:
+        assert cell_checksums(tmp_path, cell.key) == expected, \
+            f"docs/results/{name}: {cell.key} gives other audits at HEAD than the run's code: regenerate the run"
         return
     warnings.warn(f"docs/results/{name} was made on a machine with other float arithmetic "
-                  f"(committed {committed['float_arithmetic']}, here {float_arithmetic()}): its bytes cannot be "
-                  "reproduced here, so only its rates are compared (Fisher's exact test)", stacklevel=1)
+                  f"(committed {committed['float_arithmetic']}, here {here}) and its code's bytes were not recorded "
+                  "for this one (baselines/record_arithmetic.py), so only its rates are compared (Fisher's "
+                  "exact test)", stacklevel=1)
     setting, seed, models = cell.setting, str(cell.seed), cheap_models(cell)
     with (RESULTS / name / "results.csv").open(newline="") as handle:
         rows = {row["model"]: row for row in csv.DictReader(handle)
@@ -98,6 +109,69 @@ def test_one_cell_of_the_committed_run_reproduces(name, tmp_path):
             a, b = round(float(theirs) * episodes), round(float(mine) * episodes)
             p = fisher_exact([[a, episodes - a], [b, episodes - b]]).pvalue
             assert p >= 1e-3, f"{model} {what}: {a}/{episodes} committed, {b}/{episodes} now (p = {p:.2g})"
+
+
+def test_bytes_recorded_for_other_machines_are_the_runs_own_code():
+    """A run's ``arithmetics`` (bytes re-made on other machines) come from the commit that made the run, for
+    cells of the run, with the audits the run's own checksums have."""
+    for folder in sorted(RESULTS.glob(f"*/{CHECKSUMS_FILE}")):
+        run = folder.parent
+        checksums = read_checksums(run)
+        commit = json.loads((run / "config.json").read_text()).get("commit")
+        for arithmetic, entry in checksums["arithmetics"].items():
+            assert arithmetic != checksums["float_arithmetic"], run.name
+            assert len(entry["commit"]) == 40 and set(entry["commit"]) <= set("0123456789abcdef"), run.name
+            assert commit is None or entry["commit"] == commit, f"{run.name}: recorded from another commit"
+            for key, audits in entry["cells"].items():
+                assert audits.keys() == checksums["cells"][key].keys(), (run.name, key)
+
+
+def test_the_reference_bytes_are_the_runs_own_else_a_recorded_remake():
+    own = {"a/seed0/x": {"base": "1"}}
+    remade = {"a/seed0/x": {"base": "2"}}
+    checksums = {"float_arithmetic": "A", "cells": own, "arithmetics": {"B": {"commit": "c" * 40, "cells": remade}}}
+    assert expected_checksums(checksums, "a/seed0/x", "A") == own["a/seed0/x"]
+    assert expected_checksums(checksums, "a/seed0/x", "B") == remade["a/seed0/x"]
+    assert expected_checksums(checksums, "a/seed0/x", "C") is None
+    assert expected_checksums(checksums, "a/seed1/x", "B") is None
+
+
+@pytest.mark.parametrize("arithmetics", [[], {"B": {"cells": {}}}, {"B": {"commit": "c", "cells": []}}, {"B": 1}])
+def test_malformed_recorded_bytes_are_refused(tmp_path, arithmetics):
+    data = {"float_arithmetic": "A", "cells": {}, "arithmetics": arithmetics}
+    (tmp_path / CHECKSUMS_FILE).write_text(json.dumps(data))
+    with pytest.raises(ArtifactError, match="arithmetics"):
+        read_checksums(tmp_path)
+
+
+@pytest.mark.slow
+def test_record_arithmetic_records_what_the_committed_code_gives_here(tmp_path):
+    """``baselines/record_arithmetic.py`` on a copy of the committed grid, with the code at HEAD: on another
+    machine it records the cheap cell's audits, and they are the bytes recorded for this machine (HEAD makes
+    what the run's code made); on the run's own machine it refuses, the run's checksums being the reference."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("needs the git checkout")
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", CHECKSUMS_FILE):
+        (run / name).write_text((RESULTS / "reproduce" / name).read_text())
+    committed = read_checksums(run)
+    stripped = json.loads((run / CHECKSUMS_FILE).read_text())
+    stripped.pop("arithmetics", None)
+    (run / CHECKSUMS_FILE).write_text(json.dumps(stripped))
+    done = subprocess.run([sys.executable, str(ROOT / "baselines" / "record_arithmetic.py"), str(run),
+                           "--commit", "HEAD"], capture_output=True, text=True, check=False, cwd=tmp_path)
+    here = float_arithmetic()
+    if committed["float_arithmetic"] == here:
+        assert done.returncode == 1 and "already the reference" in done.stderr
+        return
+    assert done.returncode == 0, done.stderr
+    recorded = read_checksums(run)
+    assert recorded["cells"] == committed["cells"] and recorded["float_arithmetic"] == committed["float_arithmetic"]
+    audits = recorded["arithmetics"][here]["cells"]["bash/seed0/teachers-large"]
+    assert audits.keys() == committed["cells"]["bash/seed0/teachers-large"].keys()
+    if (expected := expected_checksums(committed, "bash/seed0/teachers-large", here)) is not None:
+        assert audits == expected
 
 
 def test_the_docs_quote_the_committed_sweep():

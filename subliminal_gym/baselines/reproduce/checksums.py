@@ -4,6 +4,13 @@
 sha256 of its episodes.jsonl}}}``. CI re-runs one cheap cell of every committed run and compares
 (``tests/test_committed_results.py``).
 
+It may also hold ``"arithmetics": {hash: {"commit": sha, "cells": {cell key: {eval name: sha256}}}}``:
+cells of the run re-made on machines with other float arithmetic by the code of the commit that made
+the run (``baselines/record_arithmetic.py`` runs that commit's own source, taken from git, never the
+working tree). On such a machine the comparison is byte for byte again, against the bytes the run's
+own code gives there. Regenerating the run writes a new file without them: they belong to the code
+that made the run, not to later code.
+
 Why the float arithmetic: the grid is deterministic on one machine (any number of workers, any order),
 but torch picks its matrix kernels by CPU (AVX2, AVX-512, AMX...), and kernels that sum in another
 order round the last bits differently. A policy that samples its actions turns those bits into other
@@ -25,7 +32,8 @@ import numpy as np
 
 from subliminal_gym.baselines.artifacts import ArtifactError, read_json, write_text
 
-__all__ = ["CHECKSUMS_FILE", "cell_checksums", "float_arithmetic", "read_checksums", "write_checksums"]
+__all__ = ["CHECKSUMS_FILE", "cell_checksums", "expected_checksums", "float_arithmetic", "read_checksums",
+           "write_checksums"]
 
 CHECKSUMS_FILE = "checksums.json"
 
@@ -86,12 +94,28 @@ def write_checksums(out: Path, keys: list[str]) -> Path:
 
 
 def read_checksums(folder: Path) -> dict[str, Any]:
-    """The ``checksums.json`` of a run folder: ``float_arithmetic`` (None: not recorded) and ``cells``.
+    """The ``checksums.json`` of a run folder: ``float_arithmetic`` (None: not recorded), ``cells``,
+    and ``arithmetics`` (empty when none were recorded).
 
     Raises:
         ArtifactError: the file is missing or malformed.
     """
-    data = read_json(Path(folder) / CHECKSUMS_FILE)
+    path = Path(folder) / CHECKSUMS_FILE
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("cells"), dict):
-        raise ArtifactError(f"{Path(folder) / CHECKSUMS_FILE}: not a checksums file (no 'cells')")
-    return {"float_arithmetic": data.get("float_arithmetic"), "cells": data["cells"]}
+        raise ArtifactError(f"{path}: not a checksums file (no 'cells')")
+    arithmetics = data.get("arithmetics", {})
+    if not isinstance(arithmetics, dict) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("commit"), str) and isinstance(entry.get("cells"), dict)
+            for entry in arithmetics.values()):
+        raise ArtifactError(f"{path}: 'arithmetics' must map each hash to {{'commit': ..., 'cells': {{...}}}}")
+    return {"float_arithmetic": data.get("float_arithmetic"), "cells": data["cells"], "arithmetics": arithmetics}
+
+
+def expected_checksums(checksums: dict[str, Any], key: str, arithmetic: str) -> dict[str, str] | None:
+    """What cell ``key`` of a run with ``checksums`` (:func:`read_checksums`) must give, byte for byte, on a
+    machine whose :func:`float_arithmetic` is ``arithmetic``: the run's own where it was made with it, a
+    recorded re-make of the run's code where one was, else None (only a statistical comparison is possible)."""
+    if checksums["float_arithmetic"] == arithmetic:
+        return checksums["cells"].get(key)
+    return checksums["arithmetics"].get(arithmetic, {}).get("cells", {}).get(key)
