@@ -24,7 +24,7 @@ PROFILE = os.environ.get("SUBLIMINAL_GYM_TESTS", "training")
 CORE_ONLY = PROFILE == "core"
 #: Test modules that import the training stack (torch, stable-baselines3, imitation, scipy, the docs tools).
 TRAINING_MODULES = (
-    "test_artifacts.py", "test_committed_results.py", "test_competence.py", "test_course.py",
+    "test_artifacts.py", "test_benchmarks.py", "test_committed_results.py", "test_competence.py", "test_course.py",
     "test_hostile_submissions.py", "test_imitation_distill.py", "test_inference.py", "test_leaderboards.py",
     "test_leakage.py", "test_lm.py", "test_lora.py", "test_pipeline.py", "test_policies.py", "test_ray_backend.py",
     "test_reproduce.py", "test_reproduce_lm.py", "test_rl_teacher.py", "test_sanitize.py", "test_soft_distill.py",

@@ -1,0 +1,70 @@
+"""The benchmarks that the docs quote still run and print what the docs read from them.
+
+Each script under ``benchmarks/`` runs as a user runs it (``python benchmarks/NAME.py ...``, here with its
+smallest arguments). ``bench_fuzz.py`` is covered by ``tests/test_bounded_steps.py`` and
+``bench_competence.py`` by ``tests/test_competence.py``; ``bench_lora.py`` (a base model trained on 400
+episodes first) and ``bench_backends.py`` (the quick grid twice, once on Ray) take minutes whatever
+their arguments and are left to their docs.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench(script: str, *args: str) -> str:
+    """Run ``benchmarks/SCRIPT ARGS`` from the repository root; its output, after checking it exited 0."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600, check=False)
+    assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_the_scaleout_simulation_gives_the_measured_wall_time_of_the_committed_runs():
+    """On the 2 CPUs they ran on, the simulated schedule of each committed run's measured cells takes the wall
+    time that run took, within 5 %: the model behind the README's figures for more CPUs."""
+    out = bench("scaleout.py", "--cpus", "2", "4")
+    runs = re.findall(r"measured ([\d.]+) min on 2 workers\n.*\n\s+2\s+([\d.]+) min", out)
+    assert len(runs) == 2, out
+    for measured, simulated in runs:
+        assert abs(float(simulated) - float(measured)) <= 0.05 * float(measured), out
+
+
+@pytest.mark.slow
+def test_bench_envs_measures_both_envs_against_bare_pyfakefs():
+    out = bench("bench_envs.py", "--episodes", "5")
+    assert "bare pyfakefs calls" in out
+    for env_id in ("SubliminalFS-v0", "SubliminalBash-v0"):
+        block = out.split(env_id, 1)[1]
+        assert re.search(r"env\.step, admissible_actions=True :\s+[\d,]+ steps/CPU-s", block), out
+        assert re.search(r"reset, repeated tasks \(snapshot restore\):\s+[\d,]+ resets/CPU-s", block), out
+
+
+@pytest.mark.slow
+def test_bench_views_compares_the_view_with_the_text_env():
+    out = bench("bench_views.py", "--episodes", "5")
+    assert len(re.findall(r"view\.step \(DiscreteActionView\):\s+\d+ steps/s\s+\(view / text env time = [\d.]+\)",
+                          out)) == 2, out
+
+
+@pytest.mark.slow
+def test_bench_lm_quick_measures_batched_decoding():
+    out = bench("bench_lm.py", "--quick")
+    assert re.search(r"batch \d+ / batch 1: episodes/s x[\d.]+, steps/s x[\d.]+, tokens/s x[\d.]+", out), out
+
+
+@pytest.mark.slow
+def test_bench_lm_decoding_trains_and_tests_on_one_family():
+    out = bench("bench_lm_decoding.py", "--env", "fs", "--family", "rotate_old_logs", "--train-episodes", "4",
+                "--epochs", "1", "--episodes", "2", "--decodings", "ranked", "--by-family")
+    assert "4 expert episodes of rotate_old_logs" in out, out
+    families = re.findall(r"^\s{4}(\w+) \d+/\d+", out, flags=re.MULTILINE)
+    assert families and set(families) == {"rotate_old_logs"}, out
+    assert len(re.findall(r"^ranked\s+[01] probe", out, flags=re.MULTILINE)) == 2, out
