@@ -316,3 +316,31 @@ def test_a_run_may_start_at_any_seed_and_carry_defences_without_moving_old_finge
         defence_condition("g", method="gail", settings=("fs", "bash"))
     with pytest.raises(ValueError, match="first_seed"):
         ReproduceConfig(first_seed=-1)
+
+
+def test_a_report_remade_from_the_same_cells_keeps_where_they_were_made(tmp_path, monkeypatch):
+    """``checksums.json`` names the arithmetic of the machine that made the cells: re-making the report from
+    the same cells (``--report-only``, perhaps elsewhere) keeps it and the bytes recorded for other machines;
+    a re-run cell starts afresh with this machine's."""
+    import json
+
+    from subliminal_gym.baselines.reproduce import checksums as checksums_module
+
+    monkeypatch.setattr(checksums_module, "float_arithmetic", lambda: "here")
+    audit = tmp_path / "cells" / "bash" / "seed0" / "teachers-large" / "evals" / "base" / "episodes.jsonl"
+    audit.parent.mkdir(parents=True)
+    audit.write_text('{"episode": 0}\n')
+    keys = ["bash/seed0/teachers-large", "bash/seed0/rollout-large-biased"]  # the second has no audits yet
+    path = checksums_module.write_checksums(tmp_path, keys)
+    first = json.loads(path.read_text())
+    assert first["float_arithmetic"] == "here" and list(first["cells"]) == keys[:1]
+    made_elsewhere = {**first, "float_arithmetic": "there",
+                      "arithmetics": {"here": {"commit": "c" * 40, "cells": first["cells"]}}}
+    path.write_text(json.dumps(made_elsewhere))
+    checksums_module.write_checksums(tmp_path, keys)
+    assert json.loads(path.read_text()) == made_elsewhere
+    audit.write_text('{"episode": 1}\n')
+    checksums_module.write_checksums(tmp_path, keys)
+    again = json.loads(path.read_text())
+    assert again["float_arithmetic"] == "here" and "arithmetics" not in again
+    assert again["cells"] != first["cells"]

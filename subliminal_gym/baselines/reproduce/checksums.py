@@ -9,7 +9,8 @@ cells of the run re-made on machines with other float arithmetic by the code of 
 the run (``baselines/record_arithmetic.py`` runs that commit's own source, taken from git, never the
 working tree). On such a machine the comparison is byte for byte again, against the bytes the run's
 own code gives there. Regenerating the run writes a new file without them: they belong to the code
-that made the run, not to later code.
+that made the run, not to later code (a report re-made from the same cells keeps them:
+:func:`write_checksums`).
 
 Why the float arithmetic: the grid is deterministic on one machine (any number of workers, any order),
 but torch picks its matrix kernels by CPU (AVX2, AVX-512, AMX...), and kernels that sum in another
@@ -86,9 +87,25 @@ def float_arithmetic() -> str:
 
 
 def write_checksums(out: Path, keys: list[str]) -> Path:
-    """Write ``checksums.json`` for the cells ``keys`` of the run folder ``out`` (cells without audits left out)."""
-    cells = {key: cell_checksums(out, key) for key in keys}
-    data = {"float_arithmetic": float_arithmetic(), "cells": {k: v for k, v in cells.items() if v}}
+    """Write ``checksums.json`` for the cells ``keys`` of the run folder ``out`` (cells without audits left out).
+
+    The float arithmetic recorded is this machine's, unless the folder's ``checksums.json`` already holds
+    exactly these audits: then the cells were made before (a report re-made with ``--report-only``, perhaps
+    on another machine), and their recorded arithmetic (None where it was never recorded) and the bytes
+    recorded for other machines are kept. New or re-run cells start a new file."""
+    sums = {key: cell_checksums(out, key) for key in keys}
+    cells = {key: audits for key, audits in sums.items() if audits}
+    data: dict[str, Any] = {"float_arithmetic": None, "cells": cells}
+    try:
+        previous = read_checksums(out) if (out / CHECKSUMS_FILE).is_file() else None
+    except ArtifactError:
+        previous = None  # a damaged file is replaced by a fresh one
+    if previous is not None and previous["cells"] == cells:
+        data["float_arithmetic"] = previous["float_arithmetic"]
+        if previous["arithmetics"]:
+            data["arithmetics"] = previous["arithmetics"]
+    else:
+        data["float_arithmetic"] = float_arithmetic()
     write_text(out / CHECKSUMS_FILE, json.dumps(data, indent=1) + "\n")
     return out / CHECKSUMS_FILE
 
