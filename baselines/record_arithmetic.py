@@ -12,8 +12,9 @@ here too.
     python baselines/record_arithmetic.py RUN_DIR [--commit SHA] [--cell KEY]
 
 ``--commit`` defaults to the run's ``config.json`` ``commit`` (runs made before it was recorded need
-it given: the commit whose code made the cells). ``--cell`` defaults to the cell CI re-runs,
-``bash/seed0/teachers-large``. On the machine that made the run there is nothing to record (its own
+it given: the commit whose code made the cells). ``--cell`` defaults to the cell CI re-runs
+(``subliminal_gym.baselines.reproduce.grid.reference_cell``: ``bash/seed0/teachers-large``, the LM
+track's ``bash/seed0/lm-teachers-small``). On the machine that made the run there is nothing to record (its own
 checksums are already the reference) and the script says so and exits 1; so it does when git, the
 commit or the cell is missing. The file is replaced atomically.
 """
@@ -31,7 +32,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CELL = "bash/seed0/teachers-large"
 
 # Run by a separate interpreter whose ``subliminal_gym`` is the commit's (first on PYTHONPATH). Only
 # functions every version of the grid has: the stored config, the cell list, run_cell, cell_dir.
@@ -92,18 +92,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a committed run folder (config.json and checksums.json)")
     parser.add_argument("--commit", help="the commit whose code made the run (default: config.json's)")
-    parser.add_argument("--cell", default=DEFAULT_CELL, help=f"a cell without inputs (default {DEFAULT_CELL})")
+    parser.add_argument("--cell", help="a cell without inputs (default: the one CI re-runs)")
     args = parser.parse_args()
     args.run = args.run.resolve()
 
     from subliminal_gym.baselines.artifacts import ArtifactError, read_json, write_text
     from subliminal_gym.baselines.reproduce.checksums import CHECKSUMS_FILE, float_arithmetic, read_checksums
+    from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, reference_cell
 
     try:
         stored = read_json(args.run / "config.json")
         checksums = read_checksums(args.run)
     except (ArtifactError, OSError) as error:
         fail(str(error))
+    try:
+        cell = args.cell or reference_cell(ReproduceConfig.from_dict(stored["config"]))
+    except (KeyError, TypeError, ValueError) as error:
+        fail(f"{args.run}/config.json: not a run's config ({error})")
     commit = args.commit or stored.get("commit")
     if not commit:
         fail(f"{args.run}/config.json records no commit: give --commit (the commit whose code made the run)")
@@ -111,15 +116,15 @@ def main() -> None:
     here = float_arithmetic()
     if checksums["float_arithmetic"] == here:
         fail(f"this machine's float arithmetic ({here}) is the run's own: its checksums are already the reference")
-    print(f"running {args.cell} with the code at {commit[:10]} (this machine's arithmetic: {here}) ...", flush=True)
-    sums = run_at_commit(commit, args.run / "config.json", args.cell)
+    print(f"running {cell} with the code at {commit[:10]} (this machine's arithmetic: {here}) ...", flush=True)
+    sums = run_at_commit(commit, args.run / "config.json", cell)
     data = read_json(args.run / CHECKSUMS_FILE)
     entry = data.setdefault("arithmetics", {}).setdefault(here, {"commit": commit, "cells": {}})
     if entry["commit"] != commit:
         fail(f"{here} is already recorded from {entry['commit'][:10]}, not {commit[:10]}: remove that entry first")
-    entry["cells"][args.cell] = sums
+    entry["cells"][cell] = sums
     write_text(args.run / CHECKSUMS_FILE, json.dumps(data, indent=1) + "\n")
-    print(f"recorded {len(sums)} audits of {args.cell} for arithmetic {here} in {args.run / CHECKSUMS_FILE}")
+    print(f"recorded {len(sums)} audits of {cell} for arithmetic {here} in {args.run / CHECKSUMS_FILE}")
 
 
 if __name__ == "__main__":

@@ -2,15 +2,16 @@
 
 Every committed run folder in ``docs/results`` that holds a ``checksums.json`` (the sha256 of every
 audit of every cell, written by the report) is checked: its config must be the one the code would run
-today (so a changed default cannot land without regenerating the run), and the cheapest cell without
-inputs (the Bash θ0 and teachers of seed 0) is run again here. On a machine whose float arithmetic
-is the committed run's (``checksums.float_arithmetic``) it must give the same audits, byte for
-byte: a change that moves the numbers fails here until the results are regenerated. On another
-machine the bytes cannot match the run's (see :mod:`subliminal_gym.baselines.reproduce.checksums`);
-where the bytes that the run's own code gives on a machine like this one were recorded
-(``baselines/record_arithmetic.py``), they are the reference, byte for byte. Elsewhere the rates
-must be statistically indistinguishable from the committed ones (Fisher's exact test, p ≥ 0.001),
-a weaker guard that the test announces with a warning.
+today (so a changed default cannot land without regenerating the run), and its reference cell
+(``grid.reference_cell``: seed 0's Bash θ0 and teachers, which need no other cell) is run again
+here. On a machine whose float arithmetic is the committed run's (``checksums.float_arithmetic``)
+it must give the same audits, byte for byte: a change that moves the numbers fails here until the
+results are regenerated. On another machine the bytes cannot match the run's (see
+:mod:`subliminal_gym.baselines.reproduce.checksums`); where the bytes that the run's own code gives
+on a machine like this one were recorded (``baselines/record_arithmetic.py``), they are the
+reference, byte for byte. Elsewhere the rates must be statistically indistinguishable from the
+committed ones (Fisher's exact test, p ≥ 0.001), a weaker guard that the test announces with a
+warning.
 """
 
 from __future__ import annotations
@@ -34,7 +35,14 @@ from subliminal_gym.baselines.reproduce.checksums import (
     float_arithmetic,
     read_checksums,
 )
-from subliminal_gym.baselines.reproduce.grid import CONDITIONS, Cell, ReproduceConfig, build_cells, sweep_config
+from subliminal_gym.baselines.reproduce.grid import (
+    CONDITIONS,
+    Cell,
+    ReproduceConfig,
+    build_cells,
+    reference_cell,
+    sweep_config,
+)
 from subliminal_gym.baselines.reproduce.results import model_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,12 +57,11 @@ def command_config(*argv: str) -> ReproduceConfig:
     return _config(build_parser().parse_args(["reproduce", *argv]))
 
 
-#: The committed runs: the config the code runs for each today, and the cheap cell re-run.
-RUNS = {"reproduce": (ReproduceConfig, "bash/seed0/teachers-large"),
-        "sweep": (sweep_config, "bash/seed0/teachers-large"),
-        "reproduce-lm-bash": (lambda: command_config("--track", "lm", "--setting", "bash", "--seeds", "5",
-                                                     "--table-seeds", "3", "--lm-decoding", "ranked"),
-                              "bash/seed0/lm-teachers-small")}
+#: The committed runs, and the config the code runs for each today.
+RUNS = {"reproduce": ReproduceConfig,
+        "sweep": sweep_config,
+        "reproduce-lm-bash": lambda: command_config("--track", "lm", "--setting", "bash", "--seeds", "5",
+                                                    "--table-seeds", "3", "--lm-decoding", "ranked")}
 
 
 def cheap_models(cell: Cell) -> dict[str, str]:
@@ -73,17 +80,25 @@ def test_every_committed_run_with_checksums_is_checked():
 def test_the_committed_config_is_todays(name):
     stored = json.loads((RESULTS / name / "config.json").read_text())
     config = ReproduceConfig.from_dict(stored["config"])
-    assert config == RUNS[name][0](), f"docs/results/{name} was made with another config: regenerate it"
+    assert config == RUNS[name](), f"docs/results/{name} was made with another config: regenerate it"
     assert stored["fingerprint"] == config.fingerprint()
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_the_reference_cell_needs_no_other_and_was_committed(name):
+    config = RUNS[name]()
+    key = reference_cell(config)
+    assert not next(c for c in build_cells(config) if c.key == key).deps
+    assert key in read_checksums(RESULTS / name)["cells"]
+    assert key.startswith("bash/seed0/")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_one_cell_of_the_committed_run_reproduces(name, tmp_path):
-    make_config, cheap_cell = RUNS[name]
-    config = make_config()
+    config = RUNS[name]()
     committed = read_checksums(RESULTS / name)
-    cell = next(c for c in build_cells(config) if c.key == cheap_cell)
+    cell = next(c for c in build_cells(config) if c.key == reference_cell(config))
     assert not cell.deps
     run_cell(cell, config, tmp_path)
     here = float_arithmetic()
@@ -168,9 +183,10 @@ def test_record_arithmetic_records_what_the_committed_code_gives_here(tmp_path):
     assert done.returncode == 0, done.stderr
     recorded = read_checksums(run)
     assert recorded["cells"] == committed["cells"] and recorded["float_arithmetic"] == committed["float_arithmetic"]
-    audits = recorded["arithmetics"][here]["cells"]["bash/seed0/teachers-large"]
-    assert audits.keys() == committed["cells"]["bash/seed0/teachers-large"].keys()
-    if (expected := expected_checksums(committed, "bash/seed0/teachers-large", here)) is not None:
+    key = reference_cell(ReproduceConfig())
+    audits = recorded["arithmetics"][here]["cells"][key]
+    assert audits.keys() == committed["cells"][key].keys()
+    if (expected := expected_checksums(committed, key, here)) is not None:
         assert audits == expected
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "model_cell",
     "other_base_seed",
     "quick_config",
+    "reference_cell",
     "sweep_config",
     "sweep_point_name",
     "teacher_cell",
@@ -670,6 +671,19 @@ def cell_key(setting: str, seed: int, track: str, name: str) -> str:
     """Key of the cell ``name`` (``teachers-large``, ``base-other``, ``rollout-small-biased``,
     ``student-<condition>-<role>``) of a setting, seed and track."""
     return f"{setting}/seed{seed}/{_prefix(track)}{name}"
+
+
+#: The θ0-and-teachers cell of a track that CI re-runs from each committed run (:func:`reference_cell`).
+_REFERENCE_SIZE = {"vector": "large", "lm": "small"}  # the LM's large θ0 takes minutes
+
+
+def reference_cell(config: ReproduceConfig) -> str:
+    """Key of the cell CI re-runs from a committed run made with ``config`` (``tests/test_committed_results.py``,
+    ``baselines/record_arithmetic.py``): seed 0's θ0 and teachers in Bash (FS where the run has no Bash), of
+    the run's first track. It needs no other cell and exercises pretraining, fine-tuning and the audits."""
+    setting = "bash" if "bash" in config.settings else config.settings[0]
+    track = config.tracks[0]
+    return cell_key(setting, 0, track, f"teachers-{_REFERENCE_SIZE[track]}")
 
 
 def init_cell(setting: str, seed: int, track: str, init: str) -> str:
