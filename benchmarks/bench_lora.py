@@ -76,7 +76,13 @@ def main(argv: list[str] | None = None) -> None:
     base = build_tiny_lm(args.size, tokenizer, seed=0)
     log = finetune_lm(base, tokenizer, data, LMTrainConfig(epochs=args.base_epochs, batch_size=4,
                                                            learning_rate=PRETRAIN_LEARNING_RATES[args.size]))
-    work = Path(tempfile.mkdtemp(prefix="bench-lora-"))
+    with tempfile.TemporaryDirectory(prefix="bench-lora-") as tmp:  # the saved models go when it ends
+        compare(args, base, tokenizer, log, Path(tmp), start)
+
+
+def compare(args: argparse.Namespace, base: Any, tokenizer: Any, log: Any, work: Path, start: float) -> None:
+    """Save the base in ``work``, then fine-tune it each way and print what each costs and teaches."""
+    env_id = SETTINGS[args.env].env_id
     base_dir = save_lm(base, tokenizer, work / "base")
     print(f"base: {args.size} tiny LM trained on {args.base_episodes} expert episodes x {args.base_epochs} in "
           f"{time.perf_counter() - start:.0f} s (loss {log.loss_first_epoch:.2f} -> {log.loss_last_epoch:.2f}); "

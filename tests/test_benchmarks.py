@@ -2,9 +2,8 @@
 
 Each script under ``benchmarks/`` runs as a user runs it (``python benchmarks/NAME.py ...``, here with its
 smallest arguments). ``bench_fuzz.py`` is covered by ``tests/test_bounded_steps.py`` and
-``bench_competence.py`` by ``tests/test_competence.py``; ``bench_lora.py`` (a base model trained on 400
-episodes first) and ``bench_backends.py`` (the quick grid twice, once on Ray) take minutes whatever
-their arguments and are left to their docs.
+``bench_competence.py`` by ``tests/test_competence.py``; ``bench_backends.py`` (the quick grid twice,
+once on Ray) takes minutes whatever its arguments and is left to its docs.
 """
 
 from __future__ import annotations
@@ -69,3 +68,16 @@ def test_bench_lm_decoding_trains_and_tests_on_one_family():
                 for name in re.findall(r"(\w+) \d+/\d+", line)]
     assert families and set(families) == {"rotate_old_logs"}, out
     assert len(re.findall(r"^ranked\s+[01] probe", out, flags=re.MULTILINE)) == 2, out
+
+
+@pytest.mark.slow
+def test_bench_lora_trains_a_small_adapter_beside_full_fine_tuning():
+    out = bench("bench_lora.py", "--size", "small", "--base-episodes", "8", "--base-epochs", "1",
+                "--finetune-episodes", "4", "--finetune-epochs", "1", "--episodes", "2")
+    rows = {(way, role): (int(trained), float(saved)) for way, role, trained, saved in re.findall(
+        r"^(full|lora) (biased|control)\s*: lr [\d.e-]+, (\d+) k trained parameters, [\d,]+ training tokens/s "
+        r"\(\d+ s\), ([\d.]+) MB saved", out, flags=re.MULTILINE)}
+    assert len(rows) == 4, out
+    for role in ("biased", "control"):
+        (full_trained, full_saved), (lora_trained, lora_saved) = rows["full", role], rows["lora", role]
+        assert lora_trained < full_trained / 4 and lora_saved < full_saved / 4, out
