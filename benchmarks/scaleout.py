@@ -10,7 +10,11 @@ ran on. Cell times were measured with 2 cells sharing a 2-core machine; on dedic
 shorter, so the figures are conservative. Scheduling and transfer overheads are not modelled (see
 ``bench_backends.py`` for Ray's on one machine).
 
-    python benchmarks/scaleout.py [RUN ...] [--cpus 2 8 32 128]
+    python benchmarks/scaleout.py [RUN ...] [--cpus 2 8 32 128] [--seeds N] [--table-seeds N]
+
+``--seeds`` and ``--table-seeds`` reshape each run's grid (fewer seeds for the main rows, or for the
+other rows) and schedule the cells that grid keeps, with their measured times: what a smaller grid
+would take on the same machine. They cannot ask for more seeds than a run measured.
 
 Default runs: the committed full grid and sensitivity sweep (docs/results/reproduce, docs/results/sweep).
 """
@@ -18,6 +22,7 @@ Default runs: the committed full grid and sensitivity sweep (docs/results/reprod
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,9 +71,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path, default=list(RUNS))
     parser.add_argument("--cpus", nargs="+", type=int, default=[2, 8, 32, 128])
+    parser.add_argument("--seeds", type=int, help="seeds of the main rows (default: the run's)")
+    parser.add_argument("--table-seeds", type=int, help="seeds of the other rows (default: the run's)")
     args = parser.parse_args()
     for run in args.runs:
         config = ReproduceConfig.from_dict(read_json(run / "config.json")["config"])
+        shape = {name: value for name in ("seeds", "table_seeds") if (value := getattr(args, name)) is not None}
+        for name, value in shape.items():
+            measured = getattr(config, name) or config.seeds  # table_seeds None: every row on all seeds
+            if not 1 <= value <= measured:
+                parser.error(f"--{name.replace('_', '-')} {value}: {run} measured 1 to {measured}")
+        config = dataclasses.replace(config, **shape)
         timing = read_json(run / "timing.json")
         cells = build_cells(config)
         seconds = {key: float(value) for key, value in timing["cell_wall_seconds"].items() if value is not None}
@@ -77,7 +90,9 @@ def main() -> None:
             raise SystemExit(f"{run}: no measured time for {len(missing)} cells (e.g. {missing[0]}): the run was "
                              f"resumed; its timing.json holds only the last call's cells")
         total, path = sum(seconds[c.key] for c in cells), critical_path(cells, seconds)
-        print(f"{run.relative_to(ROOT) if run.is_relative_to(ROOT) else run}: {len(cells)} cells, "
+        others = config.table_seeds or config.seeds
+        shaped = f" (reshaped: {config.seeds} seeds, {others} for the other rows)" if shape else ""
+        print(f"{run.relative_to(ROOT) if run.is_relative_to(ROOT) else run}{shaped}: {len(cells)} cells, "
               f"{total / 60:.1f} CPU-min of cells, critical path {path / 60:.1f} min; measured "
               f"{timing['last_call_wall_seconds'] / 60:.1f} min on {timing['workers']} workers")
         print("  CPUs  simulated wall  speed-up vs 2")

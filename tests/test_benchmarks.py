@@ -36,6 +36,21 @@ def test_the_scaleout_simulation_gives_the_measured_wall_time_of_the_committed_r
         assert abs(float(simulated) - float(measured)) <= 0.05 * float(measured), out
 
 
+def test_scaleout_schedules_a_smaller_grid_from_the_measured_cells():
+    """``--table-seeds`` keeps the cells of a grid with fewer seeds for the other rows: fewer cells, less wall
+    time; more seeds than the run measured is refused in one line."""
+    run = str(ROOT / "docs" / "results" / "reproduce")
+    full = bench("scaleout.py", run, "--cpus", "2")
+    fewer = bench("scaleout.py", run, "--cpus", "2", "--table-seeds", "3")
+    cells = [int(re.search(r"(\d+) cells", out).group(1)) for out in (full, fewer)]
+    walls = [float(re.search(r"^\s+2\s+([\d.]+) min", out, flags=re.MULTILINE).group(1)) for out in (full, fewer)]
+    assert "reshaped: 10 seeds, 3 for the other rows" in fewer
+    assert cells[1] < cells[0] and walls[1] < walls[0]
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scaleout.py"), run, "--table-seeds", "9"],
+                          capture_output=True, text=True, cwd=ROOT, check=False)
+    assert done.returncode == 2 and "--table-seeds 9" in done.stderr and "measured 1 to 5" in done.stderr
+
+
 @pytest.mark.slow
 def test_bench_envs_measures_both_envs_against_bare_pyfakefs():
     out = bench("bench_envs.py", "--episodes", "5")
