@@ -34,11 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Run by a separate interpreter whose ``subliminal_gym`` is the commit's (first on PYTHONPATH). Only
-# functions every version of the grid has: the stored config, the cell list, run_cell, cell_dir.
+# functions every version of the grid has: the stored config, the cell list, run_cell. It prints the
+# package it ran; the audits it wrote are hashed by this side (checksums.cell_checksums).
 _CHILD = """
-import hashlib, json, sys
+import json, sys
 from pathlib import Path
-from subliminal_gym.baselines.reproduce.cells import cell_dir, run_cell
+from subliminal_gym.baselines.reproduce.cells import run_cell
 from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, build_cells
 stored, key, out = json.loads(Path(sys.argv[1]).read_text()), sys.argv[2], Path(sys.argv[3])
 config = ReproduceConfig.from_dict(stored["config"])
@@ -49,9 +50,7 @@ if cells[key].deps:
     sys.exit(f"error: cell {key!r} needs other cells first; choose one without inputs")
 run_cell(cells[key], config, out)
 import subliminal_gym
-sums = {p.parent.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted((cell_dir(out, key) / "evals").glob("*/episodes.jsonl"))}
-print(json.dumps({"source": subliminal_gym.__file__, "cells": {key: sums}}))
+print(subliminal_gym.__file__)
 """
 
 
@@ -72,6 +71,8 @@ def git(*args: str) -> bytes:
 
 def run_at_commit(commit: str, config_file: Path, key: str) -> dict[str, str]:
     """The audits' sha256 of cell ``key``, run by the package as it was at ``commit``."""
+    from subliminal_gym.baselines.reproduce.checksums import cell_checksums
+
     archive = git("archive", "--format=tar", commit, "subliminal_gym")
     with tempfile.TemporaryDirectory() as tmp:
         source, out = Path(tmp) / "source", Path(tmp) / "out"
@@ -82,10 +83,10 @@ def run_at_commit(commit: str, config_file: Path, key: str) -> dict[str, str]:
                               capture_output=True, text=True, env=env, cwd=tmp, check=False)
         if done.returncode != 0:
             fail(f"the cell at {commit[:10]} failed:\n{done.stderr.strip()[-2000:]}")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        if not result["source"].startswith(str(source)):  # the commit's package, not the installed one
-            fail(f"the cell ran {result['source']}, not the commit's source")
-        return result["cells"][key]
+        ran = done.stdout.strip().splitlines()[-1]
+        if not ran.startswith(str(source)):  # the commit's package, not the installed one
+            fail(f"the cell ran {ran}, not the commit's source")
+        return cell_checksums(out, key)
 
 
 def main() -> None:
@@ -118,12 +119,11 @@ def main() -> None:
         fail(f"this machine's float arithmetic ({here}) is the run's own: its checksums are already the reference")
     print(f"running {cell} with the code at {commit[:10]} (this machine's arithmetic: {here}) ...", flush=True)
     sums = run_at_commit(commit, args.run / "config.json", cell)
-    data = read_json(args.run / CHECKSUMS_FILE)
-    entry = data.setdefault("arithmetics", {}).setdefault(here, {"commit": commit, "cells": {}})
+    entry = checksums["arithmetics"].setdefault(here, {"commit": commit, "cells": {}})
     if entry["commit"] != commit:
         fail(f"{here} is already recorded from {entry['commit'][:10]}, not {commit[:10]}: remove that entry first")
     entry["cells"][cell] = sums
-    write_text(args.run / CHECKSUMS_FILE, json.dumps(data, indent=1) + "\n")
+    write_text(args.run / CHECKSUMS_FILE, json.dumps(checksums, indent=1) + "\n")
     print(f"recorded {len(sums)} audits of {cell} for arithmetic {here} in {args.run / CHECKSUMS_FILE}")
 
 

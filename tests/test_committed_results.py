@@ -98,7 +98,8 @@ def test_the_reference_cell_needs_no_other_and_was_committed(name):
 def test_one_cell_of_the_committed_run_reproduces(name, tmp_path):
     config = RUNS[name]()
     committed = read_checksums(RESULTS / name)
-    cell = next(c for c in build_cells(config) if c.key == reference_cell(config))
+    key = reference_cell(config)
+    cell = next(c for c in build_cells(config) if c.key == key)
     assert not cell.deps
     run_cell(cell, config, tmp_path)
     here = float_arithmetic()
