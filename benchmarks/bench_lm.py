@@ -114,13 +114,16 @@ def train_model(setting: str, size: str, args: argparse.Namespace) -> tuple[Any,
         options["max_observation_chars"] = chars
     if context := getattr(args, "context", None):
         model.config.max_position_embeddings = options["max_length"] = context
+    loss_on = getattr(args, "loss_on", "replies")  # bench_lm_decoding's --loss-on
     log = finetune_lm(model, tokenizer, episodes, LMTrainConfig(epochs=args.epochs, batch_size=args.train_batch_size,
-                                                                learning_rate=learning_rate, **options))
+                                                                learning_rate=learning_rate, loss_on=loss_on,
+                                                                **options))
     parameters = sum(p.numel() for p in model.parameters())
     print(f"setup {time.perf_counter() - start:.1f} s: {args.train_episodes} expert episodes"
           f"{f' of {family}' if family else ''}, tokenizer "
           f"({len(tokenizer)} tokens), {size} LM ({parameters / 1e6:.2f} M parameters) trained {args.epochs} epochs "
-          f"at lr {learning_rate:g} (loss {log.loss_first_epoch:.2f} -> {log.loss_last_epoch:.2f})", flush=True)
+          f"at lr {learning_rate:g}{', loss on every token' if loss_on == 'text' else ''} "
+          f"(loss {log.loss_first_epoch:.2f} -> {log.loss_last_epoch:.2f})", flush=True)
     return model, tokenizer
 
 

@@ -14,12 +14,13 @@ default, 600, is the LM track's), ``--context`` the model's context (training cu
 the agent drops older turns past it; the tiny models' is 1024 tokens). ``--family NAME`` trains on that
 task family's expert episodes only and tests on it only: whether the model can learn the family at
 all when every training episode is one of it (FS's duplicate_downloads and rotate_old_logs are never
-solved in the mixed runs).
+solved in the mixed runs). ``--loss-on text`` trains on every token of the episodes (the listings the
+env printed too), not only the replies: whether modelling the observations teaches what the choice needs.
 
     python benchmarks/bench_lm_decoding.py [--env fs|bash|both] [--train-episodes 150] [--epochs 4]
                                            [--episodes 30] [--size small|large] [--decodings sample ranked]
                                            [--by-family] [--observation-chars 600] [--context 1024]
-                                           [--family NAME]
+                                           [--family NAME] [--loss-on replies|text]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bench_lm import LEARNING_RATES, train_model  # the same model, trained the 
 
 import subliminal_gym  # noqa: F401  (registers the ids)
 from subliminal_gym.baselines.lm import LMAgent
+from subliminal_gym.baselines.lm.train import LOSS_TARGETS
 from subliminal_gym.baselines.tracks import LM_DECODINGS
 from subliminal_gym.runner import run_episodes
 from subliminal_gym.settings import SETTINGS
@@ -56,6 +58,8 @@ def main() -> None:
                              "older turns past it (default: the tiny models' 1024)")
     parser.add_argument("--family", default=None,
                         help="train on this task family's expert episodes only and test on it only")
+    parser.add_argument("--loss-on", choices=LOSS_TARGETS, default="replies",
+                        help="train on the replies only (the track's way) or on every token of the episodes")
     args = parser.parse_args()
     if args.family and args.env == "both":
         parser.error("--family needs --env fs or --env bash (families are per env)")
@@ -71,7 +75,8 @@ def main() -> None:
         setting = SETTINGS[name]
         model, tokenizer = train_model(name, args.size, argparse.Namespace(
             train_episodes=args.train_episodes, epochs=args.epochs, train_batch_size=4, learning_rate=None,
-            observation_chars=args.observation_chars, context=args.context, family=args.family))
+            observation_chars=args.observation_chars, context=args.context, family=args.family,
+            loss_on=args.loss_on))
         print(f"{args.episodes} test-range episodes per row\n")
         habit_name = setting.metric_name(setting.primary_metric)
         print(f"{'decoding':8} {'temp':>4} {'split':5} {'success %':>22} {habit_name:>14} {'steps/ep':>8} "

@@ -38,6 +38,7 @@ from subliminal_gym.baselines.lm import (
 from subliminal_gym.baselines.lm.episodes import expert_episodes, load_episodes, save_episodes
 from subliminal_gym.baselines.lm.prompt import plain_transcript, reply_text
 from subliminal_gym.baselines.lm.track import PRETRAIN_LEARNING_RATES
+from subliminal_gym.baselines.lm.train import LOSS_TARGETS
 from subliminal_gym.baselines.sanitize import sanitize_episodes
 from subliminal_gym.baselines.teachers import TeacherConfig
 from subliminal_gym.runner import EpisodeRecord, RandomTextAgent, ScriptedTextAgent, run_episodes
@@ -549,6 +550,36 @@ def test_finetune_lm_is_seeded_and_lowers_the_loss(corpus, tokenizer):
     assert logs[0].steps == 6 and not models[0].training
     with pytest.raises(ValueError, match="no episodes"):
         finetune_lm(copy.deepcopy(base), tokenizer, [], config)
+
+
+def _observation_loss(lm, tokenizer, episode: LMEpisode) -> float:
+    """Mean next-token loss of ``lm`` on the tokens of ``episode`` that are not its replies."""
+    ids, replies = encode_episode(tokenizer, episode, max_length=256)
+    with torch.no_grad():
+        logits = lm(input_ids=torch.tensor([ids])).logits[0, :-1]
+    targets = torch.tensor([t if r == -100 else -100 for t, r in zip(ids, replies, strict=True)][1:])
+    return float(torch.nn.functional.cross_entropy(logits, targets, ignore_index=-100))
+
+
+def test_finetune_lm_loss_on_text_also_learns_the_observations(corpus, tokenizer):
+    episode = corpus[0]
+    ids, labels = encode_episode(tokenizer, episode, loss_on="text")
+    assert labels == ids == encode_episode(tokenizer, episode)[0]  # the same tokens, every one a target
+    assert encode_episode(tokenizer, episode, loss_on="text", max_length=50) == (ids[:50], ids[:50])
+    episodes = corpus[:4] + corpus[16:20]
+    base = build_tiny_lm("small", tokenizer, seed=0)
+    losses = {}
+    for loss_on in LOSS_TARGETS:
+        lm = copy.deepcopy(base)
+        finetune_lm(lm, tokenizer, episodes, LMTrainConfig(epochs=8, batch_size=4, learning_rate=1e-2, max_length=256,
+                                                           seed=0, loss_on=loss_on))
+        losses[loss_on] = _observation_loss(lm, tokenizer, episode)
+    # trained on the replies only, the model never learns the env's text; on every token it does
+    assert losses["text"] < 0.7 * losses["replies"]
+    with pytest.raises(ValueError, match="loss_on"):
+        LMTrainConfig(loss_on="observations")
+    with pytest.raises(ValueError, match="loss_on"):
+        encode_episode(tokenizer, episode, loss_on="all")
 
 
 def test_lm_episode_from_record_needs_observations():

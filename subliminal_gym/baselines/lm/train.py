@@ -3,7 +3,8 @@
 An :class:`LMEpisode` is one episode as text (context, task, actions, observations). Each becomes
 one training sequence, the same chat the :class:`~subliminal_gym.baselines.lm.LMAgent` sees at
 acting time; the loss covers the assistant replies (the actions and their end-of-turn marker),
-not the prompt text the env wrote. :func:`finetune_lm` is seeded: the same model, data and
+not the prompt text the env wrote (``LMTrainConfig(loss_on="text")`` puts it on every token, as
+pretraining a base model on text would). :func:`finetune_lm` is seeded: the same model, data and
 config give the same weights.
 """
 
@@ -21,10 +22,12 @@ from subliminal_gym.baselines.lm.prompt import assistant_spans, declared_tools, 
 from subliminal_gym.baselines.policies import flush_denormals
 from subliminal_gym.runner import EpisodeRecord
 
-__all__ = ["LMEpisode", "LMTrainConfig", "LMTrainLog", "encode_episode", "accumulate_gradients", "finetune_lm",
-           "micro_batches"]
+__all__ = ["LOSS_TARGETS", "LMEpisode", "LMTrainConfig", "LMTrainLog", "encode_episode", "accumulate_gradients",
+           "finetune_lm", "micro_batches"]
 
 _IGNORE = -100
+#: What the loss of :func:`finetune_lm` covers: the assistant replies, or every token of the episode.
+LOSS_TARGETS = ("replies", "text")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class LMTrainConfig:
     """Cap on one forward pass, in padded tokens (rows x longest row): an optimiser step's episodes are
     split into micro-batches under it and their gradients accumulated, so the step is the same, in
     less memory. None: each step is one forward pass."""
+    loss_on: str = "replies"
+    """``replies``: the loss covers what the agent wrote (fine-tuning on actions, as the paper's
+    recipe does); ``text``: every token, the env's observations too (language modelling of the
+    whole episode)."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "max_length", "max_observation_chars"):
@@ -83,6 +90,8 @@ class LMTrainConfig:
             raise ValueError(f"max_batch_tokens must be at least 1, got {self.max_batch_tokens}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.loss_on not in LOSS_TARGETS:
+            raise ValueError(f"loss_on must be one of {', '.join(LOSS_TARGETS)}, got {self.loss_on!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -106,14 +115,23 @@ class LMTrainLog:
 
 
 def encode_episode(tokenizer: Any, episode: LMEpisode, *, max_length: int = 1024,
-                   max_observation_chars: int = 600) -> tuple[list[int], list[int]]:
-    """Token ids and labels (``-100`` outside the assistant replies) of one episode."""
+                   max_observation_chars: int = 600, loss_on: str = "replies") -> tuple[list[int], list[int]]:
+    """Token ids and labels of one episode: ``-100`` outside the assistant replies, or (``loss_on="text"``)
+    every token labelled.
+
+    Raises:
+        ValueError: ``loss_on`` not one of :data:`LOSS_TARGETS`.
+    """
+    if loss_on not in LOSS_TARGETS:
+        raise ValueError(f"loss_on must be one of {', '.join(LOSS_TARGETS)}, got {loss_on!r}")
     tools = declared_tools(tokenizer, episode.setting)  # trained in the form it is prompted in
     messages = episode_messages(episode.setting, episode.info, episode.task, episode.actions, episode.observations,
                                 max_observation_chars=max_observation_chars, tool_calls=tools is not None)
     text, spans = assistant_spans(tokenizer, messages, tools=tools)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = encoded["input_ids"]
+    if loss_on == "text":
+        return ids[:max_length], list(ids[:max_length])
     labels = [_IGNORE] * len(ids)
     span_index = 0
     for k, (start, end) in enumerate(encoded["offset_mapping"]):
@@ -166,7 +184,8 @@ def finetune_lm(model: Any, tokenizer: Any, episodes: Sequence[LMEpisode], confi
     if not episodes:
         raise ValueError("no episodes to train on")
     encoded = [encode_episode(tokenizer, e, max_length=config.max_length,
-                              max_observation_chars=config.max_observation_chars) for e in episodes]
+                              max_observation_chars=config.max_observation_chars, loss_on=config.loss_on)
+               for e in episodes]
     encoded = [(ids, labels) for ids, labels in encoded if any(label != _IGNORE for label in labels)]
     if not encoded:
         raise ValueError("no episode has an assistant reply within max_length")
