@@ -96,3 +96,23 @@ def test_bench_lora_trains_a_small_adapter_beside_full_fine_tuning():
     for role in ("biased", "control"):
         (full_trained, full_saved), (lora_trained, lora_saved) = rows["full", role], rows["lora", role]
         assert lora_trained < full_trained / 4 and lora_saved < full_saved / 4, out
+
+
+@pytest.mark.slow
+def test_bench_device_trains_an_adapter_and_rolls_out_in_both_decodings():
+    """The device check a GPU session runs (docs/lm.md), here on the CPU with the tiny stand-in: a LoRA
+    adapter trains and reports tokens/s, and the adapter's model then runs episodes in each decoding."""
+    out = bench("bench_device.py", "--train-episodes", "8", "--train-batch-size", "4", "--episodes", "4",
+                "--batch-size", "4", "--max-steps", "2", "--max-new-tokens", "8")
+    assert re.search(r"tiny stand-in checkpoint: [\d.]+ M parameters .* torch\.float32 on cpu", out), out
+    assert re.search(r"LoRA rank 16 \([\d.]+ M trainable\): 8 bash episodes, \d+ tokens, 2 steps .* [\d,]+ training "
+                     r"tokens/s", out), out
+    rows = dict(re.findall(r"^(sample|ranked)\s+4\s+(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d,]+$", out,
+                           flags=re.MULTILINE))
+    assert set(rows) == {"sample", "ranked"} and all(0 < int(steps) <= 8 for steps in rows.values()), out
+    import torch
+
+    if not torch.cuda.is_available():  # a device this torch cannot use: one line, exit 2
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_device.py"), "--device", "cuda"],
+                              capture_output=True, text=True, cwd=ROOT, check=False)
+        assert done.returncode == 2 and "no CUDA device" in done.stderr
