@@ -30,6 +30,11 @@ _IGNORE = -100
 LOSS_TARGETS = ("replies", "text")
 
 
+def _check_loss_on(loss_on: str) -> None:
+    if loss_on not in LOSS_TARGETS:
+        raise ValueError(f"loss_on must be one of {', '.join(LOSS_TARGETS)}, got {loss_on!r}")
+
+
 @dataclass(frozen=True)
 class LMEpisode:
     """One episode as the language model reads it."""
@@ -90,8 +95,7 @@ class LMTrainConfig:
             raise ValueError(f"max_batch_tokens must be at least 1, got {self.max_batch_tokens}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.loss_on not in LOSS_TARGETS:
-            raise ValueError(f"loss_on must be one of {', '.join(LOSS_TARGETS)}, got {self.loss_on!r}")
+        _check_loss_on(self.loss_on)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -122,8 +126,7 @@ def encode_episode(tokenizer: Any, episode: LMEpisode, *, max_length: int = 1024
     Raises:
         ValueError: ``loss_on`` not one of :data:`LOSS_TARGETS`.
     """
-    if loss_on not in LOSS_TARGETS:
-        raise ValueError(f"loss_on must be one of {', '.join(LOSS_TARGETS)}, got {loss_on!r}")
+    _check_loss_on(loss_on)
     tools = declared_tools(tokenizer, episode.setting)  # trained in the form it is prompted in
     messages = episode_messages(episode.setting, episode.info, episode.task, episode.actions, episode.observations,
                                 max_observation_chars=max_observation_chars, tool_calls=tools is not None)
