@@ -35,14 +35,8 @@ from subliminal_gym.baselines.reproduce.checksums import (
     float_arithmetic,
     read_checksums,
 )
-from subliminal_gym.baselines.reproduce.grid import (
-    CONDITIONS,
-    Cell,
-    ReproduceConfig,
-    build_cells,
-    reference_cell,
-    sweep_config,
-)
+from subliminal_gym.baselines.reproduce.conditions import CONDITIONS
+from subliminal_gym.baselines.reproduce.grid import Cell, ReproduceConfig, build_cells, reference_cell, sweep_config
 from subliminal_gym.baselines.reproduce.results import model_prefix
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from subliminal_gym.baselines.agents import PolicyTextAgent
 from subliminal_gym.baselines.artifacts import load_policy, save_policy
 from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.policies import build_policy
-from subliminal_gym.baselines.reproduce import grid
+from subliminal_gym.baselines.reproduce import conditions
 from subliminal_gym.baselines.reproduce.grid import TrackBudget
 from subliminal_gym.baselines.reproduce.ray_backend import RayBackend
 from subliminal_gym.baselines.tracks import VectorTrack
@@ -186,7 +186,7 @@ def test_a_defence_is_a_recipe_not_a_policy(tmp_path):
 
 def test_the_recipe_vocabulary_is_the_grids():
     assert DEFENCE_DISTILLERS == VectorTrack.methods
-    assert DEFENCE_INITS == tuple(grid.DEFENCE_INITS)
+    assert DEFENCE_INITS == tuple(conditions.DEFENCE_INITS)
 
 
 def _board_files(root: Path) -> dict[str, bytes]:

@@ -13,17 +13,19 @@ from subliminal_gym.baselines.distill import DistillConfig
 from subliminal_gym.baselines.evaluation import EpisodeRecord
 from subliminal_gym.baselines.reproduce import cells as cells_module
 from subliminal_gym.baselines.reproduce.cells import RESULT_FILE, cell_dir, is_done
-from subliminal_gym.baselines.reproduce.grid import (
+from subliminal_gym.baselines.reproduce.conditions import (
     CONDITIONS,
     MAIN_TABLE,
     METHODS_TABLE,
     SWEEP_TABLE,
     TRANSFER_TABLE,
+    defence_condition,
+)
+from subliminal_gym.baselines.reproduce.grid import (
     ReproduceConfig,
     TrackBudget,
     build_cells,
     cell_key,
-    defence_condition,
     quick_config,
     sweep_config,
 )

@@ -12,14 +12,8 @@ from pathlib import Path
 import pytest
 
 from subliminal_gym.baselines.distill import DistillConfig
-from subliminal_gym.baselines.reproduce.grid import (
-    CONDITIONS,
-    ReproduceConfig,
-    TrackBudget,
-    build_cells,
-    cell_key,
-    quick_config,
-)
+from subliminal_gym.baselines.reproduce.conditions import CONDITIONS
+from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, TrackBudget, build_cells, cell_key, quick_config
 from subliminal_gym.baselines.reproduce.runner import run_grid
 from subliminal_gym.cli import main
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from subliminal_gym.baselines.inference import SeedEffect, seed_effect
-from subliminal_gym.baselines.reproduce.grid import DEFAULT_ATTACK, ReproduceConfig, TrackBudget, defence_condition
+from subliminal_gym.baselines.reproduce.conditions import defence_condition
+from subliminal_gym.baselines.reproduce.grid import DEFAULT_ATTACK, ReproduceConfig, TrackBudget
 
 __all__ = ["BOARD_SEEDS", "DefenceRecipe", "board_config", "defence_score", "draw_first_seed", "measure_defences"]
 

@@ -4,7 +4,8 @@
 processes, or Ray tasks with ``ray=RayBackend(...)``).
 """
 
-from subliminal_gym.baselines.reproduce.grid import CONDITIONS, ReproduceConfig, build_cells, quick_config
+from subliminal_gym.baselines.reproduce.conditions import CONDITIONS
+from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, build_cells, quick_config
 from subliminal_gym.baselines.reproduce.ray_backend import RayBackend
 from subliminal_gym.baselines.reproduce.runner import CellFailed, GridRun, run_grid
 

@@ -25,12 +25,11 @@ import numpy as np
 
 from subliminal_gym.baselines.artifacts import read_json, write_json
 from subliminal_gym.baselines.evaluation import evaluate
+from subliminal_gym.baselines.reproduce.conditions import ROLES, channel_sanitised
 from subliminal_gym.baselines.reproduce.grid import (
-    ROLES,
     Cell,
     ReproduceConfig,
     cell_key,
-    channel_sanitised,
     init_cell,
     other_base_seed,
     rollout_seed,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from subliminal_gym.baselines.artifacts import atomic_path, write_text
-from subliminal_gym.baselines.reproduce.grid import SWEEP_LABELS
+from subliminal_gym.baselines.reproduce.conditions import SWEEP_LABELS
 from subliminal_gym.baselines.reproduce.results import GridResults, Row, condition_rows, sweep_points, tracks
 from subliminal_gym.settings import SETTINGS
 

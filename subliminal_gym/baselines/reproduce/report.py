@@ -26,12 +26,8 @@ from subliminal_gym.baselines.artifacts import library_versions, read_json, writ
 from subliminal_gym.baselines.evaluation import EpisodeRecord, compare
 from subliminal_gym.baselines.inference import MIN_SEEDS
 from subliminal_gym.baselines.reproduce.checksums import CHECKSUMS_FILE, write_checksums
-from subliminal_gym.baselines.reproduce.grid import (
-    ROLES,
-    Condition,
-    ReproduceConfig,
-    build_cells,
-)
+from subliminal_gym.baselines.reproduce.conditions import ROLES, Condition
+from subliminal_gym.baselines.reproduce.grid import ReproduceConfig, build_cells
 from subliminal_gym.baselines.reproduce.results import (
     Effect,
     GridResults,

@@ -35,17 +35,19 @@ from subliminal_gym.baselines.evaluation import (
 )
 from subliminal_gym.baselines.inference import SeedEffect, holm_adjust, seed_effect
 from subliminal_gym.baselines.reproduce.cells import COMPETENCE_SPLIT, RESULT_FILE, cell_dir, competence_split, eval_dir
-from subliminal_gym.baselines.reproduce.grid import (
+from subliminal_gym.baselines.reproduce.conditions import (
     SWEEP_KNOBS,
     SWEEP_NULL_KNOBS,
     Condition,
+    rollout_name,
+    sweep_point_name,
+)
+from subliminal_gym.baselines.reproduce.grid import (
     ReproduceConfig,
     build_cells,
     cell_key,
     model_cell,
-    rollout_name,
     rollouts,
-    sweep_point_name,
     track_sizes,
 )
 from subliminal_gym.baselines.sanitize import SanitizeReport
