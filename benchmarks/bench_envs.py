@@ -12,6 +12,10 @@ same run, which moves with the machine's speed. SubliminalBash-v0 has no one-to-
 equivalent (a shell line is many pyfakefs-level operations), so its ratio is to the same bare FS
 step: a yardstick for the machine, not an overhead.
 
+For SubliminalFS-v0 one more row times the same steps with the tool schemas *shared* between infos
+instead of copied into each (not a mode of the env: Gymnasium 1.4's env checker fails an env whose
+infos share a dict): what that copy costs a step.
+
     python benchmarks/bench_envs.py [--env fs|bash|both] [--episodes 330] [--no-admissible]
 """
 
@@ -22,7 +26,8 @@ import json
 import posixpath
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -30,11 +35,12 @@ import numpy as np
 from pyfakefs import helpers
 
 import subliminal_gym  # noqa: F401  (registers the ids)
+import subliminal_gym.fs.env as fs_env
 from subliminal_gym.bash.expert import ScriptedBashExpert
 from subliminal_gym.bash.tasks import BASH_FAMILIES
 from subliminal_gym.fs.expert import ScriptedFSExpert
 from subliminal_gym.fs.tasks import FAMILIES
-from subliminal_gym.fs.tools import WORKSPACE
+from subliminal_gym.fs.tools import TOOL_SCHEMAS, WORKSPACE
 from subliminal_gym.settings import setting_of
 
 #: The targets of issue 21, per CPU-second with admissible actions on.
@@ -195,6 +201,17 @@ def step_mix(trajectories, name: Callable[[str], str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in mix.most_common())
 
 
+@contextmanager
+def shared_tool_schemas() -> Iterator[None]:
+    """Every FS info gets the one constant :data:`TOOL_SCHEMAS` instead of its own copy (for timing only)."""
+    copying = fs_env.tool_schemas
+    fs_env.tool_schemas = lambda: TOOL_SCHEMAS
+    try:
+        yield
+    finally:
+        fs_env.tool_schemas = copying
+
+
 def report(env_id: str, trajectories, bare_step: float, settings: list[bool], mix: str) -> None:
     n_steps = sum(len(actions) for _, actions in trajectories)
     print(f"\n{env_id}: step mix over {len(trajectories)} expert episodes ({n_steps} steps): {mix}")
@@ -204,6 +221,11 @@ def report(env_id: str, trajectories, bare_step: float, settings: list[bool], mi
         target = f"   target {STEP_TARGET:,}: {met}" if admissible else ""
         print(f"env.step, admissible_actions={admissible!s:5}: {1 / step:9,.0f} steps/CPU-s  "
               f"({step / bare_step:5.2f} x a bare pyfakefs step){target}")
+    if env_id == "SubliminalFS-v0" and True in settings:
+        with shared_tool_schemas():
+            step = best_cpu(lambda: time_steps(env_id, trajectories, True)) / n_steps
+        print(f"env.step, tool schemas shared, not copied: {1 / step:7,.0f} steps/CPU-s  "
+              f"({step / bare_step:5.2f} x a bare pyfakefs step)   (not a mode of the env: the copy's cost)")
     for fresh, n, label in ((False, 2000, "reset, repeated tasks (snapshot restore):"),
                             (True, 500, "reset, fresh tasks (generate + build):   ")):
         reset = best_cpu(lambda f=fresh, k=n: time_resets(env_id, k, f)) / n

@@ -59,6 +59,8 @@ def test_bench_envs_measures_both_envs_against_bare_pyfakefs():
         block = out.split(env_id, 1)[1]
         assert re.search(r"env\.step, admissible_actions=True :\s+[\d,]+ steps/CPU-s", block), out
         assert re.search(r"reset, repeated tasks \(snapshot restore\):\s+[\d,]+ resets/CPU-s", block), out
+    fs_block = out.split("SubliminalFS-v0", 1)[1].split("SubliminalBash-v0", 1)[0]
+    assert re.search(r"env\.step, tool schemas shared, not copied:\s+[\d,]+ steps/CPU-s", fs_block), out
 
 
 @pytest.mark.slow
