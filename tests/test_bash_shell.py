@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from subliminal_gym.bash.parser import MAX_LINE_LENGTH, Literal, ParseError, Variable, parse
+from subliminal_gym.bash.parser import MAX_COMMANDS, MAX_LINE_LENGTH, Literal, ParseError, Variable, parse
 from subliminal_gym.bash.shell import MAX_COMMAND_OUTPUT, ExecutedCommand, Shell
 from subliminal_gym.bash.state import COMMANDS, CommandResult, ShellState
 from subliminal_gym.core.world import FileSystemError, RemovedFile, SandboxWorld
@@ -307,6 +308,18 @@ def test_length_limit_and_nul_bytes() -> None:
     assert err.status == 2 and "too long" in err.message
     err = parse_error("echo a\x00b")
     assert err.status == 2 and "NUL" in err.message
+
+
+@pytest.mark.parametrize("separator", [";", "|", " && ", "\n"])
+def test_a_line_of_more_than_max_commands_is_refused_before_it_is_parsed(separator: str) -> None:
+    """Parsing costs microseconds a character: thousands of tiny commands are refused as they are counted,
+    in any joining, so the refusal is quick."""
+    assert len(parse(separator.join(["x"] * MAX_COMMANDS)).items) in (1, MAX_COMMANDS)
+    line = separator.join(["x"] * (MAX_LINE_LENGTH // (len(separator) + 1)))
+    started = time.perf_counter()
+    err = parse_error(line)
+    assert time.perf_counter() - started < 1.0
+    assert err.status == 2 and f"over {MAX_COMMANDS} commands" in err.message
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,8 @@ class SubliminalBashEnv(TextTaskEnv):
     - ``cwd`` (str) and ``exit_status`` (int): the shell's working directory and ``$?``.
     - ``admissible_actions`` (list of str): valid command lines for the current state (looking
       around, the task's candidate solutions and distractors, ``submit``).
-    - ``action_error`` (str or None): set when the line could not run at all (syntax, length,
-      NUL bytes).
+    - ``action_error`` (str or None): set when the line could not run at all (syntax, length in
+      characters or commands, NUL bytes).
     - ``success`` and ``check_message``: on ``submit``.
     - ``audit`` (dict): **privileged**, on the last step only.
 
