@@ -105,7 +105,8 @@ class Condition:
     ``"base-other"`` (the other-seed large θ0) or ``"fresh"`` (random large weights)."""
     method: str
     """A distillation method of the track, or ``"attack"``: the track's default attack
-    (:attr:`TrackBudget.attack_method` for :attr:`TrackBudget.attack_epochs`)."""
+    (:attr:`~subliminal_gym.baselines.reproduce.grid.TrackBudget.attack_method` for
+    :attr:`~subliminal_gym.baselines.reproduce.grid.TrackBudget.attack_epochs`)."""
     summary: str
     """Its stable key in ``summary.json`` (``attack_default``, ``cross_init``, ``method_logit``, ...)."""
     kind: str = "transfer"
