@@ -43,6 +43,7 @@ from subliminal_gym.baselines.lm.episodes import episode_tokenizer, expert_episo
 from subliminal_gym.baselines.lm.lora import attach_lora, save_adapter
 from subliminal_gym.baselines.lm.model import resolve_device
 from subliminal_gym.baselines.tracks import LM_DECODINGS, LM_DEVICES, LM_DTYPES, LoRAConfig
+from subliminal_gym.command_line import positive_int
 from subliminal_gym.runner import run_episodes
 from subliminal_gym.settings import SETTINGS
 
@@ -97,19 +98,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", choices=LM_DTYPES, default="auto")
     parser.add_argument("--shape", choices=("tiny", *SHAPES), default="tiny")
     parser.add_argument("--env", choices=sorted(SETTINGS), default="bash")
-    parser.add_argument("--train-episodes", type=int, default=64, help="expert episodes the adapter trains on")
-    parser.add_argument("--train-batch-size", type=int, default=16, help="episodes per optimiser step")
-    parser.add_argument("--max-batch-tokens", type=int, default=16384, help="padded tokens per forward pass")
-    parser.add_argument("--episodes", type=int, default=32, help="episodes per decoding")
-    parser.add_argument("--batch-size", type=int, default=16, help="envs stepped together")
-    parser.add_argument("--max-steps", type=int, default=8, help="episodes are cut after this many steps")
-    parser.add_argument("--max-new-tokens", type=int, default=48, help="the longest reply a sampled step writes")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU's work)")
+    parser.add_argument("--train-episodes", type=positive_int, default=64, help="expert episodes the adapter trains on")
+    parser.add_argument("--train-batch-size", type=positive_int, default=16, help="episodes per optimiser step")
+    parser.add_argument("--max-batch-tokens", type=positive_int, default=16384, help="padded tokens per forward pass")
+    parser.add_argument("--episodes", type=positive_int, default=32, help="episodes per decoding")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="envs stepped together")
+    parser.add_argument("--max-steps", type=positive_int, default=8, help="episodes are cut after this many steps")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=48,
+                        help="the longest reply a sampled step writes")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (the CPU's work)")
     args = parser.parse_args(argv)
-    for name in ("train_episodes", "train_batch_size", "max_batch_tokens", "episodes", "batch_size", "max_steps",
-                 "max_new_tokens", "threads"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     try:
         device = resolve_device(args.device)
     except ValueError as error:

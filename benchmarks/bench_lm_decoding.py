@@ -36,6 +36,7 @@ import subliminal_gym  # noqa: F401  (registers the ids)
 from subliminal_gym.baselines.lm import LMAgent
 from subliminal_gym.baselines.lm.train import LOSS_TARGETS
 from subliminal_gym.baselines.tracks import LM_DECODINGS
+from subliminal_gym.command_line import positive_int
 from subliminal_gym.runner import run_episodes
 from subliminal_gym.settings import SETTINGS
 from subliminal_gym.stats import wilson_interval
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--decodings", nargs="+", choices=LM_DECODINGS, default=list(LM_DECODINGS))
     parser.add_argument("--by-family", action="store_true", help="also print successes per task family")
-    parser.add_argument("--observation-chars", type=int, default=600,
+    parser.add_argument("--observation-chars", type=positive_int, default=600,
                         help="observations are cut to this many characters, in training and in the prompt")
     parser.add_argument("--context", type=int, default=None,
                         help="the model's context in tokens: training cuts episodes there and the agent drops "
@@ -66,8 +67,6 @@ def main() -> None:
     if args.family and args.family not in SETTINGS[args.env].families:
         parser.error(f"unknown --family {args.family!r} for {args.env}; known: "
                      f"{', '.join(SETTINGS[args.env].families)}")
-    if args.observation_chars < 1:
-        parser.error("--observation-chars must be at least 1")
     if args.context is not None and args.context < 64:
         parser.error("--context must be at least 64 tokens")
     torch.set_num_threads(1)
